@@ -1,0 +1,3 @@
+"""callcrew: a phone voice-agent service on LiveKit Agents."""
+
+__version__ = "0.1.0"

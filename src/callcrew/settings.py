@@ -1,0 +1,158 @@
+"""Every setting callcrew reads, validated in one place.
+
+Values come from the environment and from a `.env` file in the working directory (documented in
+`.env.example`). Problems are collected and reported together in plain words: a user fixing a
+deployment should see every missing or wrong value in one run, not one per restart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+StackName = Literal["economy", "premium", "local"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+# A block override looks like "deepgram/nova-3": provider, a slash, then the model.
+_BLOCK_RE = re.compile(r"^[a-z0-9_-]+/[A-Za-z0-9._:-]+$")
+
+
+class SettingsError(Exception):
+    """One or more settings are missing or invalid; `problems` holds one sentence per setting."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = ["callcrew cannot start: fix these settings (environment or .env):"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # --- LiveKit -----------------------------------------------------------------------------
+    livekit_url: str | None = Field(None, description="ws(s):// URL of the LiveKit server")
+    livekit_api_key: str | None = None
+    livekit_api_secret: SecretStr | None = None
+    agent_name: str = Field("callcrew", min_length=1, max_length=64)
+
+    # --- The crew ----------------------------------------------------------------------------
+    crew: str = Field("default", description="entry point name in the 'callcrew.crews' group")
+    task_agent: str | None = Field(None, description="overrides the business profile's task")
+    business_profile: Path | None = Field(None, description="YAML business profile")
+    prompts_dir: Path | None = Field(None, description="folder of the crew's prompt files")
+
+    # --- Stack and providers -----------------------------------------------------------------
+    stack: StackName = "economy"
+    stt: str | None = Field(None, description="override, e.g. deepgram/nova-3")
+    llm: str | None = Field(None, description="override, e.g. openai/gpt-4.1-nano")
+    tts: str | None = Field(None, description="override, e.g. cartesia/sonic-turbo")
+    deepgram_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    cartesia_api_key: SecretStr | None = None
+    elevenlabs_api_key: SecretStr | None = None
+    llm_base_url: str | None = Field(None, description="any OpenAI-compatible endpoint")
+    local_tts_voice: str = "heart"
+
+    # --- Turn-taking (set explicitly: the framework's defaults call LiveKit's cloud) ---------
+    vad_min_silence: float = Field(0.55, gt=0, le=5)
+    vad_activation_threshold: float = Field(0.5, gt=0, lt=1)
+    endpointing_min_delay: float = Field(0.5, ge=0, le=10)
+    endpointing_max_delay: float = Field(3.0, gt=0, le=30)
+    interruptions: bool = True
+    min_interruption_duration: float = Field(0.5, ge=0, le=5)
+    false_interruption_timeout: float | None = Field(2.0, ge=0, le=30)
+    preemptive_generation: bool = True
+    user_away_timeout: float = Field(15.0, gt=0, le=600)
+
+    # --- Store, reports, logs ----------------------------------------------------------------
+    database_url: str = "sqlite:///var/callcrew.db"
+    reports_dir: Path = Path("var/reports")
+    log_level: LogLevel = "INFO"
+
+    @field_validator("stt", "llm", "tts")
+    @classmethod
+    def _block_format(cls, v: str | None) -> str | None:
+        if v is not None and not _BLOCK_RE.match(v):
+            raise ValueError("must look like provider/model, e.g. deepgram/nova-3")
+        return v
+
+    @field_validator("livekit_url")
+    @classmethod
+    def _url_scheme(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^(wss?|https?)://[^\s/]+", v):
+            raise ValueError("must start with ws://, wss://, http:// or https:// and name a host")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_scheme(cls, v: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", v):
+            raise ValueError(
+                "must be a SQLAlchemy URL for SQLite or Postgres, "
+                "e.g. sqlite:///var/callcrew.db or postgresql+psycopg://user@host/db"
+            )
+        return v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> Settings:
+        if self.endpointing_max_delay < self.endpointing_min_delay:
+            raise ValueError("ENDPOINTING_MAX_DELAY must not be below ENDPOINTING_MIN_DELAY")
+        return self
+
+    # --- What each command needs ---------------------------------------------------------------
+
+    def livekit_problems(self) -> list[str]:
+        problems = []
+        if not self.livekit_url:
+            problems.append("LIVEKIT_URL is not set (e.g. ws://127.0.0.1:7880 or your Cloud URL)")
+        if not self.livekit_api_key:
+            problems.append("LIVEKIT_API_KEY is not set")
+        if not self.livekit_api_secret or not self.livekit_api_secret.get_secret_value():
+            problems.append("LIVEKIT_API_SECRET is not set")
+        return problems
+
+    def require_livekit(self) -> None:
+        if problems := self.livekit_problems():
+            raise SettingsError(problems)
+
+    def livekit_secret(self) -> str:
+        return self.livekit_api_secret.get_secret_value() if self.livekit_api_secret else ""
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+    msg = str(err.get("msg", "is invalid"))
+    msg = msg.removeprefix("Value error, ")
+    raw = err.get("input")
+    shown = "" if raw is None or isinstance(raw, dict) or "secret" in loc or "key" in loc else (
+        f" (got {raw!r})"
+    )
+    return f"{loc.upper()}: {msg}{shown}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings or raise SettingsError listing every problem at once."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(e) for e in exc.errors()) from None  # type: ignore[arg-type]
