@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from callcrew import livekit_cli
 from callcrew.metrics import cost_cli
+from callcrew.simulate import cli as simulate_cli
 
 app = typer.Typer(
     name="callcrew",
@@ -14,6 +16,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+livekit_cli.register(app)
+simulate_cli.register(app)
 cost_cli.register(app)
 
 

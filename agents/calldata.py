@@ -1,0 +1,37 @@
+"""The typed userdata every agent of the crew reads and writes (one object per call)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from callcrew.call import CallState
+
+
+@dataclass
+class CallData(CallState):
+    customer_id: int | None = None
+    customer_name: str | None = None
+    reason: str | None = None
+    # One line per change made on this call, spoken back by the wrap-up ("Booked a haircut ...").
+    changes: list[str] = field(default_factory=list)
+    booked_ids: list[int] = field(default_factory=list)
+    message_for_staff: str | None = None
+    survey_answers: dict[str, str] = field(default_factory=dict)
+    task: str = "appointments"
+    prompts_dir: Path | None = None
+
+    def record_change(self, sentence: str) -> None:
+        self.changes.append(sentence)
+
+    def report_extras(self) -> dict[str, Any]:
+        return {
+            "customer_id": self.customer_id,
+            "customer_name": self.customer_name,
+            "reason": self.reason,
+            "changes": list(self.changes),
+            "appointment_ids": list(self.booked_ids),
+            "message_for_staff": self.message_for_staff,
+            "survey_answers": dict(self.survey_answers),
+        }

@@ -1,0 +1,100 @@
+"""`callcrew start | dev | console | download-files`: LiveKit's own CLI, wrapped.
+
+LiveKit's CLI logs an error and exits 0 when LIVEKIT_URL is missing; a service manager would
+think all is well. Here every missing setting is named and the exit status is non-zero.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import sys
+from typing import Annotated
+
+import typer
+
+from callcrew.providers.stacks import missing_keys, resolve_stack
+from callcrew.settings import Settings, SettingsError, load_settings
+
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(str(exc), err=True)
+    return typer.Exit(2)
+
+
+def check_worker_settings(settings: Settings) -> None:
+    """Every problem that would stop a worker from taking calls, reported together."""
+    problems = settings.livekit_problems()
+    try:
+        problems += missing_keys(settings, resolve_stack(settings))
+    except SettingsError as exc:
+        problems += exc.problems
+    if problems:
+        raise SettingsError(problems)
+
+
+def _run_livekit(command: str, extra: list[str], *, needs_livekit: bool) -> None:
+    try:
+        settings = load_settings()
+        if needs_livekit:
+            check_worker_settings(settings)
+        from callcrew.worker import build_server
+
+        server = build_server(settings)
+    except SettingsError as exc:
+        raise _fail(exc) from None
+    from livekit.agents import cli
+
+    sys.argv = ["callcrew", command, *extra]
+    cli.run_app(server)
+
+
+def start(ctx: typer.Context) -> None:
+    """Run the worker in production mode (extra options go to LiveKit's CLI)."""
+    _run_livekit("start", ctx.args, needs_livekit=True)
+
+
+def dev(ctx: typer.Context) -> None:
+    """Run the worker in development mode (extra options go to LiveKit's CLI)."""
+    _run_livekit("dev", ctx.args, needs_livekit=True)
+
+
+def console(
+    ctx: typer.Context,
+    text: Annotated[bool, typer.Option("--text", help="Type instead of speaking.")] = False,
+) -> None:
+    """Talk to the crew in this terminal (audio needs a sound device; --text does not)."""
+    if ctypes.util.find_library("portaudio") is None:
+        raise _fail(
+            RuntimeError(
+                "the console needs the PortAudio library even in text mode: "
+                "apt-get install libportaudio2 (or scripts/install --system)"
+            )
+        )
+    if not sys.stdin.isatty():
+        raise _fail(RuntimeError("the console needs an interactive terminal (a TTY)"))
+    if not text:
+        import sounddevice  # type: ignore[import-untyped]
+
+        try:
+            has_input = any(d["max_input_channels"] > 0 for d in sounddevice.query_devices())
+        except Exception:
+            has_input = False
+        if not has_input:
+            raise _fail(
+                RuntimeError("no audio input device found; use `callcrew console --text`")
+            )
+    _run_livekit("console", [*(["--text"] if text else []), *ctx.args], needs_livekit=False)
+
+
+def download_files() -> None:
+    """Fetch the plugins' model files (run at image build time; needs the internet)."""
+    _run_livekit("download-files", [], needs_livekit=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("start", context_settings=PASS_THROUGH)(start)
+    app.command("dev", context_settings=PASS_THROUGH)(dev)
+    app.command("console", context_settings=PASS_THROUGH)(console)
+    app.command("download-files")(download_files)

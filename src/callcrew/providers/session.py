@@ -1,0 +1,64 @@
+"""Builds the AgentSession for a call with every turn-taking option set explicitly.
+
+The framework's defaults reach for LiveKit's cloud inference (turn detector, VAD, adaptive
+interruptions); a self-hosted phone line must not depend on that, so each option comes from
+settings here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livekit.agents import AgentSession, llm, vad
+from livekit.agents.voice.turn import TurnHandlingOptions
+
+from callcrew.providers.stacks import StackChoice, build_llm, build_stt, build_tts
+from callcrew.settings import Settings
+
+
+def turn_handling(settings: Settings) -> TurnHandlingOptions:
+    return {
+        "turn_detection": "vad",
+        "endpointing": {
+            "mode": "fixed",
+            "min_delay": settings.endpointing_min_delay,
+            "max_delay": settings.endpointing_max_delay,
+        },
+        "interruption": {
+            "enabled": settings.interruptions,
+            "mode": "vad",
+            "min_duration": settings.min_interruption_duration,
+            "resume_false_interruption": settings.false_interruption_timeout is not None,
+            "false_interruption_timeout": settings.false_interruption_timeout,
+        },
+        "preemptive_generation": {"enabled": settings.preemptive_generation},
+    }
+
+
+def load_vad(settings: Settings) -> vad.VAD:
+    from livekit.plugins import silero
+
+    return silero.VAD.load(
+        min_silence_duration=settings.vad_min_silence,
+        activation_threshold=settings.vad_activation_threshold,
+    )
+
+
+def build_session(
+    settings: Settings,
+    choice: StackChoice,
+    *,
+    userdata: Any,
+    vad_model: vad.VAD | None,
+    llm_override: llm.LLM | None = None,
+) -> AgentSession[Any]:
+    """`llm_override` replaces only the model (the replay LLM in tests and rehearsals)."""
+    return AgentSession(
+        stt=build_stt(settings, choice.stt),
+        llm=llm_override or build_llm(settings, choice.llm),
+        tts=build_tts(settings, choice.tts),
+        vad=vad_model,
+        turn_handling=turn_handling(settings),
+        user_away_timeout=settings.user_away_timeout,
+        userdata=userdata,
+    )

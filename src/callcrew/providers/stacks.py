@@ -1,0 +1,161 @@
+"""Stacks: a named choice of STT, LLM and TTS, with per-block overrides from settings.
+
+`STT=deepgram/nova-3`, `LLM=openai/gpt-4.1-nano`, `TTS=cartesia/sonic-turbo` replace one block
+of the chosen stack. Building a block needs its provider's key; `missing_keys` lists them all
+at once so `callcrew start` can refuse to run with every problem named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from livekit.agents import llm, stt, tts
+
+from callcrew.settings import Settings, SettingsError
+
+
+@dataclass(frozen=True)
+class Block:
+    provider: str
+    model: str
+
+    @classmethod
+    def parse(cls, spec: str) -> Block:
+        provider, _, model = spec.partition("/")
+        return cls(provider, model)
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+@dataclass(frozen=True)
+class StackChoice:
+    name: str
+    stt: Block
+    llm: Block
+    tts: Block
+
+    def describe(self) -> str:
+        return f"{self.name}: STT {self.stt}, LLM {self.llm}, TTS {self.tts}"
+
+
+# The seed's stacks (economy: Deepgram + GPT-4.1 mini + Cartesia; premium: ElevenLabs voice).
+STACKS: dict[str, dict[str, str]] = {
+    "economy": {"stt": "deepgram/nova-3", "llm": "openai/gpt-4.1-mini", "tts": "cartesia/sonic-2"},
+    "premium": {
+        "stt": "deepgram/nova-3",
+        "llm": "openai/gpt-4.1-mini",
+        "tts": "elevenlabs/eleven_flash_v2_5",
+    },
+    "local": {"stt": "local/tiny.en", "llm": "openai/local", "tts": "local/heart"},
+}
+
+STT_PROVIDERS = {"deepgram", "local"}
+LLM_PROVIDERS = {"openai"}
+TTS_PROVIDERS = {"cartesia", "elevenlabs", "local"}
+KEY_SETTINGS = {
+    "deepgram": "deepgram_api_key",
+    "openai": "openai_api_key",
+    "cartesia": "cartesia_api_key",
+    "elevenlabs": "elevenlabs_api_key",
+}
+
+
+def resolve_stack(settings: Settings) -> StackChoice:
+    base = STACKS[settings.stack]
+    choice = StackChoice(
+        name=settings.stack,
+        stt=Block.parse(settings.stt or base["stt"]),
+        llm=Block.parse(settings.llm or base["llm"]),
+        tts=Block.parse(settings.tts or base["tts"]),
+    )
+    problems = []
+    for kind, block, known in (
+        ("STT", choice.stt, STT_PROVIDERS),
+        ("LLM", choice.llm, LLM_PROVIDERS),
+        ("TTS", choice.tts, TTS_PROVIDERS),
+    ):
+        if block.provider not in known:
+            problems.append(
+                f"{kind}={block}: unknown provider {block.provider!r} "
+                f"(choose from {', '.join(sorted(known))})"
+            )
+    if problems:
+        raise SettingsError(problems)
+    return choice
+
+
+def _has_key(settings: Settings, provider: str) -> bool:
+    attr = KEY_SETTINGS.get(provider)
+    if attr is None:
+        return True
+    value = getattr(settings, attr)
+    return bool(value and value.get_secret_value())
+
+
+def missing_keys(settings: Settings, choice: StackChoice) -> list[str]:
+    problems = []
+    for block in (choice.stt, choice.llm, choice.tts):
+        if block.provider == "openai" and settings.llm_base_url:
+            # A self-hosted OpenAI-compatible server still needs a non-empty key; any will do.
+            continue
+        if not _has_key(settings, block.provider):
+            name = KEY_SETTINGS[block.provider].upper()
+            problems.append(f"{name} is not set (the {choice.name} stack uses {block})")
+    if choice.llm.provider == "openai" and choice.llm.model == "local" and not settings.llm_base_url:
+        problems.append("LLM_BASE_URL is not set (the local stack needs an OpenAI-compatible LLM)")
+    for block in (choice.stt, choice.tts):
+        if block.provider == "local":
+            problems.append(
+                f"{block}: the local STT/TTS adapters are not part of this release yet; "
+                "choose a cloud provider for this block"
+            )
+    return list(dict.fromkeys(problems))
+
+
+def _secret(settings: Settings, provider: str) -> str:
+    value = getattr(settings, KEY_SETTINGS[provider])
+    return str(value.get_secret_value()) if value else ""
+
+
+def build_stt(settings: Settings, block: Block) -> stt.STT:
+    if block.provider == "deepgram":
+        from livekit.plugins import deepgram
+
+        return deepgram.STT(model=block.model, api_key=_secret(settings, "deepgram"))
+    raise SettingsError([f"STT={block}: cannot be built here"])
+
+
+def build_llm(settings: Settings, block: Block) -> llm.LLM:
+    if block.provider == "openai":
+        from livekit.plugins import openai
+
+        kwargs: dict[str, Any] = {"model": block.model}
+        if settings.llm_base_url:
+            kwargs["base_url"] = settings.llm_base_url
+        kwargs["api_key"] = _secret(settings, "openai") or "no-key-needed"
+        return openai.LLM(**kwargs)
+    raise SettingsError([f"LLM={block}: cannot be built here"])
+
+
+def build_tts(settings: Settings, block: Block) -> tts.TTS:
+    if block.provider == "cartesia":
+        from livekit.plugins import cartesia
+
+        return cartesia.TTS(model=block.model, api_key=_secret(settings, "cartesia"))
+    if block.provider == "elevenlabs":
+        from livekit.plugins import elevenlabs
+
+        return elevenlabs.TTS(model=block.model, api_key=_secret(settings, "elevenlabs"))
+    raise SettingsError([f"TTS={block}: cannot be built here"])
+
+
+def live_llm_from_settings(settings: Settings) -> llm.LLM:
+    """The real model for `simulate --live`: only the LLM block matters in a text rehearsal."""
+    choice = resolve_stack(settings)
+    if choice.llm.provider == "openai" and not (settings.llm_base_url or _has_key(settings, "openai")):
+        raise SettingsError(
+            ["--live needs LLM_BASE_URL (an OpenAI-compatible server) or OPENAI_API_KEY"]
+        )
+    return build_llm(settings, choice.llm)

@@ -1,0 +1,155 @@
+"""`callcrew simulate`: rehearse whole calls offline and check their expectations."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from callcrew.crews import CrewNotFound
+from callcrew.profile import ProfileError
+from callcrew.settings import Settings, SettingsError, load_settings
+from callcrew.simulate.runner import SimResult, TurnLog, run_scenario
+from callcrew.simulate.scenario import ScenarioError, expand_paths, load_scenario
+
+DEMO_SCENARIO = "demo_call.yaml"
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _ms(value: Any) -> str:
+    return f"{value * 1000:.0f} ms" if isinstance(value, int | float) else "-"
+
+
+def print_turn(log: TurnLog) -> None:
+    if log.index >= 0:
+        out.print(f"[bold cyan]caller[/]  {log.caller}")
+    for e in log.events:
+        if e["type"] == "say":
+            m = e["metrics"]
+            timing = f"llm ttft {_ms(m.get('llm_node_ttft'))}"
+            out.print(f"[bold green]agent[/]   {e['text']}  [dim]({timing})[/]")
+        elif e["type"] == "tool_call":
+            out.print(f"[dim]  -> {e['name']}({e['arguments']})[/]")
+        elif e["type"] == "tool_result":
+            first = str(e["output"]).splitlines()[0] if e["output"] else ""
+            if e["is_error"]:
+                out.print(f"[yellow]  !! tool error: {first}[/]")
+            elif first:
+                out.print(f"[dim]  <- {first[:100]}[/]")
+        elif e["type"] == "handoff":
+            out.print(f"[magenta]  => hand-off {e['from']} -> {e['to']}[/]")
+    if log.index >= 0:
+        out.print(f"[dim]  (turn {log.index + 1}: {log.wall_s * 1000:.0f} ms wall)[/]")
+
+
+def print_summary(result: SimResult) -> None:
+    report = result.report
+    llm_rows = [u for u in report["usage"] if u["kind"] == "llm"]
+    tokens = ", ".join(
+        f"{u['model']}: {u['input_tokens']} in ({u['cached_input_tokens']} cached), "
+        f"{u['output_tokens']} out"
+        for u in llm_rows
+    )
+    out.print(
+        f"[dim]outcome {report['outcome']} | agents {' -> '.join(report['agents_visited'])} | "
+        f"{len(result.turns)} caller turns, {result.replay_calls} model calls | "
+        f"{result.wall_s:.2f} s | tokens {tokens or 'none'}[/]"
+    )
+    if report.get("cost"):
+        cost = report["cost"]
+        out.print(f"[dim]cost {cost}[/]")
+    if result.passed:
+        out.print(f"[bold green]PASS[/] {result.scenario.label}")
+    else:
+        out.print(f"[bold red]FAIL[/] {result.scenario.label}")
+        for f in result.failures:
+            out.print(f"  [red]- {f}[/]")
+
+
+def _demo_path() -> Path:
+    return Path(str(resources.files("callcrew.data").joinpath(DEMO_SCENARIO)))
+
+
+def simulate(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Scenario files or folders. None: the built-in demo call."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only PASS/FAIL lines.")] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Use the real OpenAI-compatible LLM (LLM_BASE_URL, OPENAI_API_KEY, LLM) "
+            "instead of the replay script.",
+        ),
+    ] = False,
+    report_json: Annotated[
+        Path | None, typer.Option("--report", help="Write the call report(s) as JSON here.")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="Keep the rehearsal's store (default: throwaway)."),
+    ] = None,
+) -> None:
+    """Rehearse calls offline: the real crew, tools and store; a scripted (replay) model."""
+    try:
+        settings = load_settings()
+        paths = expand_paths(files) if files else [_demo_path()]
+        scenarios = [load_scenario(p) for p in paths]
+        live_llm = _live_llm(settings) if live else None
+    except (SettingsError, ScenarioError, ProfileError, CrewNotFound) as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+    results: list[SimResult] = []
+    for scenario in scenarios:
+        if not quiet:
+            out.rule(f"{scenario.label}: {scenario.name}")
+        try:
+            result = asyncio.run(
+                run_scenario(
+                    scenario,
+                    settings,
+                    live_llm=live_llm,
+                    database_url=database_url,
+                    on_turn=None if quiet else print_turn,
+                )
+            )
+        except (ProfileError, CrewNotFound, ValueError) as exc:
+            err.print(f"[red]{scenario.label}: {exc}[/]")
+            raise typer.Exit(2) from None
+        results.append(result)
+        if quiet:
+            mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
+            out.print(f"{mark} {scenario.label} ({result.wall_s:.2f} s)")
+            for f in result.failures:
+                out.print(f"  [red]- {f}[/]")
+        else:
+            print_summary(result)
+
+    if report_json:
+        reports = [r.report for r in results]
+        report_json.write_text(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
+    failed = [r for r in results if not r.passed]
+    if len(results) > 1:
+        out.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _live_llm(settings: Settings) -> Any:
+    from callcrew.providers.stacks import live_llm_from_settings
+
+    return live_llm_from_settings(settings)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate)

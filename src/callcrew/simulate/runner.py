@@ -1,0 +1,273 @@
+"""Plays a scenario through the real crew, tools and store in a text-mode AgentSession.
+
+Only the model is replaced (the replay LLM), unless a live OpenAI-compatible LLM is given, in
+which case the same caller lines and expectations rehearse the real model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from livekit.agents import AgentSession, llm
+from livekit.agents.voice.run_result import (
+    AgentHandoffEvent,
+    ChatMessageEvent,
+    FunctionCallEvent,
+    FunctionCallOutputEvent,
+)
+
+from callcrew.call import CallInfo, CallState, Channel, CrewContext
+from callcrew.crews import load_crew
+from callcrew.metrics.report import build_report
+from callcrew.profile import BusinessProfile, load_profile, parse_profile
+from callcrew.settings import Settings
+from callcrew.simulate.checks import check_expectations
+from callcrew.simulate.replay import ReplayLLM, ReplayScript
+from callcrew.simulate.scenario import Scenario
+from callcrew.store import Store, open_store
+
+
+@dataclass
+class SimCallControl:
+    """Records what the crew asked of the call; a phone line is assumed unless channel is web."""
+
+    channel: Channel
+    hung_up: str | None = None
+    transferred_to: str | None = None
+
+    async def hang_up(self, reason: str) -> None:
+        self.hung_up = reason
+
+    async def transfer(self, to_number: str) -> None:
+        self.transferred_to = to_number
+
+    @property
+    def can_transfer(self) -> bool:
+        return self.channel is not Channel.WEB
+
+
+@dataclass
+class TurnLog:
+    index: int
+    caller: str
+    wall_s: float
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class SimResult:
+    scenario: Scenario
+    passed: bool
+    failures: list[str]
+    turns: list[TurnLog]
+    opening: TurnLog
+    report: dict[str, Any]
+    state: CallState
+    final_agent: str | None
+    wall_s: float
+    replay_calls: int
+
+
+def _profile_for(scenario: Scenario, settings: Settings) -> BusinessProfile:
+    base = load_profile(settings.business_profile)
+    if scenario.profile is None:
+        return base
+    if isinstance(scenario.profile, dict):
+        merged = {**base.model_dump(mode="json"), **scenario.profile}
+        return parse_profile(merged, f"{scenario.label}: profile")
+    path = scenario.profile
+    if not path.is_absolute() and scenario.source is not None:
+        path = scenario.source.parent / path
+    return load_profile(path)
+
+
+def _local(profile: BusinessProfile, when: datetime) -> datetime:
+    return when.replace(tzinfo=profile.tz) if when.tzinfo is None else when
+
+
+def _seed(store: Store, scenario: Scenario, profile: BusinessProfile) -> None:
+    ids: dict[str, int] = {}
+    for c in scenario.data.customers:
+        rec = store.customers.create(c.name, c.phone)
+        ids[c.name] = rec.id
+        if c.phone:
+            ids[c.phone] = rec.id
+    for a in scenario.data.appointments:
+        service = profile.service(a.service)
+        if service is None:
+            raise ValueError(f"data.appointments: unknown service {a.service!r}")
+        start = _local(profile, a.start)
+        end = start + timedelta(minutes=service.duration_minutes)
+        appt = store.appointments.book(ids[a.customer], service.id, start, end)
+        if a.status == "cancelled":
+            store.appointments.cancel(appt.id, ids[a.customer])
+
+
+def _event_dict(ev: Any) -> dict[str, Any] | None:
+    if isinstance(ev, ChatMessageEvent):
+        if ev.item.role != "assistant":
+            return None
+        return {"type": "say", "text": ev.item.text_content or "", "metrics": dict(ev.item.metrics)}
+    if isinstance(ev, FunctionCallEvent):
+        return {"type": "tool_call", "name": ev.item.name, "arguments": ev.item.arguments}
+    if isinstance(ev, FunctionCallOutputEvent):
+        return {"type": "tool_result", "name": ev.item.name, "output": ev.item.output,
+                "is_error": ev.item.is_error}
+    if isinstance(ev, AgentHandoffEvent):
+        return {"type": "handoff", "from": getattr(ev.old_agent, "stage", None),
+                "to": getattr(ev.new_agent, "stage", type(ev.new_agent).__name__)}
+    return None
+
+
+def _opening_events(history: llm.ChatContext) -> list[dict[str, Any]]:
+    """What the crew said before the caller's first line (the greeting)."""
+    return [
+        {"type": "say", "text": item.text_content or "", "metrics": dict(item.metrics)}
+        for item in history.items
+        if item.type == "message" and item.role == "assistant"
+    ]
+
+
+async def run_scenario(
+    scenario: Scenario,
+    settings: Settings,
+    *,
+    live_llm: llm.LLM | None = None,
+    database_url: str | None = None,
+    on_turn: Callable[[TurnLog], None] | None = None,
+) -> SimResult:
+    """Run one scenario. A fresh SQLite store is used unless `database_url` is given."""
+    started = time.perf_counter()
+    profile = _profile_for(scenario, settings)
+    frozen = _local(profile, scenario.now).astimezone(UTC)
+
+    def now() -> datetime:
+        return frozen
+
+    with tempfile.TemporaryDirectory(prefix="callcrew-sim-") as tmp:
+        url = database_url or f"sqlite:///{Path(tmp) / 'rehearsal.db'}"
+        store = open_store(url)
+        try:
+            await asyncio.to_thread(_seed, store, scenario, profile)
+            return await _play(scenario, settings, profile, store, now, live_llm, on_turn, started)
+        finally:
+            store.close()
+
+
+async def _play(
+    scenario: Scenario,
+    settings: Settings,
+    profile: BusinessProfile,
+    store: Store,
+    now: Callable[[], datetime],
+    live_llm: llm.LLM | None,
+    on_turn: Callable[[TurnLog], None] | None,
+    started: float,
+) -> SimResult:
+    crew = load_crew(settings.crew)
+    control = SimCallControl(scenario.channel)
+    info = CallInfo(
+        channel=scenario.channel,
+        room=f"rehearsal-{scenario.label}",
+        caller_number=scenario.caller,
+        dialled_number=scenario.dialled,
+        started_at=now(),
+    )
+    if scenario.task:
+        settings = settings.model_copy(update={"task_agent": scenario.task})
+    ctx = CrewContext(
+        settings=settings,
+        profile=profile,
+        store=store,
+        control=control,
+        now=now,
+        prompts_dir=str(settings.prompts_dir) if settings.prompts_dir else None,
+    )
+    state = await crew.new_call(info, ctx)
+    script = ReplayScript(
+        turns={-1: scenario.opening} | {i: t.agent for i, t in enumerate(scenario.turns)},
+        ttft_s=scenario.replay.get("ttft_ms", 0.0) / 1000,
+        tokens_per_s=scenario.replay.get("tokens_per_s", 0.0),
+    )
+    model: llm.LLM = live_llm or ReplayLLM(script)
+    turn_logs: list[TurnLog] = []
+    failures: list[str] = []
+    session: AgentSession[CallState] = AgentSession(llm=model, userdata=state)
+    error: str | None = None
+    opening = TurnLog(-1, "", 0.0)
+    try:
+        async with session:
+            await session.start(crew.first_agent(state))
+            if session.current_speech is not None:
+                await session.current_speech.wait_for_playout()
+            opening = TurnLog(-1, "", 0.0)
+            opening.events = _opening_events(session.history)
+            if on_turn:
+                on_turn(opening)
+            for i, turn in enumerate(scenario.turns):
+                if control.hung_up or control.transferred_to:
+                    failures.append(
+                        f"caller line {i + 1} ({turn.caller!r}) was never heard: the call had "
+                        "already ended"
+                    )
+                    break
+                script.begin_turn(i)
+                t0 = time.perf_counter()
+                result = await session.run(user_input=turn.caller)
+                log = TurnLog(i, turn.caller, time.perf_counter() - t0)
+                log.events = [d for ev in result.events if (d := _event_dict(ev)) is not None]
+                turn_logs.append(log)
+                if on_turn:
+                    on_turn(log)
+            script.finish_turn()
+            final = getattr(session.current_agent, "stage", type(session.current_agent).__name__)
+            history = session.history.copy()
+            usage = session.usage
+    except Exception as exc:  # the report is written whatever happened
+        error = f"{type(exc).__name__}: {exc}"
+        final, history, usage = None, session.history.copy(), session.usage
+    # Business logic runs on the frozen clock; the report's duration is the real one.
+    ended = now() + timedelta(seconds=time.perf_counter() - started)
+    if control.hung_up is None and control.transferred_to is None and error is None:
+        state.ended_by = state.ended_by or "caller"
+    report = build_report(
+        state, info=info, history=history, usage=usage, stack=f"{settings.stack}+replay"
+        if live_llm is None else settings.stack, ended_at=ended, error=error,
+        extra={"rehearsal": {"scenario": scenario.label, "hung_up": control.hung_up,
+                             "transferred_to": control.transferred_to}},
+    )
+    await asyncio.to_thread(store.reports.save, report)
+    if error:
+        failures.append(f"the session failed: {error}")
+    if live_llm is None:
+        failures.extend(script.problems)
+    failures.extend(
+        await asyncio.to_thread(
+            check_expectations, scenario, state, store, control, final, [opening, *turn_logs],
+            profile,
+        )
+    )
+    return SimResult(
+        scenario=scenario,
+        passed=not failures,
+        failures=failures,
+        turns=turn_logs,
+        opening=opening,
+        report=report,
+        state=state,
+        final_agent=final,
+        wall_s=time.perf_counter() - started,
+        replay_calls=len(script.calls),
+    )
+
+
+def dump_report(report: dict[str, Any]) -> str:
+    return yaml.safe_dump(report, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,282 @@
+"""The LiveKit worker: one AgentServer, one rtc_session entrypoint, one report per call.
+
+LiveKit dispatches each call (SIP inbound, an outbound dial, or a browser) to a job; the job
+detects the channel, opens the crew with a typed userdata object, runs one AgentSession in the
+room, and writes the call report when the session ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from livekit import api, rtc
+from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, llm
+from livekit.agents.voice import room_io
+
+from callcrew.call import CallInfo, CallState, Channel, CrewContext
+from callcrew.crews import load_crew
+from callcrew.metrics.report import build_report, mask_number
+from callcrew.profile import load_profile
+from callcrew.providers.session import build_session, load_vad
+from callcrew.providers.stacks import resolve_stack
+from callcrew.settings import Settings, load_settings
+from callcrew.store import Store, open_store
+
+logger = logging.getLogger("callcrew.worker")
+
+SIP_KIND = rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def _e164_or_none(number: str | None) -> str | None:
+    """Withheld or odd caller IDs ("anonymous", "0123") identify nobody: treat them as absent."""
+    if not number:
+        return None
+    cleaned = re.sub(r"[\s().-]", "", number)
+    return cleaned if _E164.match(cleaned) else None
+
+
+def detect_call(
+    *,
+    room: str,
+    job_metadata: str,
+    participant_kind: int | None,
+    attributes: dict[str, str] | None,
+) -> CallInfo:
+    """Which channel a call came in on, from the dispatch metadata and the first participant.
+
+    An outbound dispatch carries JSON metadata with `phone_number`; a SIP participant means an
+    inbound phone call (its attributes hold the caller and the dialled number); anything else is
+    a browser or app (web).
+    """
+    metadata: dict[str, Any] = {}
+    if job_metadata.strip():
+        try:
+            parsed = json.loads(job_metadata)
+        except json.JSONDecodeError:
+            logger.error("job metadata is not JSON; ignoring it (room %s)", room)
+        else:
+            if isinstance(parsed, dict):
+                metadata = parsed
+            else:
+                logger.error("job metadata is not a JSON object; ignoring it (room %s)", room)
+    if isinstance(metadata.get("phone_number"), str):
+        return CallInfo(
+            channel=Channel.OUTBOUND,
+            room=room,
+            caller_number=metadata["phone_number"],
+            metadata=metadata,
+        )
+    attrs = attributes or {}
+    if participant_kind == SIP_KIND:
+        return CallInfo(
+            channel=Channel.INBOUND,
+            room=room,
+            caller_number=_e164_or_none(attrs.get("sip.phoneNumber")),
+            dialled_number=_e164_or_none(attrs.get("sip.trunkPhoneNumber")),
+            metadata=metadata,
+        )
+    return CallInfo(channel=Channel.WEB, room=room, metadata=metadata)
+
+
+@dataclass
+class RoomCallControl:
+    """Hang-ups and transfers acted out on the LiveKit room and its SIP participant."""
+
+    ctx: JobContext
+    channel: Channel
+    participant_identity: str | None
+    hung_up: str | None = None
+    transferred_to: str | None = None
+
+    async def hang_up(self, reason: str) -> None:
+        self.hung_up = reason
+        # Deleting the room drops the SIP leg too, so no call keeps billing minutes.
+        await self.ctx.delete_room()
+
+    async def transfer(self, to_number: str) -> None:
+        if self.participant_identity is None:
+            raise RuntimeError("no phone participant to transfer")
+        self.transferred_to = to_number
+        await self.ctx.api.sip.transfer_sip_participant(
+            api.TransferSIPParticipantRequest(
+                room_name=self.ctx.room.name,
+                participant_identity=self.participant_identity,
+                transfer_to=f"tel:{to_number}",
+            )
+        )
+
+    @property
+    def can_transfer(self) -> bool:
+        return self.channel is not Channel.WEB and self.participant_identity is not None
+
+
+@dataclass
+class CallRun:
+    """What a job knows about its call, for the report written at the end."""
+
+    settings: Settings
+    store: Store
+    info: CallInfo
+    stack: str
+    state: CallState | None = None
+    session: AgentSession[Any] | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+# One job per process by default; keyed by job id so a thread executor works too.
+_RUNS: dict[str, CallRun] = {}
+_STORES: dict[str, Store] = {}
+
+
+def store_for(url: str) -> Store:
+    if url not in _STORES:
+        _STORES[url] = open_store(url)
+    return _STORES[url]
+
+
+def prewarm(proc: JobProcess) -> None:
+    settings = load_settings()
+    proc.userdata["vad"] = load_vad(settings)
+
+
+async def start_call(
+    ctx: JobContext,
+    info: CallInfo,
+    settings: Settings,
+    *,
+    room: rtc.Room | None,
+    participant_identity: str | None = None,
+    vad_model: Any = None,
+    llm_override: llm.LLM | None = None,
+) -> CallRun:
+    """Open the crew and start the session. `room=None` runs text-only (tests)."""
+    choice = resolve_stack(settings)
+    store = store_for(settings.database_url)
+    run = _RUNS.get(ctx.job.id) or CallRun(settings=settings, store=store, info=info, stack="")
+    run.stack = choice.describe()
+    _RUNS[ctx.job.id] = run
+    profile = load_profile(settings.business_profile)
+    crew = load_crew(settings.crew)
+    control = RoomCallControl(ctx, info.channel, participant_identity)
+    crew_ctx = CrewContext(
+        settings=settings,
+        profile=profile,
+        store=store,
+        control=control,
+        now=lambda: datetime.now(UTC),
+        prompts_dir=str(settings.prompts_dir) if settings.prompts_dir else None,
+    )
+    run.state = await crew.new_call(info, crew_ctx)
+    run.session = build_session(
+        settings, choice, userdata=run.state, vad_model=vad_model, llm_override=llm_override
+    )
+    agent = crew.first_agent(run.state)
+    if room is None:
+        await run.session.start(agent=agent)
+    else:
+        await run.session.start(
+            agent=agent,
+            room=room,
+            room_options=room_io.RoomOptions(
+                participant_identity=participant_identity or "",
+                # Any ending (agent goodbye, error, caller gone) drops the SIP leg too.
+                delete_room_on_close=True,
+            ),
+        )
+    return run
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    settings = load_settings()
+    await ctx.connect()
+    participant: rtc.RemoteParticipant | None = None
+    if '"phone_number"' not in (ctx.job.metadata or ""):
+        participant = await ctx.wait_for_participant()
+    info = detect_call(
+        room=ctx.room.name,
+        job_metadata=ctx.job.metadata or "",
+        participant_kind=participant.kind if participant else None,
+        attributes=dict(participant.attributes) if participant else None,
+    )
+    _RUNS[ctx.job.id] = CallRun(
+        settings=settings, store=store_for(settings.database_url), info=info, stack=settings.stack
+    )
+    logger.info(
+        "call %s: %s from %s in room %s",
+        info.call_id,
+        info.channel.value,
+        mask_number(info.caller_number) or "-",
+        info.room,
+    )
+    try:
+        await start_call(
+            ctx,
+            info,
+            settings,
+            room=ctx.room,
+            participant_identity=participant.identity if participant else None,
+            vad_model=ctx.proc.userdata.get("vad"),
+        )
+    except Exception as exc:
+        # Recorded for the report on_session_end writes; the framework logs the traceback.
+        if run := _RUNS.get(ctx.job.id):
+            run.errors.append(f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def write_report(run: CallRun, *, error: str | None = None) -> dict[str, Any]:
+    session = run.session
+    report = build_report(
+        run.state,
+        info=run.info,
+        history=session.history if session is not None else None,
+        usage=session.usage if session is not None else None,
+        stack=run.stack,
+        error=error,
+    )
+    run.store.reports.save(report)
+    reports_dir = Path(run.settings.reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    (reports_dir / f"{run.info.call_id}.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+async def on_session_end(ctx: JobContext) -> None:
+    run = _RUNS.pop(ctx.job.id, None)
+    if run is None:
+        # The job failed before a call existed; still leave a trace of it.
+        settings = load_settings()
+        run = CallRun(
+            settings=settings,
+            store=store_for(settings.database_url),
+            info=CallInfo(channel=Channel.WEB, room=ctx.room.name),
+            stack=settings.stack,
+        )
+        error: str | None = "the job ended before the call could start"
+    else:
+        error = "; ".join(run.errors) or None
+    report = await asyncio.to_thread(write_report, run, error=error)
+    logger.info(
+        "call %s ended: outcome %s, %s s", report["call_id"], report["outcome"], report["duration_s"]
+    )
+
+
+def build_server(settings: Settings) -> AgentServer:
+    server = AgentServer(
+        setup_fnc=prewarm,
+        ws_url=settings.livekit_url,
+        api_key=settings.livekit_api_key,
+        api_secret=settings.livekit_secret() or None,
+    )
+    server.rtc_session(entrypoint, agent_name=settings.agent_name, on_session_end=on_session_end)
+    return server

@@ -1,0 +1,165 @@
+"""The crew's hand-offs and tools, driven through a real AgentSession with the replay LLM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from livekit.agents import AgentSession
+
+from agents.appointments import AppointmentsAgent
+from agents.intro import IntroAgent
+from agents.survey import SurveyAgent
+from agents.wrapup import WrapUpAgent
+from callcrew.call import Channel, Outcome
+from callcrew.simulate.replay import ReplayLLM, ReplayScript
+from callcrew.simulate.scenario import AgentStep
+
+pytestmark = pytest.mark.unit
+
+
+def steps(*items: dict[str, Any]) -> list[AgentStep]:
+    return [AgentStep.model_validate(i) for i in items]
+
+
+async def start(make_call: Any, turns: dict[int, list[AgentStep]], **kw: Any) -> Any:
+    state, control = await make_call(**kw)
+    script = ReplayScript(turns=turns)
+    session: AgentSession[Any] = AgentSession(llm=ReplayLLM(script), userdata=state)
+    return state, control, script, session
+
+
+async def test_intro_greets_with_fixed_phrase_then_hands_off_with_context(make_call: Any) -> None:
+    state, _, script, session = await start(
+        make_call,
+        {
+            0: steps(
+                {"tool": "hand_off_to_desk",
+                 "args": {"caller_name": "Dana Whitfield", "reason": "a haircut on Tuesday"}},
+                {"say": "Sure Dana, let me look at Tuesday."},
+            )
+        },
+    )
+    async with session:
+        await session.start(IntroAgent(state))
+        script.begin_turn(0)
+        result = await session.run(user_input="Hi, I'm Dana Whitfield, a haircut on Tuesday please")
+        result.expect.next_event().is_function_call(
+            name="hand_off_to_desk",
+            arguments={"caller_name": "Dana Whitfield", "reason": "a haircut on Tuesday"},
+        )
+        result.expect.next_event().is_function_call_output()
+        result.expect.next_event().is_agent_handoff(new_agent_type=AppointmentsAgent)
+        result.expect.next_event().is_message(role="assistant")
+        result.expect.no_more_events()
+        # The desk's model saw what the caller told the receptionist: nobody asks again.
+        desk_request = script.calls[-1]
+        assert "hand_off_to_desk" not in desk_request.tools_offered
+        assert "book_appointment" in desk_request.tools_offered
+        history = session.current_agent.chat_ctx.items
+        said = [i.text_content for i in history if i.type == "message" and i.role == "user"]
+        assert said == ["Hi, I'm Dana Whitfield, a haircut on Tuesday please"]
+        greeting = [i.text_content for i in session.history.items
+                    if i.type == "message" and i.role == "assistant"][0]
+        assert greeting == state.profile.greeting
+    assert state.customer_name == "Dana Whitfield"
+    assert state.reason == "a haircut on Tuesday"
+    assert state.agents_visited == ["intro", "appointments"]
+    assert script.problems == []
+
+
+async def test_known_caller_is_not_asked_for_a_name(make_call: Any, store: Any) -> None:
+    store.customers.create("Rosa Diaz", "+15550142233")
+    state, _, script, session = await start(
+        make_call,
+        {0: steps({"tool": "hand_off_to_desk", "args": {"reason": "move my appointment"}},
+                  {"say": "Of course, Rosa."})},
+    )
+    assert state.customer_name == "Rosa Diaz"
+    async with session:
+        await session.start(IntroAgent(state))
+        script.begin_turn(0)
+        result = await session.run(user_input="I need to move my appointment")
+        result.expect.next_event().is_function_call(name="hand_off_to_desk")
+        result.expect.next_event().is_function_call_output()
+        result.expect.next_event().is_agent_handoff(new_agent_type=AppointmentsAgent)
+    assert "Rosa Diaz (known customer)" in session.current_agent.instructions
+
+
+async def test_hand_off_without_a_name_is_refused_with_a_sentence(make_call: Any) -> None:
+    state, _, script, session = await start(
+        make_call,
+        {0: steps({"tool": "hand_off_to_desk", "args": {"reason": "book"}},
+                  {"say": "May I have your name?"})},
+        channel=Channel.WEB, caller=None,
+    )
+    async with session:
+        await session.start(IntroAgent(state))
+        script.begin_turn(0)
+        result = await session.run(user_input="I want to book")
+        result.expect.next_event().is_function_call(name="hand_off_to_desk")
+        out = result.expect.next_event().is_function_call_output().event().item
+        assert out.is_error and "name" in out.output.lower()
+        result.expect.next_event().is_message(role="assistant")
+    assert type(session.current_agent) is IntroAgent
+
+
+async def test_wrapup_loops_back_to_the_task_and_end_call_hangs_up(make_call: Any) -> None:
+    state, control, script, session = await start(
+        make_call,
+        {
+            -1: steps({"say": "You're all set. Anything else?"}),
+            0: steps({"tool": "more_help", "args": {"request": "a beard trim too"}},
+                     {"say": "Sure, when would you like the beard trim?"}),
+            1: steps({"tool": "wrap_up"}, {"say": "Anything else?"}),
+            2: steps({"tool": "end_call"}),
+        },
+    )
+    state.customer_id = 1
+    async with session:
+        await session.start(WrapUpAgent(state))
+        if session.current_speech is not None:
+            await session.current_speech.wait_for_playout()
+        script.begin_turn(0)
+        r = await session.run(user_input="Actually, can I add a beard trim?")
+        r.expect.next_event().is_function_call(name="more_help")
+        r.expect.next_event().is_function_call_output()
+        r.expect.next_event().is_agent_handoff(new_agent_type=AppointmentsAgent)
+        assert "a beard trim too" in session.current_agent.instructions
+        script.begin_turn(1)
+        r = await session.run(user_input="Never mind, that's it")
+        r.expect.next_event().is_function_call(name="wrap_up")
+        r.expect.next_event().is_function_call_output()
+        r.expect.next_event().is_agent_handoff(new_agent_type=WrapUpAgent)
+        script.begin_turn(2)
+        r = await session.run(user_input="No thanks, bye")
+        r.expect.next_event().is_function_call(name="end_call")
+        goodbye = r.expect.next_event().is_message(role="assistant").event().item
+        assert goodbye.text_content == state.profile.goodbye
+    assert control.hung_up == "completed"
+    assert state.outcome is Outcome.COMPLETED
+    assert state.agents_visited == ["wrapup", "appointments", "wrapup"]
+    script.finish_turn()
+    assert script.problems == []
+
+
+async def test_profile_task_selects_the_survey_agent(make_call: Any) -> None:
+    state, _, script, session = await start(
+        make_call,
+        {0: steps({"tool": "hand_off_to_desk",
+                   "args": {"caller_name": "Sam Lee", "reason": "returning your call"}},
+                  {"say": "Thanks Sam. On a scale of 1 to 5, how happy were you?"})},
+        task="survey",
+    )
+    async with session:
+        await session.start(IntroAgent(state))
+        script.begin_turn(0)
+        r = await session.run(user_input="Hi, Sam Lee here, you called me")
+        r.expect.next_event().is_function_call(name="hand_off_to_desk")
+        r.expect.next_event().is_function_call_output()
+        r.expect.next_event().is_agent_handoff(new_agent_type=SurveyAgent)
+
+
+async def test_unknown_task_agent_is_a_clear_error(make_call: Any) -> None:
+    with pytest.raises(ValueError, match="unknown task agent 'nope'.*appointments, survey"):
+        await make_call(task="nope")

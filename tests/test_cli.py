@@ -1,0 +1,39 @@
+"""The command line as a user meets it: help, refusals with clear messages, exit codes."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from callcrew.cli import app
+
+pytestmark = pytest.mark.unit
+runner = CliRunner()
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for cmd in ("start", "dev", "console", "download-files", "simulate", "cost"):
+        assert cmd in result.output
+
+
+@pytest.mark.parametrize("command", ["start", "dev"])
+def test_worker_without_livekit_settings_fails_loudly(command: str) -> None:
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 2
+    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "DEEPGRAM_API_KEY"):
+        assert name in result.output
+
+
+def test_worker_refuses_an_unknown_block_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TTS", "acme/voice-1")
+    result = runner.invoke(app, ["start"])
+    assert result.exit_code == 2
+    assert "TTS=acme/voice-1: unknown provider 'acme'" in result.output
+
+
+def test_console_without_a_terminal_says_so() -> None:
+    result = runner.invoke(app, ["console", "--text"])
+    assert result.exit_code == 2
+    assert "terminal" in result.output or "PortAudio" in result.output
