@@ -1,0 +1,1 @@
+"""Built-in price catalogs (YAML), read via importlib.resources so they ship in the wheel."""

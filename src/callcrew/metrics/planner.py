@@ -1,0 +1,225 @@
+"""The monthly cost planner: the seed article's cost model over any catalog and stack.
+
+Rules (DESIGN.md, "Cost planner"): monthly plans (LiveKit, ElevenLabs) cost their base plus the
+overage beyond the included minutes; STT is billed on caller-speech minutes (1 - talk share), TTS on
+agent-speech minutes (talk share), telephony on every minute at termination + origination (both
+legs, as the article's published figures do); the LLM costs, per call, turns x system-prompt tokens
+at the cached rate plus the non-cached input and output tokens; the discount applies to the total.
+Per hour is per call x calls per hour, the article's way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from callcrew.metrics.pricing import (
+    COMPONENTS,
+    CallCost,
+    CallUsage,
+    Catalog,
+    CatalogError,
+    Component,
+    PriceEntry,
+    Stack,
+    TokenUsage,
+    llm_cost,
+    price_call,
+)
+
+__all__ = [
+    "CallCost",
+    "CallUsage",
+    "PlanInputs",
+    "PlanResult",
+    "TokenUsage",
+    "plan",
+    "price_call",
+]
+
+
+class PlanInputs(BaseModel):
+    """A month of calls. Field names and defaults are the seed's assumptions
+    (shared/fixtures/seed_costs.json), so `PlanInputs(**fixture["assumptions"])` works."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents: int = Field(10, ge=1, description="agents answering or placing calls in parallel")
+    calls_per_agent_per_day: int = Field(100, ge=0, description="calls each agent handles a day")
+    business_days: int = Field(22, ge=1, description="working days in the month")
+    call_minutes: Decimal = Field(Decimal(3), gt=0, allow_inf_nan=False)
+    agent_talk_share: Decimal = Field(Decimal("0.5"), ge=0, le=1, allow_inf_nan=False)
+    llm_turns_per_call: int = Field(6, ge=0)
+    system_prompt_tokens: int = Field(2000, ge=0, description="sent every turn, at cached rate")
+    non_cached_input_tokens_per_call: int = Field(975, ge=0)
+    output_tokens_per_call: int = Field(210, ge=0)
+    calls_per_hour: Decimal = Field(Decimal(20), gt=0, allow_inf_nan=False)
+    discount: Decimal = Field(Decimal(0), ge=0, lt=1, allow_inf_nan=False)
+    tts_characters_per_minute: Decimal | None = Field(
+        None, gt=0, allow_inf_nan=False, description="only for TTS billed per character"
+    )
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """Exact amounts (unrounded Decimals); `to_json` rounds them for display."""
+
+    stack: str
+    label: str
+    catalog: str
+    inputs: PlanInputs
+    calls: int
+    minutes: Decimal
+    stt_minutes: Decimal
+    tts_minutes: Decimal
+    components: dict[Component, Decimal]
+    basis: dict[Component, str]
+    llm_per_call: Decimal
+    subtotal: Decimal
+    total: Decimal
+
+    @property
+    def discount_usd(self) -> Decimal:
+        return self.subtotal - self.total
+
+    @property
+    def per_call(self) -> Decimal | None:
+        """None with zero calls: plan bases still cost money, so no per-call figure is honest."""
+        return self.total / self.calls if self.calls else None
+
+    @property
+    def per_hour(self) -> Decimal | None:
+        per_call = self.per_call
+        return None if per_call is None else per_call * self.inputs.calls_per_hour
+
+    def to_json(self) -> dict[str, Any]:
+        """The `callcrew cost --json` contract. Components are list prices; the discount shows
+        only in the total (that is where the article applies it). Money is rounded to the cent,
+        per call to 6 decimals: at 4 the seed's premium figure would print 0.1501 against a
+        published 0.1500 (the article truncates 0.150067)."""
+        per_call, per_hour = self.per_call, self.per_hour
+        return {
+            "stack": self.stack,
+            "calls": self.calls,
+            "minutes": _number(self.minutes),
+            "components": {c: float(cents(v)) for c, v in self.components.items()},
+            "total_usd": float(cents(self.total)),
+            "per_call_usd": None if per_call is None else float(_q(per_call, "0.000001")),
+            "per_hour_usd": None if per_hour is None else float(cents(per_hour)),
+        }
+
+
+def plan(inputs: PlanInputs, catalog: Catalog, stack: str | Stack) -> PlanResult:
+    """Price a month of `inputs` with `stack` (a name in `catalog`, or a Stack)."""
+    chosen = catalog.stack(stack) if isinstance(stack, str) else stack
+    name = stack if isinstance(stack, str) else (chosen.label or "custom")
+
+    calls = inputs.agents * inputs.calls_per_agent_per_day * inputs.business_days
+    minutes = calls * inputs.call_minutes
+    tts_minutes = minutes * inputs.agent_talk_share
+    stt_minutes = minutes - tts_minutes
+
+    def entry(component: Component) -> PriceEntry | None:
+        model_id = chosen.model_for(component)
+        return None if model_id is None else catalog.price(model_id)
+
+    costs: dict[Component, Decimal] = {}
+    basis: dict[Component, str] = {}
+    costs["livekit"], basis["livekit"] = _minutes_cost(entry("livekit"), minutes)
+    costs["stt"], basis["stt"] = _minutes_cost(entry("stt"), stt_minutes)
+
+    llm_entry = catalog.price(chosen.llm)
+    llm_per_call = llm_cost(
+        llm_entry,
+        cached_input=inputs.llm_turns_per_call * inputs.system_prompt_tokens,
+        input=inputs.non_cached_input_tokens_per_call,
+        output=inputs.output_tokens_per_call,
+    )
+    costs["llm"] = llm_per_call * calls
+    basis["llm"] = "free" if llm_entry.free else f"{calls:,} calls x ${_plain(llm_per_call)}"
+
+    tts_entry = entry("tts")
+    if tts_entry is not None and tts_entry.per_character is not None:
+        per_minute_chars = inputs.tts_characters_per_minute
+        if per_minute_chars is None:
+            raise CatalogError(
+                [
+                    f"{catalog.origin}: stacks[{name}].tts: billed per character; give the "
+                    "characters spoken per minute (tts_characters_per_minute)"
+                ]
+            )
+        chars = tts_minutes * per_minute_chars
+        costs["tts"] = chars * tts_entry.per_character
+        basis["tts"] = f"{_plain(chars)} chars x ${_plain(tts_entry.per_character)}"
+    else:
+        costs["tts"], basis["tts"] = _minutes_cost(tts_entry, tts_minutes)
+
+    tel_entry = entry("telephony")
+    if tel_entry is not None and tel_entry.sip_per_minute is not None:
+        legs = tel_entry.sip_per_minute
+        costs["telephony"] = minutes * (legs.termination + legs.origination)
+        basis["telephony"] = (
+            f"{_plain(minutes)} min x (${_plain(legs.termination)} out "
+            f"+ ${_plain(legs.origination)} in)"
+        )
+    else:
+        costs["telephony"], basis["telephony"] = _minutes_cost(tel_entry, minutes)
+
+    components = {c: costs[c] for c in COMPONENTS}
+    subtotal = sum(components.values(), Decimal(0))
+    return PlanResult(
+        stack=name,
+        label=chosen.label,
+        catalog=catalog.origin,
+        inputs=inputs,
+        calls=calls,
+        minutes=minutes,
+        stt_minutes=stt_minutes,
+        tts_minutes=tts_minutes,
+        components=components,
+        basis={c: basis[c] for c in COMPONENTS},
+        llm_per_call=llm_per_call,
+        subtotal=subtotal,
+        total=subtotal * (1 - inputs.discount),
+    )
+
+
+def _minutes_cost(entry: PriceEntry | None, minutes: Decimal) -> tuple[Decimal, str]:
+    if entry is None:
+        return Decimal(0), "not used"
+    if entry.free:
+        return Decimal(0), "free"
+    if entry.plan is not None:
+        p = entry.plan
+        over = max(Decimal(0), minutes - p.included_minutes)
+        text = f"${_plain(p.base_usd)} plan ({_plain(p.included_minutes)} min included)"
+        if over:
+            text += f" + {_plain(over)} min x ${_plain(p.overage_per_min)}"
+        return p.base_usd + over * p.overage_per_min, text
+    if entry.per_minute is not None:
+        return minutes * entry.per_minute, f"{_plain(minutes)} min x ${_plain(entry.per_minute)}"
+    raise CatalogError([f"models: a price billed {entry.unit} cannot be applied to minutes"])
+
+
+def cents(value: Decimal) -> Decimal:
+    """Round half up to the cent, the way a bill is written (Python's round() goes to even)."""
+    return _q(value, "0.01")
+
+
+def _q(value: Decimal, step: str) -> Decimal:
+    return value.quantize(Decimal(step), rounding=ROUND_HALF_UP)
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _plain(value: Decimal) -> str:
+    """A human-readable amount: thousands separators, no exponent, no trailing zeros."""
+    if value == value.to_integral_value():
+        return f"{int(value):,}"
+    text = f"{value.normalize():,f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -1,0 +1,465 @@
+"""The price catalog: what each provider charges, as data, and what one measured call cost.
+
+Prices live in YAML files (`callcrew/data/prices/*.yaml`, or the user's own), never in code, each
+with the source and date it came from, so a stale price is visible and fixable without a release.
+Amounts are `Decimal` end to end: the planner must reproduce published monthly figures to the cent,
+and binary floats drift on sums like 33,000 x 0.0299.
+
+A catalog file holds `models` (keyed "provider/model"; "provider/*" prices every model of that
+provider not listed by name) and `stacks` (which model fills each of the five components). A file
+may start with `extends: NAME_OR_PATH` and then list only the models and stacks it adds or changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+BUILTIN_CATALOGS = ("current", "seed-2025-05")
+DEFAULT_CATALOG = "current"
+
+Component = Literal["livekit", "stt", "llm", "tts", "telephony"]
+COMPONENTS: tuple[Component, ...] = ("livekit", "stt", "llm", "tts", "telephony")
+
+Unit = Literal[
+    "per_minute", "per_character", "per_million_tokens", "plan", "sip_per_minute", "free"
+]
+UNITS: tuple[Unit, ...] = (
+    "per_minute",
+    "per_character",
+    "per_million_tokens",
+    "plan",
+    "sip_per_minute",
+    "free",
+)
+
+# Which billing units make sense for each component; anything else is a mistake in the file.
+UNITS_FOR: dict[Component, frozenset[Unit]] = {
+    "livekit": frozenset({"per_minute", "plan", "free"}),
+    "stt": frozenset({"per_minute", "plan", "free"}),
+    "llm": frozenset({"per_million_tokens", "free"}),
+    "tts": frozenset({"per_minute", "per_character", "plan", "free"}),
+    "telephony": frozenset({"sip_per_minute", "per_minute", "free"}),
+}
+
+Channel = Literal["inbound", "outbound", "web"]
+
+_MODEL_KEY = re.compile(r"^[a-z0-9_-]+/([A-Za-z0-9._:-]+|\*)$")
+_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+_MILLION = Decimal(1_000_000)
+_SIXTY = Decimal(60)
+
+Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+
+class CatalogError(Exception):
+    """A price catalog cannot be used; each problem names the file, the field and what is wrong."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TokenRates(_Strict):
+    """USD per million tokens."""
+
+    input: Money
+    cached_input: Money
+    output: Money
+
+
+class PlanRate(_Strict):
+    """A monthly plan: the base buys `included_minutes`; every minute beyond costs the overage."""
+
+    base_usd: Money
+    included_minutes: Money
+    overage_per_min: Money
+
+
+class SipRates(_Strict):
+    """USD per minute for each call leg: termination = outbound, origination = inbound."""
+
+    termination: Money
+    origination: Money
+
+
+class PriceEntry(_Strict):
+    """One priced model or service, with exactly one billing unit."""
+
+    kind: Component | None = None
+    per_minute: Money | None = None
+    per_character: Money | None = None
+    per_million_tokens: TokenRates | None = None
+    plan: PlanRate | None = None
+    sip_per_minute: SipRates | None = None
+    free: Literal[True] | None = None
+    source: str = Field(min_length=1)
+    date: str
+    note: str | None = None
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_text(cls, v: Any) -> Any:
+        # YAML reads an unquoted 2025-05-20 as a date object; accept it as the user meant it.
+        return v.isoformat() if isinstance(v, dt.date) else v
+
+    @field_validator("date")
+    @classmethod
+    def _date_format(cls, v: str) -> str:
+        if not _DATE.match(v):
+            raise ValueError("must be YYYY-MM or YYYY-MM-DD")
+        return v
+
+    @property
+    def units(self) -> list[Unit]:
+        return [u for u in UNITS if getattr(self, u) is not None]
+
+    @property
+    def unit(self) -> Unit:
+        return self.units[0]
+
+
+class Stack(_Strict):
+    """Which catalog model fills each component; telephony is None for web-only stacks."""
+
+    label: str = ""
+    livekit: str
+    stt: str
+    llm: str
+    tts: str
+    telephony: str | None = None
+
+    def model_for(self, component: Component) -> str | None:
+        value: str | None = getattr(self, component)
+        return value
+
+
+class Catalog(_Strict):
+    catalog: str = Field(min_length=1)
+    currency: Literal["USD"] = "USD"
+    date: str
+    source: str = Field(min_length=1)
+    extends: str | None = None
+    models: dict[str, PriceEntry]
+    stacks: dict[str, Stack] = Field(default_factory=dict)
+
+    _origin: str = PrivateAttr(default="")
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_text(cls, v: Any) -> Any:
+        return v.isoformat() if isinstance(v, dt.date) else v
+
+    @property
+    def origin(self) -> str:
+        """The built-in name or the file path this catalog was loaded from."""
+        return self._origin or self.catalog
+
+    def price(self, model_id: str) -> PriceEntry:
+        """The entry for `model_id`, falling back to its provider's "provider/*" entry."""
+        if model_id in self.models:
+            return self.models[model_id]
+        wildcard = model_id.split("/", 1)[0] + "/*"
+        if "/" in model_id and wildcard in self.models:
+            return self.models[wildcard]
+        raise CatalogError([f"{self.origin}: models: no price for {model_id!r}"])
+
+    def stack(self, name: str) -> Stack:
+        if name not in self.stacks:
+            known = ", ".join(sorted(self.stacks)) or "none"
+            raise CatalogError(
+                [f"{self.origin}: stacks: no stack named {name!r} (this catalog has: {known})"]
+            )
+        return self.stacks[name]
+
+
+# --- Loading --------------------------------------------------------------------------------
+
+
+def load_catalog(name_or_path: str | Path | None = None) -> Catalog:
+    """Load a built-in catalog by name ("current", "seed-2025-05"; None means "current") or a
+    YAML file by path. Raises CatalogError listing every problem found."""
+    ref = str(name_or_path) if name_or_path else DEFAULT_CATALOG
+    catalog, _ = _load(ref, Path.cwd(), ())
+    return catalog
+
+
+def _load(ref: str, base_dir: Path, chain: tuple[str, ...]) -> tuple[Catalog, dict[str, Any]]:
+    origin, text, here = _read(ref, base_dir)
+    if origin in chain:
+        raise CatalogError([f"{origin}: extends: circular ({' -> '.join((*chain, origin))})"])
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError([f"{origin}: not valid YAML: {_one_line(str(exc))}"]) from None
+    if not isinstance(raw, dict):
+        raise CatalogError([f"{origin}: expected a mapping with 'models' and 'stacks'"])
+
+    parent = raw.get("extends")
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise CatalogError([f"{origin}: extends: must be a catalog name or a path"])
+        _, base_raw = _load(parent, here, (*chain, origin))
+        raw = _merge(base_raw, raw)
+
+    try:
+        catalog = Catalog.model_validate(raw)
+    except ValidationError as exc:
+        raise CatalogError([_describe(origin, e) for e in exc.errors()]) from None
+    catalog._origin = origin
+    if problems := _check(catalog, origin):
+        raise CatalogError(problems)
+    return catalog, raw
+
+
+def _read(ref: str, base_dir: Path) -> tuple[str, str, Path]:
+    """(name shown in errors, file text, folder that relative `extends` paths start from)."""
+    if ref in BUILTIN_CATALOGS:
+        text = resources.files("callcrew.data.prices").joinpath(f"{ref}.yaml").read_text("utf-8")
+        return ref, text, base_dir
+    path = Path(ref).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    if not path.is_file():
+        if "/" not in ref and not ref.endswith((".yaml", ".yml")):
+            known = ", ".join(BUILTIN_CATALOGS)
+            raise CatalogError(
+                [f"{ref}: no such price catalog (built-in: {known}; or give a path to a YAML file)"]
+            )
+        raise CatalogError([f"{path}: price file not found"])
+    try:
+        return str(path), path.read_text("utf-8"), path.parent
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError([f"{path}: cannot read: {exc}"]) from None
+
+
+def _merge(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    merged = {k: v for k, v in base.items() if k != "extends"}
+    for key, value in child.items():
+        if key in ("models", "stacks") and isinstance(value, dict):
+            merged[key] = {**(base.get(key) or {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check(catalog: Catalog, origin: str) -> list[str]:
+    """What pydantic cannot see alone: one unit per entry, keys, and stacks that resolve."""
+    problems: list[str] = []
+    for key, entry in catalog.models.items():
+        where = f"{origin}: models[{key}]"
+        if not _MODEL_KEY.match(key):
+            problems.append(f"{where}: key must look like provider/model or provider/*")
+        units = entry.units
+        if len(units) != 1:
+            found = ", ".join(units) or "none"
+            problems.append(
+                f"{where}: give exactly one billing unit of {', '.join(UNITS)} (found: {found})"
+            )
+        elif entry.kind is not None and units[0] not in UNITS_FOR[entry.kind]:
+            problems.append(f"{where}.{units[0]}: not a billing unit for {entry.kind}")
+    if problems:
+        return problems
+    for name, stack in catalog.stacks.items():
+        for component in COMPONENTS:
+            model_id = stack.model_for(component)
+            if model_id is None:
+                if component != "telephony":
+                    problems.append(f"{origin}: stacks[{name}].{component}: required")
+                continue
+            where = f"{origin}: stacks[{name}].{component}"
+            try:
+                entry = catalog.price(model_id)
+            except CatalogError:
+                problems.append(f"{where}: {model_id!r} is not priced in models")
+                continue
+            if entry.kind is not None and entry.kind != component:
+                problems.append(f"{where}: {model_id!r} is priced as {entry.kind}, not {component}")
+            elif entry.unit not in UNITS_FOR[component]:
+                problems.append(f"{where}: {model_id!r} is billed {entry.unit}, unusable here")
+    return problems
+
+
+def _describe(origin: str, err: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    loc = list(err.get("loc", ()))
+    for i, part in enumerate(loc):
+        if i == 1 and loc[0] in ("models", "stacks"):
+            parts[-1] += f"[{part}]"  # keys like "openai/gpt-4.1-mini" contain dots
+        else:
+            parts.append(str(part))
+    where = ".".join(parts) or "(top level)"
+    msg = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
+    raw = err.get("input")
+    shown = (
+        f" (got {raw!r})" if isinstance(raw, str | int | float) and err["type"] != "missing" else ""
+    )
+    return f"{origin}: {where}: {msg}{shown}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --- Pricing one measured call --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Tokens one model used in a call. `input` counts every prompt token, cached ones included,
+    the way OpenAI and LiveKit's LLMMetrics report them; `cached_input` is the cached share."""
+
+    input: int = 0
+    cached_input: int = 0
+    output: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.input, self.cached_input, self.output) < 0:
+            raise ValueError("token counts must not be negative")
+        if self.cached_input > self.input:
+            raise ValueError("cached_input is part of input and cannot exceed it")
+
+
+@dataclass(frozen=True)
+class CallUsage:
+    """What one call consumed, as measured.
+
+    `tts_audio_s` and `tts_characters` count only what the TTS provider synthesized;
+    `cached_tts_audio_s` is audio played from the phrase cache, recorded but never billed.
+    `llm` maps "provider/model" (a catalog key) to that model's tokens, so fallbacks are priced
+    at the model that actually answered.
+    """
+
+    duration_s: float
+    stt_audio_s: float = 0.0
+    tts_audio_s: float = 0.0
+    tts_characters: int = 0
+    llm: Mapping[str, TokenUsage] = field(default_factory=dict)
+    cached_tts_audio_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("duration_s", "stt_audio_s", "tts_audio_s", "tts_characters"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.cached_tts_audio_s < 0:
+            raise ValueError("cached_tts_audio_s must not be negative")
+
+
+@dataclass(frozen=True)
+class CallCost:
+    """USD per component and total for one call, rounded to 6 decimals."""
+
+    livekit: float
+    stt: float
+    llm: float
+    tts: float
+    telephony: float
+    total: float
+    llm_by_model: dict[str, float] = field(default_factory=dict)
+
+    def components(self) -> dict[str, float]:
+        return {c: getattr(self, c) for c in COMPONENTS}
+
+
+def price_call(usage: CallUsage, catalog: Catalog, stack: str | Stack, *, channel: str) -> CallCost:
+    """Price one measured call with `stack` (a name in the catalog, or a Stack with per-block
+    overrides applied).
+
+    Plans (LiveKit, ElevenLabs) are priced at their overage rate per minute: the monthly base is a
+    fixed cost of the month, not of any one call, and sharing it out would make a call's cost
+    depend on how many other calls happened. Telephony bills only the leg the call used:
+    origination for inbound, termination for outbound, nothing for web. (The planner, following
+    the seed article, budgets both legs on every minute.)
+    """
+    if channel not in ("inbound", "outbound", "web"):
+        raise ValueError(f"channel must be inbound, outbound or web, not {channel!r}")
+    chosen = catalog.stack(stack) if isinstance(stack, str) else stack
+
+    def entry(component: Component) -> PriceEntry | None:
+        model_id = chosen.model_for(component)
+        return None if model_id is None else catalog.price(model_id)
+
+    minutes = _dec(usage.duration_s) / _SIXTY
+    livekit = _per_minute_rate(entry("livekit"), "livekit") * minutes
+    stt = _per_minute_rate(entry("stt"), "stt") * _dec(usage.stt_audio_s) / _SIXTY
+
+    tts_entry = entry("tts")
+    if tts_entry is not None and tts_entry.per_character is not None:
+        tts = tts_entry.per_character * usage.tts_characters
+    else:
+        tts = _per_minute_rate(tts_entry, "tts") * _dec(usage.tts_audio_s) / _SIXTY
+
+    llm_by_model: dict[str, Decimal] = {}
+    for model_id, tokens in usage.llm.items():
+        llm_by_model[model_id] = llm_cost(
+            catalog.price(model_id),
+            cached_input=tokens.cached_input,
+            input=tokens.input - tokens.cached_input,
+            output=tokens.output,
+        )
+    llm = sum(llm_by_model.values(), Decimal(0))
+
+    telephony = Decimal(0)
+    tel_entry = entry("telephony")
+    if channel != "web" and tel_entry is not None:
+        if tel_entry.sip_per_minute is not None:
+            leg = tel_entry.sip_per_minute
+            rate = leg.origination if channel == "inbound" else leg.termination
+        else:
+            rate = _per_minute_rate(tel_entry, "telephony")
+        telephony = rate * minutes
+
+    total = livekit + stt + llm + tts + telephony
+    return CallCost(
+        livekit=_r6(livekit),
+        stt=_r6(stt),
+        llm=_r6(llm),
+        tts=_r6(tts),
+        telephony=_r6(telephony),
+        total=_r6(total),
+        llm_by_model={k: _r6(v) for k, v in llm_by_model.items()},
+    )
+
+
+def llm_cost(entry: PriceEntry, *, cached_input: int, input: int, output: int) -> Decimal:
+    """USD for tokens at `entry`'s rates; `input` here is the non-cached prompt tokens only."""
+    if entry.free:
+        return Decimal(0)
+    rates = entry.per_million_tokens
+    if rates is None:
+        raise CatalogError([f"models: an LLM needs per_million_tokens, got {entry.unit}"])
+    return (
+        cached_input * rates.cached_input + input * rates.input + output * rates.output
+    ) / _MILLION
+
+
+def _per_minute_rate(entry: PriceEntry | None, component: str) -> Decimal:
+    if entry is None or entry.free:
+        return Decimal(0)
+    if entry.per_minute is not None:
+        return entry.per_minute
+    if entry.plan is not None:
+        return entry.plan.overage_per_min
+    raise CatalogError([f"models: {component} billed {entry.unit} cannot be priced per minute"])
+
+
+def _dec(value: float | int) -> Decimal:
+    # via str: Decimal(0.1) would carry the float's binary error into every product
+    return Decimal(str(value))
+
+
+def _r6(value: Decimal) -> float:
+    return float(value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP))
