@@ -120,7 +120,9 @@ class AppointmentsAgent(CrewAgent):
             nearby = await self._free(svc, wanted + timedelta(days=1), 14, part_of_day, 3)
             when = f"{wanted:%A %B %d}" + ("" if part_of_day == "any" else f" {part_of_day}")
             if not nearby:
-                return f"Nothing free for a {svc.name.lower()} on {when}, nor in the two weeks after."
+                return (
+                    f"Nothing free for a {svc.name.lower()} on {when}, nor in the two weeks after."
+                )
             return (
                 f"Nothing free for a {svc.name.lower()} on {when}. "
                 f"Nearest alternatives:\n{self._format(nearby)}"
@@ -207,7 +209,9 @@ class AppointmentsAgent(CrewAgent):
         except AppointmentNotFound:
             raise ToolError(f"The caller has no appointment {appointment_id}.") from None
         except AppointmentNotActive:
-            raise ToolError(f"Appointment {appointment_id} was cancelled; book a new one.") from None
+            raise ToolError(
+                f"Appointment {appointment_id} was cancelled; book a new one."
+            ) from None
         except SlotTaken:
             raise ToolError(f"{self._say(slot)} is taken. Offer other free times.") from None
         old = self._say(Slot(current.start, current.end))

@@ -44,7 +44,9 @@ class SurveyAgent(CrewAgent):
         """
         key = question.strip().lower()
         if key not in QUESTIONS:
-            raise ToolError(f"There is no question {question!r}; use one of {', '.join(QUESTIONS)}.")
+            raise ToolError(
+                f"There is no question {question!r}; use one of {', '.join(QUESTIONS)}."
+            )
         text = " ".join(answer.split())
         if not text:
             raise ToolError("The answer is empty; ask the question again.")

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from agents.calldata import CallData
 from agents.crew import CREW
+
 from callcrew.call import CallInfo, Channel, CrewContext
 from callcrew.profile import BusinessProfile, load_profile
 from callcrew.settings import Settings
@@ -24,9 +24,23 @@ FROZEN_NOW = datetime(2026, 6, 12, 13, 0, tzinfo=UTC)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's .env or provider keys, or writes into the repo."""
     for name in (
-        "LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "STACK", "STT", "LLM", "TTS",
-        "DEEPGRAM_API_KEY", "OPENAI_API_KEY", "CARTESIA_API_KEY", "ELEVENLABS_API_KEY",
-        "LLM_BASE_URL", "BUSINESS_PROFILE", "TASK_AGENT", "CREW", "DATABASE_URL", "REPORTS_DIR",
+        "LIVEKIT_URL",
+        "LIVEKIT_API_KEY",
+        "LIVEKIT_API_SECRET",
+        "STACK",
+        "STT",
+        "LLM",
+        "TTS",
+        "DEEPGRAM_API_KEY",
+        "OPENAI_API_KEY",
+        "CARTESIA_API_KEY",
+        "ELEVENLABS_API_KEY",
+        "LLM_BASE_URL",
+        "BUSINESS_PROFILE",
+        "TASK_AGENT",
+        "CREW",
+        "DATABASE_URL",
+        "REPORTS_DIR",
         "PROMPTS_DIR",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -46,9 +60,7 @@ def profile() -> BusinessProfile:
 
 
 @pytest.fixture
-def make_call(
-    store: Store, profile: BusinessProfile
-) -> Callable[..., object]:
+def make_call(store: Store, profile: BusinessProfile) -> Callable[..., object]:
     async def _make(
         channel: Channel = Channel.INBOUND,
         caller: str | None = "+15550142233",
@@ -58,7 +70,10 @@ def make_call(
         settings = Settings(task_agent=task)
         info = CallInfo(channel=channel, room="test-room", caller_number=caller)
         ctx = CrewContext(
-            settings=settings, profile=profile, store=store, control=control,
+            settings=settings,
+            profile=profile,
+            store=store,
+            control=control,
             now=lambda: FROZEN_NOW,
         )
         state = await CREW.new_call(info, ctx)

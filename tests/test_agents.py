@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from livekit.agents import AgentSession
-
 from agents.appointments import AppointmentsAgent
 from agents.intro import IntroAgent
 from agents.survey import SurveyAgent
 from agents.wrapup import WrapUpAgent
+from livekit.agents import AgentSession
+
 from callcrew.call import Channel, Outcome
 from callcrew.simulate.replay import ReplayLLM, ReplayScript
 from callcrew.simulate.scenario import AgentStep
@@ -34,8 +34,10 @@ async def test_intro_greets_with_fixed_phrase_then_hands_off_with_context(make_c
         make_call,
         {
             0: steps(
-                {"tool": "hand_off_to_desk",
-                 "args": {"caller_name": "Dana Whitfield", "reason": "a haircut on Tuesday"}},
+                {
+                    "tool": "hand_off_to_desk",
+                    "args": {"caller_name": "Dana Whitfield", "reason": "a haircut on Tuesday"},
+                },
                 {"say": "Sure Dana, let me look at Tuesday."},
             )
         },
@@ -59,8 +61,11 @@ async def test_intro_greets_with_fixed_phrase_then_hands_off_with_context(make_c
         history = session.current_agent.chat_ctx.items
         said = [i.text_content for i in history if i.type == "message" and i.role == "user"]
         assert said == ["Hi, I'm Dana Whitfield, a haircut on Tuesday please"]
-        greeting = [i.text_content for i in session.history.items
-                    if i.type == "message" and i.role == "assistant"][0]
+        greeting = next(
+            i.text_content
+            for i in session.history.items
+            if i.type == "message" and i.role == "assistant"
+        )
         assert greeting == state.profile.greeting
     assert state.customer_name == "Dana Whitfield"
     assert state.reason == "a haircut on Tuesday"
@@ -72,8 +77,12 @@ async def test_known_caller_is_not_asked_for_a_name(make_call: Any, store: Any) 
     store.customers.create("Rosa Diaz", "+15550142233")
     state, _, script, session = await start(
         make_call,
-        {0: steps({"tool": "hand_off_to_desk", "args": {"reason": "move my appointment"}},
-                  {"say": "Of course, Rosa."})},
+        {
+            0: steps(
+                {"tool": "hand_off_to_desk", "args": {"reason": "move my appointment"}},
+                {"say": "Of course, Rosa."},
+            )
+        },
     )
     assert state.customer_name == "Rosa Diaz"
     async with session:
@@ -89,9 +98,14 @@ async def test_known_caller_is_not_asked_for_a_name(make_call: Any, store: Any) 
 async def test_hand_off_without_a_name_is_refused_with_a_sentence(make_call: Any) -> None:
     state, _, script, session = await start(
         make_call,
-        {0: steps({"tool": "hand_off_to_desk", "args": {"reason": "book"}},
-                  {"say": "May I have your name?"})},
-        channel=Channel.WEB, caller=None,
+        {
+            0: steps(
+                {"tool": "hand_off_to_desk", "args": {"reason": "book"}},
+                {"say": "May I have your name?"},
+            )
+        },
+        channel=Channel.WEB,
+        caller=None,
     )
     async with session:
         await session.start(IntroAgent(state))
@@ -109,8 +123,10 @@ async def test_wrapup_loops_back_to_the_task_and_end_call_hangs_up(make_call: An
         make_call,
         {
             -1: steps({"say": "You're all set. Anything else?"}),
-            0: steps({"tool": "more_help", "args": {"request": "a beard trim too"}},
-                     {"say": "Sure, when would you like the beard trim?"}),
+            0: steps(
+                {"tool": "more_help", "args": {"request": "a beard trim too"}},
+                {"say": "Sure, when would you like the beard trim?"},
+            ),
             1: steps({"tool": "wrap_up"}, {"say": "Anything else?"}),
             2: steps({"tool": "end_call"}),
         },
@@ -146,9 +162,15 @@ async def test_wrapup_loops_back_to_the_task_and_end_call_hangs_up(make_call: An
 async def test_profile_task_selects_the_survey_agent(make_call: Any) -> None:
     state, _, script, session = await start(
         make_call,
-        {0: steps({"tool": "hand_off_to_desk",
-                   "args": {"caller_name": "Sam Lee", "reason": "returning your call"}},
-                  {"say": "Thanks Sam. On a scale of 1 to 5, how happy were you?"})},
+        {
+            0: steps(
+                {
+                    "tool": "hand_off_to_desk",
+                    "args": {"caller_name": "Sam Lee", "reason": "returning your call"},
+                },
+                {"say": "Thanks Sam. On a scale of 1 to 5, how happy were you?"},
+            )
+        },
         task="survey",
     )
     async with session:
@@ -161,5 +183,5 @@ async def test_profile_task_selects_the_survey_agent(make_call: Any) -> None:
 
 
 async def test_unknown_task_agent_is_a_clear_error(make_call: Any) -> None:
-    with pytest.raises(ValueError, match="unknown task agent 'nope'.*appointments, survey"):
+    with pytest.raises(ValueError, match=r"unknown task agent 'nope'.*appointments, survey"):
         await make_call(task="nope")

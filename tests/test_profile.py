@@ -67,7 +67,8 @@ def test_bad_profile_names_file_field_and_problem(
 
 def test_duplicate_service_ids(tmp_path: Path) -> None:
     text = BASE.replace(
-        "duration_minutes: 45}", "duration_minutes: 45}\n  - {id: tyres, name: Again, duration_minutes: 10}"
+        "duration_minutes: 45}",
+        "duration_minutes: 45}\n  - {id: tyres, name: Again, duration_minutes: 10}",
     )
     f = _write(tmp_path, text)
     with pytest.raises(ProfileError, match="repeated: tyres"):

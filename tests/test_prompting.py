@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from agents.prompting import PromptError, instructions, static_prompt
+
 from callcrew.call import Channel
 
 pytestmark = pytest.mark.unit
@@ -24,7 +24,7 @@ async def test_static_part_is_identical_across_calls_and_comes_first(make_call: 
 
 def test_unknown_placeholder_is_reported(tmp_path: Any, profile: Any) -> None:
     (tmp_path / "bad.md").write_text("Hello {business_name}, {oops}")
-    with pytest.raises(PromptError, match="unknown placeholder.*oops"):
+    with pytest.raises(PromptError, match=r"unknown placeholder.*oops"):
         static_prompt("bad", profile, tmp_path)
     with pytest.raises(PromptError, match="not found"):
         static_prompt("missing", profile, tmp_path)

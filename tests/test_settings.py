@@ -51,7 +51,10 @@ def test_missing_livekit_settings_are_all_named() -> None:
     with pytest.raises(SettingsError) as err:
         load_settings().require_livekit()
     assert [p.split()[0] for p in err.value.problems] == [
-        "LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"]
+        "LIVEKIT_URL",
+        "LIVEKIT_API_KEY",
+        "LIVEKIT_API_SECRET",
+    ]
 
 
 def test_endpointing_max_below_min_is_refused() -> None:

@@ -42,8 +42,9 @@ def test_sip_participant_is_an_inbound_call_with_caller_and_dialled_numbers() ->
 
 @pytest.mark.parametrize("raw", ["anonymous", "0123", "", "sip:bob@host"])
 def test_withheld_or_odd_caller_id_is_no_caller_number(raw: str) -> None:
-    info = worker.detect_call(room="r", job_metadata="", participant_kind=SIP,
-                              attributes={"sip.phoneNumber": raw})
+    info = worker.detect_call(
+        room="r", job_metadata="", participant_kind=SIP, attributes={"sip.phoneNumber": raw}
+    )
     assert info.channel is Channel.INBOUND
     assert info.caller_number is None
 
@@ -59,8 +60,9 @@ def test_outbound_metadata_makes_an_outbound_call() -> None:
 @pytest.mark.parametrize("metadata", ["", "not json", "[1, 2]", '{"other": 1}'])
 def test_a_browser_is_web_whatever_the_metadata(metadata: str, caplog: Any) -> None:
     standard = 0  # PARTICIPANT_KIND_STANDARD
-    info = worker.detect_call(room="r", job_metadata=metadata, participant_kind=standard,
-                              attributes={})
+    info = worker.detect_call(
+        room="r", job_metadata=metadata, participant_kind=standard, attributes={}
+    )
     assert info.channel is Channel.WEB
     assert info.caller_number is None
     if metadata in ("not json", "[1, 2]"):
@@ -68,8 +70,12 @@ def test_a_browser_is_web_whatever_the_metadata(metadata: str, caplog: Any) -> N
 
 
 def test_turn_handling_sets_every_option_explicitly() -> None:
-    settings = Settings(endpointing_min_delay=0.3, endpointing_max_delay=2.0,
-                        preemptive_generation=False, false_interruption_timeout=None)
+    settings = Settings(
+        endpointing_min_delay=0.3,
+        endpointing_max_delay=2.0,
+        preemptive_generation=False,
+        false_interruption_timeout=None,
+    )
     th = turn_handling(settings)
     assert th["turn_detection"] == "vad"  # never LiveKit's cloud turn detector
     assert th["endpointing"] == {"mode": "fixed", "min_delay": 0.3, "max_delay": 2.0}
@@ -89,16 +95,27 @@ async def test_entrypoint_session_building_runs_a_call_and_writes_its_report(
     _keys(monkeypatch)
     db = f"sqlite:///{tmp_path / 'calls.db'}"
     settings = Settings(database_url=db, reports_dir=tmp_path / "reports")
-    script = ReplayScript(turns={0: [
-        AgentStep(tool="hand_off_to_desk",
-                  args={"caller_name": "Dana Whitfield", "reason": "a haircut"}),
-        AgentStep(say="Happy to help, Dana."),
-    ]})
+    script = ReplayScript(
+        turns={
+            0: [
+                AgentStep(
+                    tool="hand_off_to_desk",
+                    args={"caller_name": "Dana Whitfield", "reason": "a haircut"},
+                ),
+                AgentStep(say="Happy to help, Dana."),
+            ]
+        }
+    )
     info = CallInfo(channel=Channel.INBOUND, room="call-1", caller_number="+15550142233")
     with fake_job_context() as ctx:
-        run = await worker.start_call(ctx, info, settings, room=None,
-                                      participant_identity="sip_caller",
-                                      llm_override=ReplayLLM(script))
+        run = await worker.start_call(
+            ctx,
+            info,
+            settings,
+            room=None,
+            participant_identity="sip_caller",
+            llm_override=ReplayLLM(script),
+        )
         session = run.session
         assert isinstance(session, AgentSession)
         # The stack's real plugin objects were built from settings.
@@ -121,7 +138,10 @@ async def test_entrypoint_session_building_runs_a_call_and_writes_its_report(
     assert report["outcome"] == "caller_hung_up"  # nobody said goodbye: the caller left
     assert report["agents_visited"] == ["intro", "appointments"]
     assert [t["role"] for t in report["transcript"] if t["role"] in ("caller", "agent")] == [
-        "agent", "caller", "agent"]
+        "agent",
+        "caller",
+        "agent",
+    ]
     assert any(u["kind"] == "llm" and u["input_tokens"] > 0 for u in report["usage"])
     on_disk = json.loads((tmp_path / "reports" / f"{info.call_id}.json").read_text())
     assert on_disk["call_id"] == info.call_id

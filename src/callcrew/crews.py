@@ -29,7 +29,9 @@ def load_crew(name: str = "default") -> Crew:
     else:
         found = {ep.name: ep for ep in entry_points(group=GROUP)}
         if name not in found:
-            known = ", ".join(sorted(found)) or "none (is callcrew installed with pip install -e .?)"
+            known = (
+                ", ".join(sorted(found)) or "none (is callcrew installed with pip install -e .?)"
+            )
             raise CrewNotFound(f"CREW={name!r}: no such crew; installed crews: {known}")
         obj = found[name].load()
     if not (hasattr(obj, "new_call") and hasattr(obj, "first_agent")):

@@ -82,9 +82,7 @@ def console(
         except Exception:
             has_input = False
         if not has_input:
-            raise _fail(
-                RuntimeError("no audio input device found; use `callcrew console --text`")
-            )
+            raise _fail(RuntimeError("no audio input device found; use `callcrew console --text`"))
     _run_livekit("console", [*(["--text"] if text else []), *ctx.args], needs_livekit=False)
 
 

@@ -72,7 +72,9 @@ class BusinessProfile(BaseModel):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (use an IANA name like Europe/Paris)")
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name like Europe/Paris)"
+            ) from None
         return v
 
     @field_validator("phone", "transfer_number")

@@ -144,8 +144,10 @@ def _describe(err: dict[str, Any]) -> str:
     msg = str(err.get("msg", "is invalid"))
     msg = msg.removeprefix("Value error, ")
     raw = err.get("input")
-    shown = "" if raw is None or isinstance(raw, dict) or "secret" in loc or "key" in loc else (
-        f" (got {raw!r})"
+    shown = (
+        ""
+        if raw is None or isinstance(raw, dict) or "secret" in loc or "key" in loc
+        else (f" (got {raw!r})")
     )
     return f"{loc.upper()}: {msg}{shown}"
 

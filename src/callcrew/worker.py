@@ -157,7 +157,7 @@ async def start_call(
     room: rtc.Room | None,
     participant_identity: str | None = None,
     vad_model: Any = None,
-    llm_override: llm.LLM | None = None,
+    llm_override: llm.LLM[Any] | None = None,
 ) -> CallRun:
     """Open the crew and start the session. `room=None` runs text-only (tests)."""
     choice = resolve_stack(settings)
@@ -267,7 +267,10 @@ async def on_session_end(ctx: JobContext) -> None:
         error = "; ".join(run.errors) or None
     report = await asyncio.to_thread(write_report, run, error=error)
     logger.info(
-        "call %s ended: outcome %s, %s s", report["call_id"], report["outcome"], report["duration_s"]
+        "call %s ended: outcome %s, %s s",
+        report["call_id"],
+        report["outcome"],
+        report["duration_s"],
     )
 
 

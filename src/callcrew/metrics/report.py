@@ -22,7 +22,13 @@ from callcrew.call import CallInfo, CallState, Outcome
 
 REPORT_VERSION = 1
 # Per-turn figures LiveKit records on each assistant ChatMessage (seconds).
-LATENCY_KEYS = ("end_of_turn_delay", "transcription_delay", "llm_node_ttft", "tts_node_ttfb", "e2e_latency")
+LATENCY_KEYS = (
+    "end_of_turn_delay",
+    "transcription_delay",
+    "llm_node_ttft",
+    "tts_node_ttfb",
+    "e2e_latency",
+)
 
 
 def mask_number(number: str | None) -> str | None:
@@ -56,14 +62,33 @@ def transcript(history: llm.ChatContext) -> list[dict[str, Any]]:
                 entry["interrupted"] = True
             out.append(entry)
         elif item.type == "function_call":
-            out.append({"role": "tool_call", "name": item.name, "arguments": item.arguments,
-                        "time": _iso(item.created_at)})
+            out.append(
+                {
+                    "role": "tool_call",
+                    "name": item.name,
+                    "arguments": item.arguments,
+                    "time": _iso(item.created_at),
+                }
+            )
         elif item.type == "function_call_output":
-            out.append({"role": "tool_result", "name": item.name, "output": item.output,
-                        "is_error": item.is_error, "time": _iso(item.created_at)})
+            out.append(
+                {
+                    "role": "tool_result",
+                    "name": item.name,
+                    "output": item.output,
+                    "is_error": item.is_error,
+                    "time": _iso(item.created_at),
+                }
+            )
         elif item.type == "agent_handoff":
-            out.append({"role": "handoff", "from": item.old_agent_id, "to": item.new_agent_id,
-                        "time": _iso(item.created_at)})
+            out.append(
+                {
+                    "role": "handoff",
+                    "from": item.old_agent_id,
+                    "to": item.new_agent_id,
+                    "time": _iso(item.created_at),
+                }
+            )
     return out
 
 
@@ -93,15 +118,35 @@ def usage_rows(usage: AgentSessionUsage | None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for u in usage.model_usage if usage else []:
         if isinstance(u, LLMModelUsage):
-            rows.append({"kind": "llm", "provider": u.provider, "model": u.model,
-                         "input_tokens": u.input_tokens, "cached_input_tokens": u.input_cached_tokens,
-                         "output_tokens": u.output_tokens})
+            rows.append(
+                {
+                    "kind": "llm",
+                    "provider": u.provider,
+                    "model": u.model,
+                    "input_tokens": u.input_tokens,
+                    "cached_input_tokens": u.input_cached_tokens,
+                    "output_tokens": u.output_tokens,
+                }
+            )
         elif isinstance(u, TTSModelUsage):
-            rows.append({"kind": "tts", "provider": u.provider, "model": u.model,
-                         "characters": u.characters_count, "audio_s": round(u.audio_duration, 3)})
+            rows.append(
+                {
+                    "kind": "tts",
+                    "provider": u.provider,
+                    "model": u.model,
+                    "characters": u.characters_count,
+                    "audio_s": round(u.audio_duration, 3),
+                }
+            )
         elif isinstance(u, STTModelUsage):
-            rows.append({"kind": "stt", "provider": u.provider, "model": u.model,
-                         "audio_s": round(u.audio_duration, 3)})
+            rows.append(
+                {
+                    "kind": "stt",
+                    "provider": u.provider,
+                    "model": u.model,
+                    "audio_s": round(u.audio_duration, 3),
+                }
+            )
     return rows
 
 

@@ -50,7 +50,7 @@ def build_session(
     *,
     userdata: Any,
     vad_model: vad.VAD | None,
-    llm_override: llm.LLM | None = None,
+    llm_override: llm.LLM[Any] | None = None,
 ) -> AgentSession[Any]:
     """`llm_override` replaces only the model (the replay LLM in tests and rehearsals)."""
     return AgentSession(

@@ -103,7 +103,11 @@ def missing_keys(settings: Settings, choice: StackChoice) -> list[str]:
         if not _has_key(settings, block.provider):
             name = KEY_SETTINGS[block.provider].upper()
             problems.append(f"{name} is not set (the {choice.name} stack uses {block})")
-    if choice.llm.provider == "openai" and choice.llm.model == "local" and not settings.llm_base_url:
+    if (
+        choice.llm.provider == "openai"
+        and choice.llm.model == "local"
+        and not settings.llm_base_url
+    ):
         problems.append("LLM_BASE_URL is not set (the local stack needs an OpenAI-compatible LLM)")
     for block in (choice.stt, choice.tts):
         if block.provider == "local":
@@ -119,7 +123,7 @@ def _secret(settings: Settings, provider: str) -> str:
     return str(value.get_secret_value()) if value else ""
 
 
-def build_stt(settings: Settings, block: Block) -> stt.STT:
+def build_stt(settings: Settings, block: Block) -> stt.STT[Any]:
     if block.provider == "deepgram":
         from livekit.plugins import deepgram
 
@@ -127,7 +131,7 @@ def build_stt(settings: Settings, block: Block) -> stt.STT:
     raise SettingsError([f"STT={block}: cannot be built here"])
 
 
-def build_llm(settings: Settings, block: Block) -> llm.LLM:
+def build_llm(settings: Settings, block: Block) -> llm.LLM[Any]:
     if block.provider == "openai":
         from livekit.plugins import openai
 
@@ -139,7 +143,7 @@ def build_llm(settings: Settings, block: Block) -> llm.LLM:
     raise SettingsError([f"LLM={block}: cannot be built here"])
 
 
-def build_tts(settings: Settings, block: Block) -> tts.TTS:
+def build_tts(settings: Settings, block: Block) -> tts.TTS[Any]:
     if block.provider == "cartesia":
         from livekit.plugins import cartesia
 
@@ -151,10 +155,12 @@ def build_tts(settings: Settings, block: Block) -> tts.TTS:
     raise SettingsError([f"TTS={block}: cannot be built here"])
 
 
-def live_llm_from_settings(settings: Settings) -> llm.LLM:
+def live_llm_from_settings(settings: Settings) -> llm.LLM[Any]:
     """The real model for `simulate --live`: only the LLM block matters in a text rehearsal."""
     choice = resolve_stack(settings)
-    if choice.llm.provider == "openai" and not (settings.llm_base_url or _has_key(settings, "openai")):
+    if choice.llm.provider == "openai" and not (
+        settings.llm_base_url or _has_key(settings, "openai")
+    ):
         raise SettingsError(
             ["--live needs LLM_BASE_URL (an OpenAI-compatible server) or OPENAI_API_KEY"]
         )

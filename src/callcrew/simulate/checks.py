@@ -35,6 +35,10 @@ def _local_str(profile: BusinessProfile, when: datetime) -> str:
     return f"{when.astimezone(profile.tz):%Y-%m-%dT%H:%M}"
 
 
+def _aware(profile: BusinessProfile, when: datetime) -> datetime:
+    return when.replace(tzinfo=profile.tz) if when.tzinfo is None else when
+
+
 def check_expectations(
     scenario: Scenario,
     state: CallState,
@@ -84,22 +88,23 @@ def check_expectations(
             c = customers[a.customer_id]
             actual.append((c, a))
         want_rows = sorted(
-            f"{_local_str(profile, e.start.replace(tzinfo=profile.tz) if e.start.tzinfo is None else e.start)} "
-            f"{e.status}" for e in exp.appointments
+            f"{_local_str(profile, _aware(profile, e.start))} {e.status}" for e in exp.appointments
         )
         got_rows = sorted(f"{_local_str(profile, a.start)} {a.status}" for _, a in actual)
         if want_rows != got_rows:
             fails.append(f"appointments: expected {want_rows}, store holds {got_rows}")
         for e in exp.appointments:
-            start = e.start.replace(tzinfo=profile.tz) if e.start.tzinfo is None else e.start
+            start = _aware(profile, e.start)
             match = [(c, a) for c, a in actual if a.start == start and a.status == e.status]
             if not match:
                 continue
             c, a = match[0]
-            if e.service and profile.service(e.service) and profile.service(e.service).id != a.service_id:  # type: ignore[union-attr]
-                fails.append(f"appointment at {_local_str(profile, start)}: service {a.service_id!r}, expected {e.service!r}")
+            where = f"appointment at {_local_str(profile, start)}"
+            wanted = profile.service(e.service) if e.service else None
+            if e.service and (wanted is None or wanted.id != a.service_id):
+                fails.append(f"{where}: service {a.service_id!r}, expected {e.service!r}")
             if e.customer and c is not None and e.customer not in (c.phone, c.name):
-                fails.append(f"appointment at {_local_str(profile, start)}: customer {c.name!r}, expected {e.customer!r}")
+                fails.append(f"{where}: customer {c.name!r}, expected {e.customer!r}")
 
     if exp.customers is not None:
         differ("customers in the store", exp.customers, len(store.customers.all()))

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from livekit.agents import llm
-from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions, NotGivenOr
+from livekit.agents.types import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    NOT_GIVEN,
+    APIConnectOptions,
+    NotGivenOr,
+)
 
 from callcrew.simulate.scenario import AgentStep
 
@@ -131,7 +136,7 @@ def _turn_name(turn: int) -> str:
 _ids = itertools.count(1)
 
 
-class ReplayLLM(llm.LLM):
+class ReplayLLM(llm.LLM[Any]):
     def __init__(self, script: ReplayScript) -> None:
         self.script = script
         self._last_request: str | None = None

@@ -22,6 +22,7 @@ from livekit.agents.voice.run_result import (
     ChatMessageEvent,
     FunctionCallEvent,
     FunctionCallOutputEvent,
+    RunResult,
 )
 
 from callcrew.call import CallInfo, CallState, Channel, CrewContext
@@ -119,11 +120,18 @@ def _event_dict(ev: Any) -> dict[str, Any] | None:
     if isinstance(ev, FunctionCallEvent):
         return {"type": "tool_call", "name": ev.item.name, "arguments": ev.item.arguments}
     if isinstance(ev, FunctionCallOutputEvent):
-        return {"type": "tool_result", "name": ev.item.name, "output": ev.item.output,
-                "is_error": ev.item.is_error}
+        return {
+            "type": "tool_result",
+            "name": ev.item.name,
+            "output": ev.item.output,
+            "is_error": ev.item.is_error,
+        }
     if isinstance(ev, AgentHandoffEvent):
-        return {"type": "handoff", "from": getattr(ev.old_agent, "stage", None),
-                "to": getattr(ev.new_agent, "stage", type(ev.new_agent).__name__)}
+        return {
+            "type": "handoff",
+            "from": getattr(ev.old_agent, "stage", None),
+            "to": getattr(ev.new_agent, "stage", type(ev.new_agent).__name__),
+        }
     return None
 
 
@@ -140,7 +148,7 @@ async def run_scenario(
     scenario: Scenario,
     settings: Settings,
     *,
-    live_llm: llm.LLM | None = None,
+    live_llm: llm.LLM[Any] | None = None,
     database_url: str | None = None,
     on_turn: Callable[[TurnLog], None] | None = None,
 ) -> SimResult:
@@ -168,7 +176,7 @@ async def _play(
     profile: BusinessProfile,
     store: Store,
     now: Callable[[], datetime],
-    live_llm: llm.LLM | None,
+    live_llm: llm.LLM[Any] | None,
     on_turn: Callable[[TurnLog], None] | None,
     started: float,
 ) -> SimResult:
@@ -197,7 +205,7 @@ async def _play(
         ttft_s=scenario.replay.get("ttft_ms", 0.0) / 1000,
         tokens_per_s=scenario.replay.get("tokens_per_s", 0.0),
     )
-    model: llm.LLM = live_llm or ReplayLLM(script)
+    model: llm.LLM[Any] = live_llm or ReplayLLM(script)
     turn_logs: list[TurnLog] = []
     failures: list[str] = []
     session: AgentSession[CallState] = AgentSession(llm=model, userdata=state)
@@ -221,7 +229,7 @@ async def _play(
                     break
                 script.begin_turn(i)
                 t0 = time.perf_counter()
-                result = await session.run(user_input=turn.caller)
+                result: RunResult[Any] = await session.run(user_input=turn.caller)
                 log = TurnLog(i, turn.caller, time.perf_counter() - t0)
                 log.events = [d for ev in result.events if (d := _event_dict(ev)) is not None]
                 turn_logs.append(log)
@@ -239,10 +247,20 @@ async def _play(
     if control.hung_up is None and control.transferred_to is None and error is None:
         state.ended_by = state.ended_by or "caller"
     report = build_report(
-        state, info=info, history=history, usage=usage, stack=f"{settings.stack}+replay"
-        if live_llm is None else settings.stack, ended_at=ended, error=error,
-        extra={"rehearsal": {"scenario": scenario.label, "hung_up": control.hung_up,
-                             "transferred_to": control.transferred_to}},
+        state,
+        info=info,
+        history=history,
+        usage=usage,
+        stack=f"{settings.stack}+replay" if live_llm is None else settings.stack,
+        ended_at=ended,
+        error=error,
+        extra={
+            "rehearsal": {
+                "scenario": scenario.label,
+                "hung_up": control.hung_up,
+                "transferred_to": control.transferred_to,
+            }
+        },
     )
     await asyncio.to_thread(store.reports.save, report)
     if error:
@@ -251,7 +269,13 @@ async def _play(
         failures.extend(script.problems)
     failures.extend(
         await asyncio.to_thread(
-            check_expectations, scenario, state, store, control, final, [opening, *turn_logs],
+            check_expectations,
+            scenario,
+            state,
+            store,
+            control,
+            final,
+            [opening, *turn_logs],
             profile,
         )
     )

@@ -100,7 +100,9 @@ class Expectations(BaseModel):
     hung_up: bool | None = None
     transferred_to: str | None = None
     agents_visited: list[str] | None = None
-    tools_called: list[str] | None = Field(None, description="in this order (others may be between)")
+    tools_called: list[str] | None = Field(
+        None, description="in this order (others may be between)"
+    )
     tools_not_called: list[str] | None = None
     tool_errors: list[str] | None = Field(None, description="substrings of ToolError messages")
     agent_said: list[str] | None = Field(None, description="substrings of what the agent said")
