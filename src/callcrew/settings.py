@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     # --- Store, reports, logs ----------------------------------------------------------------
     database_url: str = "sqlite:///var/callcrew.db"
     reports_dir: Path = Path("var/reports")
+    prices_file: str | None = Field(None, description="price catalog: name or YAML path")
     log_level: LogLevel = "INFO"
 
     @field_validator("stt", "llm", "tts")

@@ -22,6 +22,8 @@ from livekit.agents.voice import room_io
 
 from callcrew.call import CallInfo, CallState, Channel, CrewContext
 from callcrew.crews import load_crew
+from callcrew.metrics.call_cost import cost_of_report
+from callcrew.metrics.pricing import CatalogError, load_catalog
 from callcrew.metrics.report import build_report, mask_number
 from callcrew.profile import load_profile
 from callcrew.providers.session import build_session, load_vad
@@ -244,6 +246,11 @@ def write_report(run: CallRun, *, error: str | None = None) -> dict[str, Any]:
         stack=run.stack,
         error=error,
     )
+    try:
+        catalog = load_catalog(run.settings.prices_file)
+        report["cost"] = cost_of_report(report, catalog, run.settings.stack)
+    except CatalogError as exc:
+        logger.error("call %s not priced: %s", run.info.call_id, exc)
     run.store.reports.save(report)
     reports_dir = Path(run.settings.reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)

@@ -62,9 +62,15 @@ def print_summary(result: SimResult) -> None:
         f"{len(result.turns)} caller turns, {result.replay_calls} model calls | "
         f"{result.wall_s:.2f} s | tokens {tokens or 'none'}[/]"
     )
-    if report.get("cost"):
-        cost = report["cost"]
-        out.print(f"[dim]cost {cost}[/]")
+    if cost := report.get("cost"):
+        kind = "estimated from the words spoken" if cost["estimated"] else "measured"
+        parts = ", ".join(
+            f"{k} ${cost[k]:.4f}" for k in ("livekit", "stt", "llm", "tts", "telephony")
+        )
+        out.print(
+            f"[dim]cost ${cost['total']:.4f} for {cost['minutes']:.1f} min on {cost['stack']} "
+            f"({cost['catalog']} prices, {kind}): {parts}[/]"
+        )
     if result.passed:
         out.print(f"[bold green]PASS[/] {result.scenario.label}")
     else:

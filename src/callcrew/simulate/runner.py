@@ -27,6 +27,8 @@ from livekit.agents.voice.run_result import (
 
 from callcrew.call import CallInfo, CallState, Channel, CrewContext
 from callcrew.crews import load_crew
+from callcrew.metrics.call_cost import cost_of_report
+from callcrew.metrics.pricing import load_catalog
 from callcrew.metrics.report import build_report
 from callcrew.profile import BusinessProfile, load_profile, parse_profile
 from callcrew.settings import Settings
@@ -261,6 +263,10 @@ async def _play(
                 "transferred_to": control.transferred_to,
             }
         },
+    )
+    # A text rehearsal has no audio: its speech minutes are estimated from the words.
+    report["cost"] = cost_of_report(
+        report, load_catalog(settings.prices_file), settings.stack, estimate_speech=True
     )
     await asyncio.to_thread(store.reports.save, report)
     if error:
