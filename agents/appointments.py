@@ -68,7 +68,7 @@ class AppointmentsAgent(CrewAgent):
             raise ToolError(f"{text!r} is not a date; use the form 2026-06-16.") from None
         today = self.state.now().astimezone(self.state.profile.tz).date()
         if day < today:
-            raise ToolError(f"{day:%A %B %d} has already passed. Ask for a later day.")
+            raise ToolError(f"{day:%A %B} {day.day} has already passed. Ask for a later day.")
         return day
 
     def _slot(self, service: Service, slot_id: str) -> Slot:
@@ -118,7 +118,9 @@ class AppointmentsAgent(CrewAgent):
             if found:
                 return self._format(found)
             nearby = await self._free(svc, wanted + timedelta(days=1), 14, part_of_day, 3)
-            when = f"{wanted:%A %B %d}" + ("" if part_of_day == "any" else f" {part_of_day}")
+            when = f"{wanted:%A %B} {wanted.day}"
+            if part_of_day != "any":
+                when += f" {part_of_day}"
             if not nearby:
                 return (
                     f"Nothing free for a {svc.name.lower()} on {when}, nor in the two weeks after."

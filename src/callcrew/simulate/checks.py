@@ -70,6 +70,8 @@ def check_expectations(
             fails.append(f"tools called: {name!r} must not be called, but it was")
 
     errors = [str(e["output"]) for e in _events(turns, "tool_result") if e["is_error"]]
+    if exp.tool_errors == [] and errors:
+        fails.append(f"tool errors: expected none, got {errors}")
     for fragment in exp.tool_errors or []:
         if not any(fragment.lower() in err.lower() for err in errors):
             fails.append(f"tool errors: none contains {fragment!r}; errors were {errors}")

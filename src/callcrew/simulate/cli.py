@@ -19,8 +19,9 @@ from callcrew.simulate.scenario import ScenarioError, expand_paths, load_scenari
 
 DEMO_SCENARIO = "demo_call.yaml"
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# soft_wrap: long lines stay whole in CI logs and pipes instead of breaking at 80 columns.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _ms(value: Any) -> str:

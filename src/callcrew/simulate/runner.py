@@ -189,7 +189,8 @@ async def _play(
         room=f"rehearsal-{scenario.label}",
         caller_number=scenario.caller,
         dialled_number=scenario.dialled,
-        started_at=now(),
+        # The crew runs on the frozen clock; the report's times are real, like a live call's.
+        started_at=datetime.now(UTC),
     )
     if scenario.task:
         settings = settings.model_copy(update={"task_agent": scenario.task})
@@ -244,8 +245,7 @@ async def _play(
     except Exception as exc:  # the report is written whatever happened
         error = f"{type(exc).__name__}: {exc}"
         final, history, usage = None, session.history.copy(), session.usage
-    # Business logic runs on the frozen clock; the report's duration is the real one.
-    ended = now() + timedelta(seconds=time.perf_counter() - started)
+    ended = datetime.now(UTC)
     if control.hung_up is None and control.transferred_to is None and error is None:
         state.ended_by = state.ended_by or "caller"
     report = build_report(
@@ -259,6 +259,7 @@ async def _play(
         extra={
             "rehearsal": {
                 "scenario": scenario.label,
+                "clock": now().isoformat(),
                 "hung_up": control.hung_up,
                 "transferred_to": control.transferred_to,
             }
