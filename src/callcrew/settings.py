@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     elevenlabs_api_key: SecretStr | None = None
     llm_base_url: str | None = Field(None, description="any OpenAI-compatible endpoint")
     local_tts_voice: str = "heart"
+    local_stt_threads: int = Field(2, ge=1, le=64)
 
     # --- Turn-taking (set explicitly: the framework's defaults call LiveKit's cloud) ---------
     vad_min_silence: float = Field(0.55, gt=0, le=5)
@@ -78,6 +79,19 @@ class Settings(BaseSettings):
     false_interruption_timeout: float | None = Field(2.0, ge=0, le=30)
     preemptive_generation: bool = True
     user_away_timeout: float = Field(15.0, gt=0, le=600)
+    silence_nudges: int = Field(2, ge=0, le=10, description="nudges before a silent call ends")
+    max_call_seconds: float = Field(1800.0, gt=0, le=6 * 3600)
+
+    # --- Telephony ----------------------------------------------------------------------------
+    sip_config: Path = Field(Path("sip.yaml"), description="declarative trunks and dispatch rules")
+    sip_outbound_trunk: str | None = Field(None, description="trunk name in sip.yaml for dialing")
+    answering_machine_detection: bool = True
+    playground_url: str = "https://agents-playground.livekit.io"
+
+    # --- CRM webhook ----------------------------------------------------------------------------
+    crm_webhook_url: str | None = Field(None, description="POST each call report here")
+    crm_webhook_secret: SecretStr | None = None
+    crm_webhook_max_attempts: int = Field(8, ge=1, le=100)
 
     # --- Store, reports, logs ----------------------------------------------------------------
     database_url: str = "sqlite:///var/callcrew.db"
