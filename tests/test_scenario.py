@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from callcrew.call import Channel
 from callcrew.simulate.scenario import (
@@ -15,6 +16,7 @@ from callcrew.simulate.scenario import (
     ToolCall,
     expand_paths,
     load_scenario,
+    load_scenarios,
     parse_scenario,
 )
 
@@ -177,7 +179,6 @@ def test_seeded_appointments_refer_to_a_seeded_customer_by_name_or_phone() -> No
         ({"turns": [{"caller": ""}]}, "turns.0.caller: String should have at least 1 character"),
         ({"turns": [{"agent": [{"say": "hi"}]}]}, "turns.0.caller: Field required"),
         ({"turns": [{"caller": "hi", "user": "x"}]}, "turns.0.user: Extra inputs"),
-        ({"now": None}, "now: Field required"),
         ({"now": "soon"}, "now: Input should be a valid datetime"),
         ({"name": ""}, "name: String should have at least 1 character"),
         ({"channel": "sip"}, "channel: Input should be 'inbound', 'outbound' or 'web'"),
@@ -212,7 +213,6 @@ def test_every_problem_is_listed_at_once() -> None:
     joined = "\n".join(lines[1:])
     for fragment in (
         "name: Field required",
-        "now: Field required",
         "turns: List should",
         "colour: Extra inputs",
         "caller: 'nope' is not an E.164",
@@ -279,22 +279,20 @@ def test_frontdesk_label_now_and_expected_booking_map_to_our_fields() -> None:
     assert s.instructions == "You are Tom Okafor. Ask for July 16."
     assert s.agent_expectations == "The agent checks July 16 and books 1 pm."
     assert s.tags == {"feature": "booking"}
-    (appt,) = s.expect.appointments or []
-    assert (appt.start, appt.status, appt.customer) == (
-        datetime(2026, 7, 16, 13, 0),
-        "booked",
-        None,
-    )
+    # frontdesk's expected_booking: the single slot booked on this call (not the whole store).
+    assert s.expect.booked_on_call == [datetime(2026, 7, 16, 13, 0)]
+    assert s.expect.appointments is None
 
 
 def test_frontdesk_expected_booking_null_means_nothing_booked() -> None:
     s = parse_scenario(frontdesk(now="2026-06-12T09:00:00", expected_booking=None))
-    assert s.expect.appointments == []
+    assert s.expect.booked_on_call == []
 
 
 def test_frontdesk_without_expected_booking_leaves_the_store_unchecked() -> None:
     s = parse_scenario(frontdesk(now="2026-06-12T09:00:00"))
     assert s.expect.appointments is None
+    assert s.expect.booked_on_call is None
 
 
 def test_our_own_keys_win_over_frontdesk_ones() -> None:
@@ -312,7 +310,7 @@ def test_frontdesk_expected_booking_merges_into_an_existing_expect() -> None:
     data["expect"] = {"outcome": "booked"}
     s = parse_scenario(data)
     assert s.expect.outcome == "booked"
-    assert [a.start for a in s.expect.appointments or []] == [datetime(2026, 6, 16, 9, 0)]
+    assert s.expect.booked_on_call == [datetime(2026, 6, 16, 9, 0)]
 
 
 def test_frontdesk_userdata_keys_we_do_not_know_are_refused() -> None:
@@ -320,17 +318,44 @@ def test_frontdesk_userdata_keys_we_do_not_know_are_refused() -> None:
     assert "userdata: unsupported key(s) calendar" in text
 
 
-def test_frontdesk_without_now_anywhere_is_refused() -> None:
-    assert "now: Field required" in error_of(frontdesk(expected_booking=None))
+def test_frontdesk_without_now_uses_frontdesks_pinned_clock() -> None:
+    s = parse_scenario(frontdesk(expected_booking=None))
+    assert s.now == datetime(2026, 6, 12, 9, 0)
+
+
+def test_frontdesk_userdata_must_be_a_mapping() -> None:
+    data = frontdesk()
+    data["userdata"] = "x"
+    assert "userdata: must be a mapping" in error_of(data)
+
+
+def test_label_and_name_together_keep_the_name() -> None:
+    data = minimal()
+    data["label"] = "ignored alias"
+    assert parse_scenario(data).name == data["name"]
+
+
+def test_a_frontdesk_suite_file_loads_every_scenario(tmp_path: Path) -> None:
+    suite = {
+        "name": "Appointment scheduling",
+        "scenarios": [frontdesk(expected_booking=None), frontdesk(now="2026-06-13T10:00:00")],
+    }
+    f = tmp_path / "scenarios.yaml"
+    f.write_text(yaml.safe_dump(suite))
+    loaded = load_scenarios(f)
+    assert [s.label for s in loaded] == ["scenarios[0]", "scenarios[1]"]
+    assert loaded[1].now == datetime(2026, 6, 13, 10, 0)
+    bad = {"scenarios": [frontdesk(), {"label": "broken"}]}
+    f.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ScenarioError, match=r"scenarios\[1\]"):
+        load_scenarios(f)
 
 
 def test_the_library_frontdesk_scenario_loads() -> None:
     s = load_scenario(SCENARIOS / "frontdesk_closed_monday.yaml")
     assert s.name == "Caller asks for Monday, when the salon is closed"
     assert s.now == datetime(2026, 6, 13, 9, 30)
-    assert [(a.start, a.status) for a in s.expect.appointments or []] == [
-        (datetime(2026, 6, 16, 9, 0), "booked")
-    ]
+    assert s.expect.booked_on_call == [datetime(2026, 6, 16, 9, 0)]
     assert s.instructions and s.agent_expectations
 
 

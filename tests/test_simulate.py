@@ -21,6 +21,7 @@ pytestmark = pytest.mark.rehearsal
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SCENARIO_FILES = sorted(SCENARIOS.glob("*.yaml"))
+DEMO = Path(__file__).resolve().parents[1] / "src" / "callcrew" / "data" / "demo_call.yaml"
 
 runner = CliRunner()
 
@@ -522,4 +523,31 @@ def test_transcript_times_lie_within_the_call(tmp_path: Path) -> None:
         report["started_at"],
         times[0],
         report["ended_at"],
+    )
+
+
+def test_expected_booking_checks_only_this_calls_booking(tmp_path: Path) -> None:
+    # frontdesk semantics: seeded appointments don't count, the call's own booking does.
+    text = (SCENARIOS / "frontdesk_closed_monday.yaml").read_text()
+    wrong = tmp_path / "wrong_booking.yaml"
+    wrong.write_text(
+        text.replace(
+            'expected_booking: "2026-06-16T09:00:00"', 'expected_booking: "2026-06-16T10:00:00"'
+        )
+    )
+    result = simulate(wrong, "-q")
+    assert result.exit_code == 1
+    assert "booked on this call: expected ['2026-06-16T10:00'], got ['2026-06-16T09:00']" in (
+        result.output
+    )
+
+
+def test_a_scripted_argument_the_tool_does_not_take_fails_the_rehearsal(tmp_path: Path) -> None:
+    text = DEMO.read_text().replace("{service: haircut, day:", "{service: haircut, dya:")
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(text)
+    result = simulate(typo, "-q")
+    assert result.exit_code == 1
+    assert "find_free_slots() has no argument(s) dya (it takes: day, part_of_day, service)" in (
+        result.output
     )

@@ -108,6 +108,16 @@ def check_expectations(
             if e.customer and c is not None and e.customer not in (c.phone, c.name):
                 fails.append(f"{where}: customer {c.name!r}, expected {e.customer!r}")
 
+    if exp.booked_on_call is not None:
+        mine = sorted(
+            _local_str(profile, a.start)
+            for a in store.appointments.all()
+            if a.call_id == state.info.call_id and a.status == "booked"
+        )
+        want = sorted(_local_str(profile, _aware(profile, t)) for t in exp.booked_on_call)
+        if mine != want:
+            fails.append(f"booked on this call: expected {want}, got {mine}")
+
     if exp.customers is not None:
         differ("customers in the store", exp.customers, len(store.customers.all()))
     return fails

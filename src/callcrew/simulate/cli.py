@@ -15,7 +15,7 @@ from callcrew.crews import CrewNotFound
 from callcrew.profile import ProfileError
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.simulate.runner import SimResult, TurnLog, run_scenario
-from callcrew.simulate.scenario import ScenarioError, expand_paths, load_scenario
+from callcrew.simulate.scenario import ScenarioError, expand_paths, load_scenarios
 
 DEMO_SCENARIO = "demo_call.yaml"
 
@@ -110,7 +110,7 @@ def simulate(
     try:
         settings = load_settings()
         paths = expand_paths(files) if files else [_demo_path()]
-        scenarios = [load_scenario(p) for p in paths]
+        scenarios = [s for p in paths for s in load_scenarios(p)]
         live_llm = _live_llm(settings) if live else None
     except (SettingsError, ScenarioError, ProfileError, CrewNotFound) as exc:
         err.print(f"[red]{exc}[/]")

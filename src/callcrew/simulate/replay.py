@@ -13,6 +13,7 @@ rehearsals: a prompt whose static part changes between turns gets no cache disco
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import json
 import math
@@ -110,7 +111,9 @@ class ReplayScript:
             )
             self._queues[self.current_turn] = []
 
-    def next_step(self, tools_offered: list[str]) -> AgentStep | None:
+    def next_step(
+        self, tools_offered: list[str], params: dict[str, set[str]] | None = None
+    ) -> AgentStep | None:
         queue = self._queues.get(self.current_turn, [])
         where = _turn_name(self.current_turn)
         if not queue:
@@ -126,6 +129,16 @@ class ReplayScript:
                     f"{where}: scripted tool call {call.name!r} is not a tool of the current "
                     f"agent (it has: {', '.join(tools_offered) or 'none'})"
                 )
+            elif params is not None and call.name in params:
+                # The framework silently drops arguments a tool doesn't declare: a typo would
+                # make the scenario test something other than what it says.
+                unknown = sorted(set(call.args) - params[call.name])
+                if unknown:
+                    known = ", ".join(sorted(params[call.name])) or "none"
+                    self.problems.append(
+                        f"{where}: {call.name}() has no argument(s) {', '.join(unknown)} "
+                        f"(it takes: {known})"
+                    )
         return step
 
 
@@ -134,6 +147,24 @@ def _turn_name(turn: int) -> str:
 
 
 _ids = itertools.count(1)
+
+
+def _tool_params(tools: list[llm.Tool]) -> dict[str, set[str]]:
+    """Argument names the model may send to each function tool (not `self` or the context)."""
+    out: dict[str, set[str]] = {}
+    for tool in tools:
+        func = getattr(tool, "_func", None)
+        info = getattr(tool, "info", None)
+        if func is None or info is None:
+            continue
+        names = set()
+        for p in inspect.signature(func).parameters.values():
+            annotation = str(p.annotation)
+            if p.name == "self" or "RunContext" in annotation:
+                continue
+            names.add(p.name)
+        out[info.name] = names
+    return out
 
 
 class ReplayLLM(llm.LLM[Any]):
@@ -162,7 +193,7 @@ class ReplayLLM(llm.LLM[Any]):
     ) -> llm.LLMStream:
         tools = tools or []
         offered = [t.info.name for t in tools if hasattr(t, "info")]
-        step = self.script.next_step(offered)
+        step = self.script.next_step(offered, _tool_params(tools))
         request = render_request(chat_ctx, tools)
         input_tokens = estimate_tokens(request)
         cached = cached_tokens(self._last_request, request)

@@ -26,6 +26,8 @@ from pydantic import (
 from callcrew.call import Channel
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# LiveKit's frontdesk example pins its simulations to this clock (a Friday, 09:00).
+FRONTDESK_CLOCK = datetime(2026, 6, 12, 9, 0)
 
 
 class ScenarioError(Exception):
@@ -110,6 +112,9 @@ class Expectations(BaseModel):
         None, description="every appointment in the store at the end"
     )
     customers: int | None = Field(None, ge=0, description="how many customers the store holds")
+    booked_on_call: list[datetime] | None = Field(
+        None, description="start times (local) of the appointments booked on this call, exactly"
+    )
 
 
 class SeedCustomer(BaseModel):
@@ -147,7 +152,10 @@ class Scenario(BaseModel):
     channel: Channel = Channel.INBOUND
     caller: str | None = Field(None, description="caller ID, E.164")
     dialled: str | None = None
-    now: datetime = Field(description="the frozen clock, local time at the business")
+    now: datetime = Field(
+        default=FRONTDESK_CLOCK,
+        description="the frozen clock, local time at the business (default: frontdesk's clock)",
+    )
     profile: Path | dict[str, Any] | None = Field(
         None, description="business profile: a path (relative to the scenario) or overrides"
     )
@@ -168,6 +176,7 @@ class Scenario(BaseModel):
     tags: dict[str, Any] = Field(default_factory=dict)
 
     source: Path | None = Field(None, exclude=True)
+    suite_index: int | None = Field(None, exclude=True)
 
     @field_validator("caller", "dialled")
     @classmethod
@@ -193,19 +202,20 @@ class Scenario(BaseModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        if "label" in data and "name" not in data:
-            data["name"] = data.pop("label")
+        label = data.pop("label", None)
+        if label is not None and "name" not in data:
+            data["name"] = label
         userdata = data.pop("userdata", None)
+        if userdata is not None and not isinstance(userdata, dict):
+            raise ValueError("userdata: must be a mapping (now, expected_booking)")
         if isinstance(userdata, dict):
             if "now" in userdata and "now" not in data:
                 data["now"] = userdata["now"]
             if "expected_booking" in userdata:
+                # frontdesk: "the single slot the agent must end up booking" (null: none).
                 expect = dict(data.get("expect") or {})
                 booking = userdata["expected_booking"]
-                expect.setdefault(
-                    "appointments",
-                    [] if booking is None else [{"start": booking, "status": "booked"}],
-                )
+                expect.setdefault("booked_on_call", [] if booking is None else [booking])
                 data["expect"] = expect
             leftover = set(userdata) - {"now", "expected_booking", "available_slots"}
             if leftover:
@@ -224,7 +234,11 @@ class Scenario(BaseModel):
 
     @property
     def label(self) -> str:
-        return self.source.stem if self.source else self.name
+        if self.source is None:
+            return self.name
+        if self.suite_index is not None:
+            return f"{self.source.stem}[{self.suite_index}]"
+        return self.source.stem
 
 
 def _format(source: str, exc: ValidationError) -> str:
@@ -247,8 +261,29 @@ def parse_scenario(data: Any, source: str = "<scenario>", path: Path | None = No
     return scenario
 
 
+def load_scenarios(path: Path | str) -> list[Scenario]:
+    """One scenario per file, or a frontdesk-style suite: `scenarios:` holding a list."""
+    p = Path(path)
+    data = _read_yaml(p)
+    if isinstance(data, dict) and isinstance(data.get("scenarios"), list):
+        out = []
+        for i, item in enumerate(data["scenarios"]):
+            where = f"{p} (scenarios[{i}])"
+            scenario = parse_scenario(item, where, p)
+            scenario.suite_index = i
+            out.append(scenario)
+        if not out:
+            raise ScenarioError(f"{p}: 'scenarios' is an empty list")
+        return out
+    return [parse_scenario(data, str(p), p)]
+
+
 def load_scenario(path: Path | str) -> Scenario:
     p = Path(path)
+    return parse_scenario(_read_yaml(p), str(p), p)
+
+
+def _read_yaml(p: Path) -> Any:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -261,7 +296,7 @@ def load_scenario(path: Path | str) -> Scenario:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ScenarioError(f"{p}: not valid YAML{where}") from None
-    return parse_scenario(data, str(p), p)
+    return data
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
