@@ -19,6 +19,11 @@ class CallData(CallState):
     booked_ids: list[int] = field(default_factory=list)
     message_for_staff: str | None = None
     survey_answers: dict[str, str] = field(default_factory=dict)
+    # Outbound calls: why we called, and about which appointment.
+    purpose: str | None = None
+    appointment_id: int | None = None
+    appointment_text: str | None = None
+    custom_text: str | None = None
     task: str = "appointments"
     prompts_dir: Path | None = None
 

@@ -12,8 +12,11 @@ from livekit.agents import Agent
 
 from agents.calldata import CallData
 from agents.intro import IntroAgent
+from agents.outbound import OutboundIntroAgent
+from agents.prompting import voicemail_message
 from agents.stages import task_agents
 from callcrew.call import CallInfo, CallState, Channel, CrewContext
+from callcrew.scheduling import Slot, describe_slot
 
 
 class AppointmentDeskCrew:
@@ -41,11 +44,45 @@ class AppointmentDeskCrew:
             )
             if customer is not None:
                 state.customer_id, state.customer_name = customer.id, customer.name
+        if info.channel is Channel.OUTBOUND:
+            await self._outbound(state, info)
         return state
+
+    async def _outbound(self, state: CallData, info: CallInfo) -> None:
+        meta = info.metadata
+        state.purpose = str(meta.get("purpose") or "custom")
+        custom = meta.get("custom")
+        if isinstance(custom, dict) and isinstance(custom.get("message"), str):
+            state.custom_text = custom["message"]
+        appt_id = meta.get("appointment_id")
+        if not isinstance(appt_id, int):
+            return
+        store = state.store
+        appt = await asyncio.to_thread(store.appointments.get, appt_id)
+        if appt is None or (
+            state.customer_id is not None and appt.customer_id != state.customer_id
+        ):
+            # Never read out someone else's appointment to whoever picked up.
+            return
+        if state.customer_id is None:
+            customer = await asyncio.to_thread(store.customers.get, appt.customer_id)
+            if customer is not None:
+                state.customer_id, state.customer_name = customer.id, customer.name
+        service = state.profile.service(appt.service_id)
+        label = service.name.lower() if service else appt.service_id
+        when = describe_slot(state.profile, Slot(appt.start, appt.end), state.now())
+        state.appointment_id = appt.id
+        state.appointment_text = f"{label} appointment on {when}"
 
     def first_agent(self, state: CallState) -> Agent:
         assert isinstance(state, CallData)
+        if state.info.channel is Channel.OUTBOUND:
+            return OutboundIntroAgent(state)
         return IntroAgent(state)
+
+    def voicemail_message(self, state: CallState) -> str:
+        assert isinstance(state, CallData)
+        return voicemail_message(state)
 
 
 CREW = AppointmentDeskCrew()

@@ -77,3 +77,62 @@ def call_section(state: CallData) -> str:
 def instructions(name: str, state: CallData, **extra: Any) -> str:
     static = static_prompt(name, state.profile, state.prompts_dir, **extra)
     return static + "\n\n" + call_section(state)
+
+
+def sections(name: str, directory: Path | None) -> dict[str, str]:
+    """`## key` sections of prompts/<name>.md (lines starting with `# ` are comments)."""
+    path = (directory or _DEFAULT_DIR) / f"{name}.md"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PromptError(f"prompt file {path} not found (set PROMPTS_DIR?)") from None
+    out: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = line[3:].strip()
+            out[current] = []
+        elif current is not None and not line.startswith("# "):
+            out[current].append(line)
+    return {k: "\n".join(v).strip() for k, v in out.items()}
+
+
+def fill(template: str, values: dict[str, Any], where: str) -> str:
+    fields = {f for _, f, _, _ in Formatter().parse(template) if f}
+    if missing := sorted(fields - values.keys()):
+        raise PromptError(f"{where}: unknown placeholder(s) {', '.join(missing)}")
+    return template.format_map(values).strip()
+
+
+def outbound_opening(state: CallData) -> str:
+    openings = sections("outbound_openings", state.prompts_dir)
+    purpose = state.purpose or "custom"
+    if purpose not in openings:
+        raise PromptError(f"outbound_openings.md has no section '## {purpose}'")
+    return fill(
+        openings[purpose],
+        {
+            "business_name": state.profile.name,
+            "customer_name": state.customer_name or "there",
+            "appointment_text": state.appointment_text or "appointment",
+            "custom_text": state.custom_text or "I'm calling with a quick question.",
+        },
+        f"outbound_openings.md ## {purpose}",
+    )
+
+
+def voicemail_message(state: CallData) -> str:
+    purpose_text = {
+        "reminder": f"upcoming {state.appointment_text or 'appointment'}",
+        "confirm": state.appointment_text or "appointment",
+    }.get(state.purpose or "", "account with us")
+    callback = state.profile.phone or "the number you see on your phone"
+    return _render(
+        "voicemail",
+        {
+            "business_name": state.profile.name,
+            "purpose_text": purpose_text,
+            "callback_number": " ".join(callback),
+        },
+        state.prompts_dir,
+    )

@@ -46,6 +46,12 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
     SILENT = "silent"
     SURVEY_DONE = "survey_done"
+    CONFIRMED = "confirmed"  # an outbound confirmation call got its yes
+    TIME_LIMIT = "time_limit"  # ended by MAX_CALL_SECONDS
+
+
+# How a call ended, as opposed to what it achieved.
+_ENDINGS = frozenset({Outcome.COMPLETED, Outcome.SILENT, Outcome.TIME_LIMIT})
 
 
 def new_call_id() -> str:
@@ -90,17 +96,16 @@ class CallState:
     agents_visited: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     ended_by: str | None = None  # "agent", "caller", "error", ...
+    notes: dict[str, Any] = field(default_factory=dict)  # engine facts for the report (amd, ...)
 
     def visit(self, agent_name: str) -> None:
         if not self.agents_visited or self.agents_visited[-1] != agent_name:
             self.agents_visited.append(agent_name)
 
     def set_outcome(self, outcome: Outcome) -> None:
-        """Keep the most informative outcome: a booking is not overwritten by a plain goodbye."""
-        if outcome is Outcome.COMPLETED and self.outcome not in (
-            Outcome.IN_PROGRESS,
-            Outcome.INFO,
-        ):
+        """Keep the most informative outcome: a booking is not overwritten by the way the call
+        ended (a goodbye, silence, the time limit); `ended_by` records that instead."""
+        if outcome in _ENDINGS and self.outcome not in (Outcome.IN_PROGRESS, Outcome.INFO):
             return
         self.outcome = outcome
 

@@ -56,6 +56,15 @@ class BusinessProfile(BaseModel):
     timezone: str = "UTC"
     greeting: str = Field(min_length=1, description="fixed opening phrase (phrase-cached)")
     goodbye: str = "Thanks for calling. Goodbye!"
+    still_there: str = Field("Are you still there?", min_length=1)
+    silence_goodbye: str = Field(
+        "I can't hear anything, so I'll hang up now. Please call again any time. Goodbye!",
+        min_length=1,
+    )
+    time_limit_goodbye: str = Field(
+        "I'm sorry, we've reached the time limit for this call. Please call again. Goodbye!",
+        min_length=1,
+    )
     phone: str | None = Field(None, description="the business's own number, E.164 (call-backs)")
     transfer_number: str | None = Field(None, description="a human's number, E.164")
     warm_transfer: bool = False

@@ -22,6 +22,7 @@ from livekit.agents.voice import room_io
 
 from callcrew.call import CallInfo, CallState, Channel, CrewContext
 from callcrew.crews import load_crew
+from callcrew.guards import CallTimer, SilenceGuard
 from callcrew.metrics.call_cost import cost_of_report
 from callcrew.metrics.pricing import CatalogError, load_catalog
 from callcrew.metrics.report import build_report, mask_number
@@ -30,6 +31,8 @@ from callcrew.providers.session import build_session, load_vad
 from callcrew.providers.stacks import resolve_stack
 from callcrew.settings import Settings, load_settings
 from callcrew.store import Store, open_store
+from callcrew.telephony.metadata import OutboundMetadata, parse_outbound_metadata
+from callcrew.telephony.outbound import HoldAgent, LiveKitAMD, connect_outbound
 
 logger = logging.getLogger("callcrew.worker")
 
@@ -132,6 +135,8 @@ class CallRun:
     stack: str
     state: CallState | None = None
     session: AgentSession[Any] | None = None
+    crew: Any = None
+    guards: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -160,6 +165,7 @@ async def start_call(
     participant_identity: str | None = None,
     vad_model: Any = None,
     llm_override: llm.LLM[Any] | None = None,
+    hold: bool = False,
 ) -> CallRun:
     """Open the crew and start the session. `room=None` runs text-only (tests)."""
     choice = resolve_stack(settings)
@@ -182,7 +188,9 @@ async def start_call(
     run.session = build_session(
         settings, choice, userdata=run.state, vad_model=vad_model, llm_override=llm_override
     )
-    agent = crew.first_agent(run.state)
+    # An outbound call holds silently until the callee answers (see telephony/outbound.py).
+    agent = HoldAgent() if hold else crew.first_agent(run.state)
+    run.crew = crew
     if room is None:
         await run.session.start(agent=agent)
     else:
@@ -195,44 +203,116 @@ async def start_call(
                 delete_room_on_close=True,
             ),
         )
+    run.guards = [
+        SilenceGuard(
+            run.session,
+            run.state,
+            max_nudges=settings.silence_nudges,
+            nudge_interval_s=settings.user_away_timeout,
+        ),
+        CallTimer(run.session, run.state, max_seconds=settings.max_call_seconds),
+    ]
     return run
+
+
+async def dispatch_dtmf(session: AgentSession[Any], digit: str) -> bool:
+    """Hands a keypad digit to the current agent if it takes them (an `on_dtmf` method)."""
+    handler = getattr(session.current_agent, "on_dtmf", None)
+    if handler is None:
+        return False
+    await handler(digit)
+    return True
 
 
 async def entrypoint(ctx: JobContext) -> None:
     settings = load_settings()
     await ctx.connect()
+    metadata = ctx.job.metadata or ""
     participant: rtc.RemoteParticipant | None = None
-    if '"phone_number"' not in (ctx.job.metadata or ""):
+    outbound: OutboundMetadata | None = None
+    if '"phone_number"' in metadata:
+        try:
+            outbound = parse_outbound_metadata(metadata)
+        except ValueError as exc:
+            # A bad dispatch must end cleanly (a report, the room closed), never crash-loop.
+            logger.error("job %s: malformed outbound metadata: %s", ctx.job.id, exc)
+            _RUNS[ctx.job.id] = CallRun(
+                settings=settings,
+                store=store_for(settings.database_url),
+                info=CallInfo(channel=Channel.OUTBOUND, room=ctx.room.name),
+                stack=settings.stack,
+                errors=[f"malformed outbound metadata: {exc}"],
+            )
+            ctx.shutdown(reason="malformed outbound metadata")
+            return
+    else:
         participant = await ctx.wait_for_participant()
-    info = detect_call(
-        room=ctx.room.name,
-        job_metadata=ctx.job.metadata or "",
-        participant_kind=participant.kind if participant else None,
-        attributes=dict(participant.attributes) if participant else None,
-    )
+    if outbound is not None:
+        info = CallInfo(
+            channel=Channel.OUTBOUND,
+            room=ctx.room.name,
+            caller_number=outbound.phone_number,
+            metadata=outbound.model_dump(),
+        )
+        identity = f"callee-{outbound.phone_number.lstrip('+')}"
+    else:
+        assert participant is not None
+        info = detect_call(
+            room=ctx.room.name,
+            job_metadata=metadata,
+            participant_kind=participant.kind,
+            attributes=dict(participant.attributes),
+        )
+        identity = participant.identity
     _RUNS[ctx.job.id] = CallRun(
         settings=settings, store=store_for(settings.database_url), info=info, stack=settings.stack
     )
     logger.info(
-        "call %s: %s from %s in room %s",
+        "call %s: %s %s %s in room %s",
         info.call_id,
         info.channel.value,
+        "to" if outbound else "from",
         mask_number(info.caller_number) or "-",
         info.room,
     )
     try:
-        await start_call(
+        run = await start_call(
             ctx,
             info,
             settings,
             room=ctx.room,
-            participant_identity=participant.identity if participant else None,
+            participant_identity=identity,
             vad_model=ctx.proc.userdata.get("vad"),
+            hold=outbound is not None,
         )
+        assert run.session is not None and run.state is not None
+        session = run.session
+
+        pending: set[asyncio.Task[bool]] = set()
+
+        def _on_dtmf(ev: rtc.SipDTMF) -> None:
+            task = asyncio.create_task(dispatch_dtmf(session, ev.digit))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        ctx.room.on("sip_dtmf_received", _on_dtmf)
+        if outbound is not None:
+            detector = (
+                LiveKitAMD(session, identity) if settings.answering_machine_detection else None
+            )
+            await connect_outbound(
+                session=session,
+                state=run.state,
+                crew=run.crew,
+                sip=ctx.api.sip,
+                trunk_id=outbound.trunk,
+                identity=identity,
+                detector=detector,
+            )
     except Exception as exc:
         # Recorded for the report on_session_end writes; the framework logs the traceback.
-        if run := _RUNS.get(ctx.job.id):
-            run.errors.append(f"{type(exc).__name__}: {exc}")
+        if run_ := _RUNS.get(ctx.job.id):
+            run_.errors.append(f"{type(exc).__name__}: {exc}")
         raise
 
 
@@ -272,6 +352,8 @@ async def on_session_end(ctx: JobContext) -> None:
         error: str | None = "the job ended before the call could start"
     else:
         error = "; ".join(run.errors) or None
+        for guard in run.guards:
+            await guard.aclose()
     report = await asyncio.to_thread(write_report, run, error=error)
     logger.info(
         "call %s ended: outcome %s, %s s",

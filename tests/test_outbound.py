@@ -1,0 +1,353 @@
+"""Outbound calls in the job: SIP results become outcomes, machines get voicemail, people get
+the crew; keypad answers; silence and the time limit end calls politely."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from agents.appointments import AppointmentsAgent
+from agents.crew import CREW
+from agents.outbound import OutboundIntroAgent
+from agents.wrapup import WrapUpAgent
+from livekit import api
+from livekit.agents import AgentSession
+from livekit.agents.voice.events import UserStateChangedEvent
+
+from callcrew.call import CallInfo, Channel, CrewContext, Outcome
+from callcrew.guards import CallTimer, SilenceGuard
+from callcrew.settings import Settings
+from callcrew.simulate.replay import ReplayLLM, ReplayScript
+from callcrew.simulate.runner import SimCallControl
+from callcrew.simulate.scenario import AgentStep
+from callcrew.telephony.outbound import (
+    HoldAgent,
+    connect_outbound,
+    outcome_for_sip_status,
+)
+from callcrew.worker import dispatch_dtmf
+from tests.conftest import FROZEN_NOW
+
+pytestmark = pytest.mark.unit
+
+CALLEE = "+15550142233"
+
+
+@pytest.mark.parametrize(
+    ("code", "outcome", "words"),
+    [
+        (486, Outcome.BUSY, "busy"),
+        (480, Outcome.NO_ANSWER, "nobody answered"),
+        (408, Outcome.NO_ANSWER, "nobody answered"),
+        (603, Outcome.FAILED, "rejected"),
+        (404, Outcome.FAILED, "could not be reached"),
+        (None, Outcome.FAILED, "could not be placed"),
+        (599, Outcome.FAILED, "SIP 599"),
+    ],
+)
+def test_sip_status_maps_to_an_outcome(code: int | None, outcome: Outcome, words: str) -> None:
+    got, reason = outcome_for_sip_status(code)
+    assert got is outcome and words in reason
+
+
+class Dialer:
+    """LiveKit's SIP API as the job sees it: answers, or fails like the server does."""
+
+    def __init__(self, sip_status: int | None = None) -> None:
+        self.sip_status = sip_status
+        self.requests: list[api.CreateSIPParticipantRequest] = []
+
+    async def create_sip_participant(
+        self, create: api.CreateSIPParticipantRequest, *, timeout: float | None = None
+    ) -> api.SIPParticipantInfo:
+        self.requests.append(create)
+        if self.sip_status is not None:
+            raise api.SipCallError(
+                "unavailable",
+                "call failed",
+                status=503,
+                metadata={"sip_status_code": str(self.sip_status)},
+            )
+        return api.SIPParticipantInfo(participant_identity=create.participant_identity)
+
+
+class Detector:
+    def __init__(self, verdict: str) -> None:
+        self._verdict = verdict
+        self.started = self.closed = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def verdict(self) -> str:
+        assert self.started, "AMD must listen before the dial"
+        return self._verdict
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def outbound_call(store: Any, profile: Any, purpose: str = "confirm") -> Any:
+    customer = store.customers.create("Rosa Diaz", CALLEE)
+    start = FROZEN_NOW + timedelta(days=4, hours=1)  # Tuesday 10:00 at the salon
+    appt = store.appointments.book(customer.id, "haircut", start, start + timedelta(minutes=30))
+    control = SimCallControl(Channel.OUTBOUND)
+    info = CallInfo(
+        channel=Channel.OUTBOUND,
+        room="call-out-1",
+        caller_number=CALLEE,
+        metadata={"phone_number": CALLEE, "purpose": purpose, "appointment_id": appt.id},
+    )
+    ctx = CrewContext(
+        settings=Settings(), profile=profile, store=store, control=control, now=lambda: FROZEN_NOW
+    )
+    state = await CREW.new_call(info, ctx)
+    return state, control
+
+
+async def test_busy_line_ends_with_outcome_busy_and_no_crew(store: Any, profile: Any) -> None:
+    state, control = await outbound_call(store, profile)
+    dialer, detector = Dialer(sip_status=486), Detector("human")
+    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+        await session.start(HoldAgent())
+        result = await connect_outbound(
+            session=session,
+            state=state,
+            crew=CREW,
+            sip=dialer,
+            trunk_id="ST_out",
+            identity="callee-1",
+            detector=detector,
+        )
+        assert isinstance(session.current_agent, HoldAgent)
+    assert not result.answered and result.sip_status == 486
+    assert state.outcome is Outcome.BUSY and control.hung_up == "busy"
+    assert detector.closed
+    (req,) = dialer.requests
+    assert (req.sip_call_to, req.sip_trunk_id, req.wait_until_answered) == (CALLEE, "ST_out", True)
+    assert req.room_name == "call-out-1"
+
+
+async def test_no_trunk_is_a_failed_call_not_a_crash(store: Any, profile: Any) -> None:
+    state, control = await outbound_call(store, profile)
+    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+        await session.start(HoldAgent())
+        await connect_outbound(
+            session=session,
+            state=state,
+            crew=CREW,
+            sip=Dialer(),
+            trunk_id=None,
+            identity="callee-1",
+            detector=None,
+        )
+    assert state.outcome is Outcome.FAILED
+    assert "no outbound SIP trunk" in state.errors[0]
+    assert control.hung_up == "failed"
+
+
+async def test_voicemail_gets_the_message_and_a_hang_up(store: Any, profile: Any) -> None:
+    state, control = await outbound_call(store, profile, purpose="reminder")
+    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+        await session.start(HoldAgent())
+        await connect_outbound(
+            session=session,
+            state=state,
+            crew=CREW,
+            sip=Dialer(),
+            trunk_id="ST_out",
+            identity="callee-1",
+            detector=Detector("machine-vm"),
+        )
+        said = [
+            i.text_content or ""
+            for i in session.history.items
+            if i.type == "message" and i.role == "assistant"
+        ]
+    assert state.outcome is Outcome.VOICEMAIL and control.hung_up == "voicemail"
+    (message,) = said
+    assert "Maple Street Salon" in message
+    assert "haircut appointment on Tuesday June 16 at 10 am" in message
+    assert "+ 1 5 5 5 0 1 0 0 1 0 0" in message  # the call-back number, digit by digit
+    assert state.notes["amd"] == "machine-vm"
+
+
+async def test_full_mailbox_is_no_answer(store: Any, profile: Any) -> None:
+    state, control = await outbound_call(store, profile)
+    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+        await session.start(HoldAgent())
+        await connect_outbound(
+            session=session,
+            state=state,
+            crew=CREW,
+            sip=Dialer(),
+            trunk_id="ST_out",
+            identity="callee-1",
+            detector=Detector("machine-unavailable"),
+        )
+    assert state.outcome is Outcome.NO_ANSWER and control.hung_up == "no_answer"
+
+
+async def test_a_person_gets_the_crew_and_can_confirm_with_key_1(store: Any, profile: Any) -> None:
+    state, control = await outbound_call(store, profile)
+    # The only model call: the wrap-up's recap after the keypad confirmation.
+    replay = ReplayLLM(
+        ReplayScript(
+            turns={
+                -1: [
+                    AgentStep(say="Great, you're confirmed. Anything else?"),
+                ]
+            }
+        )
+    )
+    async with AgentSession(llm=replay, userdata=state) as session:
+        await session.start(HoldAgent())
+        await connect_outbound(
+            session=session,
+            state=state,
+            crew=CREW,
+            sip=Dialer(),
+            trunk_id="ST_out",
+            identity="callee-1",
+            detector=Detector("human"),
+        )
+        await asyncio.sleep(0.05)
+        assert isinstance(session.current_agent, OutboundIntroAgent)
+        if session.current_speech is not None:
+            await session.current_speech.wait_for_playout()
+        opening = next(
+            i.text_content or ""
+            for i in session.history.items
+            if i.type == "message" and i.role == "assistant"
+        )
+        assert opening.startswith("Hello Rosa Diaz, this is the booking assistant")
+        assert "confirm your haircut appointment on Tuesday June 16 at 10 am" in opening
+        assert "Press 1" in opening
+        assert await dispatch_dtmf(session, "1")
+        await asyncio.sleep(0.05)
+        assert isinstance(session.current_agent, WrapUpAgent)
+    assert state.outcome is Outcome.CONFIRMED
+    assert state.changes == ["confirmed the haircut appointment on Tuesday June 16 at 10 am"]
+    assert control.hung_up is None
+    assert replay.script.problems == []
+
+
+async def test_key_2_goes_to_the_desk_to_reschedule(store: Any, profile: Any) -> None:
+    state, _ = await outbound_call(store, profile)
+    replay = ReplayLLM(
+        ReplayScript(
+            turns={
+                -1: [
+                    AgentStep(tool="list_my_appointments"),
+                    AgentStep(say="Sure. When would suit you better?"),
+                ]
+            }
+        )
+    )
+    async with AgentSession(llm=replay, userdata=state) as session:
+        await session.start(OutboundIntroAgent(state))
+        assert await dispatch_dtmf(session, "2")
+        await asyncio.sleep(0.1)
+        assert isinstance(session.current_agent, AppointmentsAgent)
+        assert "reschedule the haircut appointment" in session.current_agent.instructions
+    assert replay.script.problems == []
+
+
+async def test_other_keys_repeat_the_choice_and_agents_without_keys_ignore_them(
+    store: Any, profile: Any
+) -> None:
+    state, _ = await outbound_call(store, profile)
+    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+        await session.start(OutboundIntroAgent(state))
+        assert await dispatch_dtmf(session, "7")
+        await asyncio.sleep(0.05)
+        said = [
+            i.text_content or ""
+            for i in session.history.items
+            if i.type == "message" and i.role == "assistant"
+        ]
+        assert said[-1] == "Sorry, please press 1 to confirm, or 2 to reschedule."
+        assert isinstance(session.current_agent, OutboundIntroAgent)
+        session.update_agent(HoldAgent())
+        await asyncio.sleep(0.05)
+        assert await dispatch_dtmf(session, "1") is False
+    assert state.outcome is Outcome.IN_PROGRESS
+
+
+async def test_someone_elses_appointment_is_never_read_out(store: Any, profile: Any) -> None:
+    other = store.customers.create("Somebody Else", "+15550009999")
+    start = FROZEN_NOW + timedelta(days=4)
+    theirs = store.appointments.book(other.id, "haircut", start, start + timedelta(minutes=30))
+    store.customers.create("Rosa Diaz", CALLEE)
+    info = CallInfo(
+        channel=Channel.OUTBOUND,
+        room="r",
+        caller_number=CALLEE,
+        metadata={"phone_number": CALLEE, "purpose": "reminder", "appointment_id": theirs.id},
+    )
+    ctx = CrewContext(
+        settings=Settings(),
+        profile=profile,
+        store=store,
+        control=SimCallControl(Channel.OUTBOUND),
+        now=lambda: FROZEN_NOW,
+    )
+    state = await CREW.new_call(info, ctx)
+    assert state.appointment_id is None and state.appointment_text is None  # type: ignore[attr-defined]
+
+
+async def test_silence_is_nudged_then_the_call_ends(make_call: Any) -> None:
+    state, control = await make_call()
+    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+        await session.start(HoldAgent())
+        guard = SilenceGuard(session, state, max_nudges=2, nudge_interval_s=0.01)
+        session.emit(
+            "user_state_changed", UserStateChangedEvent(old_state="listening", new_state="away")
+        )
+        for _ in range(100):
+            if control.hung_up:
+                break
+            await asyncio.sleep(0.02)
+        said = [
+            i.text_content or ""
+            for i in session.history.items
+            if i.type == "message" and i.role == "assistant"
+        ]
+        await guard.aclose()
+    assert said == [state.profile.still_there] * 2 + [state.profile.silence_goodbye]
+    assert state.outcome is Outcome.SILENT and control.hung_up == "silent"
+    assert guard.nudges == 2
+
+
+async def test_a_caller_who_speaks_again_resets_the_nudges(make_call: Any) -> None:
+    state, control = await make_call()
+    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+        await session.start(HoldAgent())
+        guard = SilenceGuard(session, state, max_nudges=2, nudge_interval_s=0.2)
+        session.emit(
+            "user_state_changed", UserStateChangedEvent(old_state="listening", new_state="away")
+        )
+        await asyncio.sleep(0.05)
+        session.emit(
+            "user_state_changed", UserStateChangedEvent(old_state="away", new_state="speaking")
+        )
+        await asyncio.sleep(0.3)
+        await guard.aclose()
+    assert guard.nudges == 0 and control.hung_up is None
+
+
+async def test_time_limit_ends_the_call_but_keeps_a_booking_outcome(make_call: Any) -> None:
+    state, control = await make_call()
+    state.set_outcome(Outcome.BOOKED)
+    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+        await session.start(HoldAgent())
+        timer = CallTimer(session, state, max_seconds=0.01)
+        for _ in range(100):
+            if control.hung_up:
+                break
+            await asyncio.sleep(0.02)
+        await timer.aclose()
+    assert timer.fired and control.hung_up == "time_limit"
+    assert state.outcome is Outcome.BOOKED and state.ended_by == "time_limit"
