@@ -1,0 +1,100 @@
+"""The contract between `callcrew dial` and the worker: the JSON an outbound dispatch carries.
+
+`callcrew dial` writes one `OutboundMetadata` per call into the agent dispatch
+(`CreateAgentDispatchRequest.metadata`); the job reads it back from `ctx.job.metadata` with
+`parse_outbound_metadata`. `phone_number` is what `worker.detect_call` keys on to decide that
+a call is outbound, so it is always present and always E.164.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Purpose = Literal["reminder", "confirm", "custom"]
+PURPOSES: tuple[str, ...] = ("reminder", "confirm", "custom")
+
+E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+
+# The metadata of a dispatch is stored and forwarded by LiveKit; keep it well under any limit.
+MAX_METADATA_BYTES = 16_000
+
+
+class OutboundMetadata(BaseModel):
+    """What the agent needs to place and open one outbound call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phone_number: str = Field(description="the number to call, E.164 (+15551234567)")
+    purpose: Purpose = Field(description="why we call: reminder, confirm or custom")
+    appointment_id: int | None = Field(
+        None, ge=1, description="the appointment the call is about (reminder/confirm need one)"
+    )
+    trunk: str | None = Field(
+        None, description="LiveKit id of the outbound SIP trunk to dial through (ST_...)"
+    )
+    custom: dict[str, Any] = Field(
+        default_factory=dict, description="free-form fields for the crew (--metadata, CSV columns)"
+    )
+    campaign: str | None = Field(None, description="campaign id when dialled from a CSV")
+    line: int | None = Field(None, ge=1, description="line of the CSV file this call came from")
+
+    @field_validator("phone_number")
+    @classmethod
+    def _e164(cls, v: str) -> str:
+        if not E164_RE.match(v):
+            raise ValueError(f"{v!r} is not an E.164 number like +15551234567")
+        return v
+
+    @field_validator("trunk")
+    @classmethod
+    def _trunk_id(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must be a trunk id (ST_...) or absent")
+        return v
+
+    @model_validator(mode="after")
+    def _appointment_needed(self) -> OutboundMetadata:
+        if self.purpose in ("reminder", "confirm") and self.appointment_id is None:
+            raise ValueError(f"purpose {self.purpose!r} needs an appointment_id")
+        return self
+
+    def to_json(self) -> str:
+        text = self.model_dump_json(exclude_none=True)
+        if len(text.encode()) > MAX_METADATA_BYTES:
+            raise ValueError(
+                f"outbound metadata is {len(text.encode())} bytes; keep it under "
+                f"{MAX_METADATA_BYTES} (move large data to the store and pass an id)"
+            )
+        return text
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_outbound_metadata(text: str) -> OutboundMetadata:
+    """Read the dispatch metadata of an outbound call; a clear ValueError when it is malformed."""
+    if not text or not text.strip():
+        raise ValueError("outbound call metadata is empty (expected a JSON object)")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"outbound call metadata is not JSON ({exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ValueError(f"outbound call metadata must be a JSON object, got {type(data).__name__}")
+    try:
+        return OutboundMetadata.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"outbound call metadata is invalid: {_describe(exc)}") from None
