@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -185,3 +186,46 @@ async def test_profile_task_selects_the_survey_agent(make_call: Any) -> None:
 async def test_unknown_task_agent_is_a_clear_error(make_call: Any) -> None:
     with pytest.raises(ValueError, match=r"unknown task agent 'nope'.*appointments, survey"):
         await make_call(task="nope")
+
+
+async def test_two_calls_from_one_number_in_the_same_minute_do_not_collide(
+    make_call: Any, store: Any
+) -> None:
+    """Same caller ID, same moment: one customer record, two calls, two separate bookings."""
+
+    async def one_call(slot_id: str) -> Any:
+        state, _, script, session = await start(
+            make_call,
+            {
+                0: steps(
+                    {
+                        "tool": "hand_off_to_desk",
+                        "args": {"caller_name": "Dana Whitfield", "reason": "a haircut"},
+                    },
+                    {"say": "Which time?"},
+                ),
+                1: steps(
+                    {
+                        "tool": "book_appointment",
+                        "args": {"service": "haircut", "slot_id": slot_id},
+                    },
+                    {"say": "Booked."},
+                ),
+            },
+        )
+        async with session:
+            await session.start(IntroAgent(state))
+            script.begin_turn(0)
+            await session.run(user_input="Dana Whitfield, a haircut please")
+            script.begin_turn(1)
+            await session.run(user_input="That one")
+        script.finish_turn()
+        assert script.problems == []
+        return state
+
+    a, b = await asyncio.gather(one_call("2026-06-16T09:00"), one_call("2026-06-16T09:30"))
+    assert a.info.call_id != b.info.call_id
+    assert a.customer_id == b.customer_id
+    assert len([c for c in store.customers.all() if c.phone == "+15550142233"]) == 1
+    booked = sorted((x.start, x.call_id) for x in store.appointments.all())
+    assert [call for _, call in booked] == [a.info.call_id, b.info.call_id]
