@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from livekit.agents import llm
 from livekit.agents.metrics.usage import (
@@ -29,6 +29,32 @@ LATENCY_KEYS = (
     "tts_node_ttfb",
     "e2e_latency",
 )
+# LiveKit keeps these two on the caller's message; a turn takes them from the line it answers.
+CALLER_LATENCY_KEYS = ("end_of_turn_delay", "transcription_delay")
+
+# How to read the per-turn figures; stored in every report as `latency_notes`.
+LATENCY_NOTES: dict[str, str] = {
+    "e2e_latency_source": "livekit_vad_anchor",
+    "e2e_latency": (
+        "LiveKit's figure: from the VAD's end-of-speech estimate to the agent's first audio. "
+        "The VAD anchor lands ~100 ms (70-155 ms) after the caller really stopped, so this "
+        "under-reports the caller's wait by about that much."
+    ),
+    "true_wait_s": (
+        "The caller's real wait: the agent's first audio minus the caller's true end of speech, "
+        "measured at the audio boundary. null unless that end of speech is known (audio "
+        "rehearsals)."
+    ),
+    "end_of_turn_delay": (
+        "transcription_delay and end_of_turn_delay are LiveKit's, taken from the caller line "
+        "the turn answers; also counted from the VAD anchor."
+    ),
+    "llm_node_ttft": "LLM time to first token and tts_node_ttfb (TTS first byte) are exact.",
+    "first": (
+        "Turn 0 (first: true) is the call's first agent turn, usually the fixed greeting; its "
+        "figures are kept apart from later turns."
+    ),
+}
 
 
 def mask_number(number: str | None) -> str | None:
@@ -92,26 +118,64 @@ def transcript(history: llm.ChatContext) -> list[dict[str, Any]]:
     return out
 
 
-def turns(history: llm.ChatContext) -> list[dict[str, Any]]:
-    """Per-turn latency from LiveKit's metrics on each agent message.
+def turns(
+    history: llm.ChatContext, true_end_of_speech: dict[int, float] | None = None
+) -> list[dict[str, Any]]:
+    """Per-turn latency, one row per agent message, from LiveKit's metrics.
 
     `e2e_latency` is LiveKit's figure: it starts at the VAD's end-of-speech estimate, which
-    lags the caller's true end of speech by ~100 ms, so it is labelled as LiveKit's.
+    lags the caller's true end of speech by ~100 ms, so it is labelled as LiveKit's (see
+    `LATENCY_NOTES`). `true_wait_s` is the honest figure, the agent's first audio minus the
+    caller's true end of speech; it needs `true_end_of_speech`, wall-clock timestamps (seconds
+    since the epoch) keyed by turn `index`, which only an audio rehearsal knows. Otherwise None.
     """
     rows: list[dict[str, Any]] = []
+    caller: dict[str, Any] = {}  # metrics of the caller line not yet answered
     for item in history.items:
-        if item.type != "message" or item.role != "assistant":
+        if item.type != "message":
+            continue
+        if item.role == "user":
+            caller = dict(item.metrics or {})
+            continue
+        if item.role != "assistant":
             continue
         metrics = dict(item.metrics or {})
-        row: dict[str, Any] = {"index": len(rows), "first": not rows, "text": item.text_content}
+        for key in CALLER_LATENCY_KEYS:
+            if key not in metrics and key in caller:
+                metrics[key] = caller[key]
+        caller = {}
+        index = len(rows)
+        row: dict[str, Any] = {"index": index, "first": not rows, "text": item.text_content}
         for key in LATENCY_KEYS:
-            value = metrics.get(key)
-            row[key] = round(float(value), 4) if isinstance(value, int | float) else None
+            row[key] = _seconds(metrics.get(key))
         tps = metrics.get("llm_node_tps")
-        row["llm_tokens_per_s"] = round(float(tps), 1) if isinstance(tps, int | float) else None
+        row["llm_tokens_per_s"] = round(float(tps), 1) if _is_number(tps) else None
         row["interrupted"] = bool(item.interrupted)
+        row["true_wait_s"] = true_wait(
+            metrics.get("started_speaking_at"), index, true_end_of_speech
+        )
         rows.append(row)
     return rows
+
+
+def true_wait(
+    agent_audio_at: Any, index: int, true_end_of_speech: dict[int, float] | None
+) -> float | None:
+    """First agent audio minus the caller's true end of speech for turn `index`, if both known."""
+    if not true_end_of_speech or not _is_number(agent_audio_at):
+        return None
+    ended: object = true_end_of_speech.get(index)
+    if not _is_number(ended):
+        return None
+    return round(float(agent_audio_at) - float(ended), 4)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _seconds(value: Any) -> float | None:
+    return round(float(value), 4) if _is_number(value) else None
 
 
 def usage_rows(usage: AgentSessionUsage | None) -> list[dict[str, Any]]:
@@ -160,8 +224,13 @@ def build_report(
     ended_at: datetime | None = None,
     error: str | None = None,
     extra: dict[str, Any] | None = None,
+    true_end_of_speech: dict[int, float] | None = None,
 ) -> dict[str, Any]:
-    """A complete report even when the call failed before the crew existed (state is None)."""
+    """A complete report even when the call failed before the crew existed (state is None).
+
+    `true_end_of_speech` (turn index -> wall-clock time the caller really stopped) fills each
+    turn's `true_wait_s`; see `turns`.
+    """
     ended = ended_at or datetime.now(UTC)
     outcome = state.outcome if state else Outcome.FAILED
     if outcome is Outcome.IN_PROGRESS:
@@ -185,11 +254,13 @@ def build_report(
         "ended_by": state.ended_by if state else "error",
         "agents_visited": list(state.agents_visited) if state else [],
         "transcript": transcript(history) if history is not None else [],
-        "turns": turns(history) if history is not None else [],
+        "turns": turns(history, true_end_of_speech) if history is not None else [],
+        "latency_notes": dict(LATENCY_NOTES),
         "usage": usage_rows(usage),
         "cost": None,  # filled by the pricing step when a catalog is configured
         "errors": errors,
         "crew": state.report_extras() if state else {},
+        "notes": {**state.notes, "phrase_cache": state.phrase_stats.as_dict()} if state else {},
     }
     if extra:
         report.update(extra)
