@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# callcrew worker image: two stages, a virtualenv built in the first, copied into a slim runtime
+# that runs as a non-root user. Build from the repository root:
+#   docker build -t callcrew .
+#   docker run --env-file .env --network host callcrew            # = callcrew start
+# Extras (e.g. the local stack): docker build --build-arg EXTRAS=local -t callcrew .
+
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+# --- build: install callcrew and its dependencies into /opt/venv ------------------------------
+FROM ${PYTHON_IMAGE} AS build
+ARG EXTRAS=""
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+# Metadata first, so editing code does not invalidate the dependency layer's inputs needlessly.
+COPY pyproject.toml README.md ./
+COPY src ./src
+COPY agents ./agents
+RUN pip install --no-cache-dir "/src${EXTRAS:+[$EXTRAS]}"
+
+# --- runtime -----------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PROMPTS_DIR=/app/prompts \
+    DATABASE_URL=sqlite:////app/var/callcrew.db \
+    REPORTS_DIR=/app/var/reports
+RUN groupadd --system --gid 10001 callcrew \
+    && useradd --system --uid 10001 --gid callcrew --home-dir /app --create-home callcrew
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY --chown=callcrew:callcrew prompts ./prompts
+RUN mkdir -p /app/var/reports && chown -R callcrew:callcrew /app/var
+USER 10001:10001
+# Plugin model files are fetched now, at build time (the running worker never downloads).
+RUN callcrew download-files
+# The worker's health endpoint (`callcrew start` serves it on 8081): 200 "OK" while connected.
+EXPOSE 8081
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/', timeout=4)"]
+ENTRYPOINT ["callcrew"]
+CMD ["start"]

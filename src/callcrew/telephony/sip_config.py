@@ -1,0 +1,412 @@
+"""`sip.yaml`: the SIP trunks and dispatch rules LiveKit should have, declared in one file.
+
+`callcrew sip apply` makes LiveKit match this file. Secrets never live in it: a trunk's password
+is named by the environment variable that holds it (`password_env: TWILIO_SIP_PASSWORD`), and a
+literal password is refused. An inbound trunk that anyone on the internet could call into (no
+allowed addresses, no auth) is refused unless it says `allow_open: true`.
+
+Errors name the file, the field (with the trunk or rule name) and the problem, all at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import phonenumbers
+import yaml
+from dotenv import dotenv_values
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+Transport = Literal["auto", "udp", "tcp", "tls"]
+
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ROOM_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+DEFAULT_ROOM_PREFIX = "call-in-"
+
+LITERAL_PASSWORD_MESSAGE = (
+    "a literal password is not allowed in this file (it would end up in git and in logs); "
+    "put it in an environment variable or .env and name it here: password_env: MY_TRUNK_PASSWORD"
+)
+
+
+class SipConfigError(Exception):
+    """sip.yaml is missing, unreadable or wrong; `problems` holds one line per problem."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        if len(self.problems) == 1 and "\n" not in self.problems[0]:
+            return f"{self.source}: {self.problems[0]}"
+        return "\n".join([f"{self.source}: invalid SIP configuration", *self.problems])
+
+
+class MissingSecretsError(Exception):
+    """Environment variables that sip.yaml names are not set; `names` lists every one."""
+
+    def __init__(self, source: str, missing: dict[str, list[str]]) -> None:
+        self.source = source
+        self.missing = missing
+        lines = [f"{source} names secrets that are not set (environment or .env):"]
+        for var, users in missing.items():
+            lines.append(f"  - {var} (used by {', '.join(users)})")
+        super().__init__("\n".join(lines))
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.missing)
+
+
+def _refuse_literal_passwords(data: Any) -> Any:
+    if isinstance(data, dict):
+        for key in data:
+            k = str(key).lower()
+            if ("password" in k and k != "password_env") or k == "secret":
+                raise ValueError(f"{key}: {LITERAL_PASSWORD_MESSAGE}")
+    return data
+
+
+class Auth(BaseModel):
+    """Digest auth between LiveKit and the carrier; the password comes from the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=128)
+    password_env: str = Field(description="environment variable holding the password")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal(cls, data: Any) -> Any:
+        return _refuse_literal_passwords(data)
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        if not _ENV_NAME.match(v):
+            raise ValueError(
+                f"{v!r} is not an environment variable name (capitals, digits, underscores)"
+            )
+        return v
+
+
+def _e164(v: str, what: str) -> str:
+    cleaned = re.sub(r"[\s().-]", "", v)
+    try:
+        parsed = phonenumbers.parse(cleaned, None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if not cleaned.startswith("+") or parsed is None or not phonenumbers.is_possible_number(parsed):
+        raise ValueError(f"{what} {v!r} is not an E.164 number like +15551234567")
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _unique(values: list[str], what: str) -> list[str]:
+    dupes = sorted({v for v in values if values.count(v) > 1})
+    if dupes:
+        raise ValueError(f"{what} listed twice: {', '.join(dupes)}")
+    return values
+
+
+def _check_name(v: str) -> str:
+    if not _NAME.match(v):
+        raise ValueError(
+            f"{v!r}: names are 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return v
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+
+
+class InboundTrunk(BaseModel):
+    """Calls from the carrier to LiveKit: which numbers, from where, with what credentials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    numbers: list[str] = Field(default_factory=list, description="your numbers (DIDs), E.164")
+    allowed_addresses: list[str] = Field(
+        default_factory=list, description="carrier signalling IPs or CIDR ranges"
+    )
+    allowed_numbers: list[str] = Field(
+        default_factory=list, description="only accept calls from these caller IDs"
+    )
+    auth: Auth | None = None
+    allow_open: bool = Field(False, description="accept calls from anywhere without auth")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal(cls, data: Any) -> Any:
+        return _refuse_literal_passwords(data)
+
+    @field_validator("numbers")
+    @classmethod
+    def _numbers(cls, v: list[str]) -> list[str]:
+        return _unique([_e164(n, "number") for n in v], "number")
+
+    @field_validator("allowed_numbers")
+    @classmethod
+    def _allowed_numbers(cls, v: list[str]) -> list[str]:
+        return _unique([_e164(n, "allowed number") for n in v], "allowed number")
+
+    @field_validator("allowed_addresses")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        out = []
+        for a in v:
+            try:
+                ipaddress.ip_network(a, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{a!r} is not an IP address or CIDR range (like 54.172.60.0/30)"
+                ) from None
+            out.append(a)
+        return _unique(out, "address")
+
+    @property
+    def open_to_any_address(self) -> bool:
+        if not self.allowed_addresses:
+            return True
+        return any(
+            ipaddress.ip_network(a, strict=False).prefixlen == 0 for a in self.allowed_addresses
+        )
+
+    @model_validator(mode="after")
+    def _not_open(self) -> InboundTrunk:
+        if self.auth is None and self.open_to_any_address and not self.allow_open:
+            raise ValueError(
+                "this trunk accepts calls from any address without auth: anyone who finds your "
+                "SIP address could call in and run up your bill. Add allowed_addresses (your "
+                "carrier's signalling IPs) and/or auth, or set allow_open: true if you mean it"
+            )
+        if self.auth is None and not self.allowed_addresses and not self.numbers:
+            raise ValueError(
+                "LiveKit refuses an inbound trunk with no numbers, no allowed_addresses and no "
+                "auth; give it at least one"
+            )
+        return self
+
+
+class OutboundTrunk(BaseModel):
+    """Calls from LiveKit to the carrier: where to send them and which caller IDs to use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    address: str = Field(description="the carrier's SIP host, e.g. example.pstn.twilio.com")
+    numbers: list[str] = Field(min_length=1, description="caller IDs you own, E.164")
+    transport: Transport = "auto"
+    auth: Auth | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal(cls, data: Any) -> Any:
+        return _refuse_literal_passwords(data)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        v = v.strip()
+        if v.startswith(("sip:", "sips:")) or "@" in v or ";" in v:
+            raise ValueError(
+                f"{v!r}: give a host name or IP (example.pstn.twilio.com), not a SIP URI; "
+                "set the transport with `transport:`"
+            )
+        if not _HOST.match(v):
+            raise ValueError(f"{v!r} is not a host name or IP (optionally with :port)")
+        return v
+
+    @field_validator("numbers")
+    @classmethod
+    def _numbers(cls, v: list[str]) -> list[str]:
+        return _unique([_e164(n, "number") for n in v], "number")
+
+
+class DispatchRule(BaseModel):
+    """Which inbound trunks' calls get a room of their own and our agent in it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    trunks: list[str] = Field(min_length=1, description="names of inbound trunks in this file")
+    room_prefix: str = DEFAULT_ROOM_PREFIX
+    agent_name: str | None = Field(None, description="defaults to the AGENT_NAME setting")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="JSON object handed to the agent's job"
+    )
+
+    @field_validator("trunks")
+    @classmethod
+    def _trunks(cls, v: list[str]) -> list[str]:
+        return _unique(v, "trunk")
+
+    @field_validator("room_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not _ROOM_PREFIX.match(v):
+            raise ValueError(f"{v!r}: 1-40 letters, digits, '_' or '-', like call-in-")
+        if v.startswith("call-out-"):
+            raise ValueError("call-out- is reserved for outbound calls (callcrew dial)")
+        return v
+
+    @field_validator("agent_name")
+    @classmethod
+    def _agent(cls, v: str | None) -> str | None:
+        if v is not None and not (1 <= len(v) <= 64):
+            raise ValueError("must be 1-64 characters")
+        return v
+
+    @field_validator("metadata")
+    @classmethod
+    def _meta(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if "phone_number" in v:
+            raise ValueError(
+                "must not contain 'phone_number': the worker reads that key as an outbound call"
+            )
+        return v
+
+
+class SipConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inbound_trunks: list[InboundTrunk] = Field(default_factory=list)
+    outbound_trunks: list[OutboundTrunk] = Field(default_factory=list)
+    dispatch_rules: list[DispatchRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> SipConfig:
+        problems = []
+        for what, items in (
+            ("inbound trunk", self.inbound_trunks),
+            ("outbound trunk", self.outbound_trunks),
+            ("dispatch rule", self.dispatch_rules),
+        ):
+            names = [i.name for i in items]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                problems.append(f"{what} names must be unique; repeated: {', '.join(dupes)}")
+        inbound = {t.name for t in self.inbound_trunks}
+        for i, rule in enumerate(self.dispatch_rules):
+            unknown = [t for t in rule.trunks if t not in inbound]
+            if unknown:
+                problems.append(
+                    f"dispatch_rules[{i}] ({rule.name}).trunks: no inbound trunk named "
+                    f"{', '.join(unknown)} in this file"
+                    + (f" (inbound trunks: {', '.join(sorted(inbound))})" if inbound else "")
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def inbound(self, name: str) -> InboundTrunk | None:
+        return next((t for t in self.inbound_trunks if t.name == name), None)
+
+    def outbound(self, name: str) -> OutboundTrunk | None:
+        return next((t for t in self.outbound_trunks if t.name == name), None)
+
+    def secret_users(self) -> dict[str, list[str]]:
+        """Environment variable -> the trunks whose password it holds."""
+        users: dict[str, list[str]] = {}
+        for kind, trunks in (
+            ("inbound", self.inbound_trunks),
+            ("outbound", self.outbound_trunks),
+        ):
+            for t in trunks:
+                if t.auth is not None:
+                    users.setdefault(t.auth.password_env, []).append(f"{kind} trunk {t.name}")
+        return users
+
+
+def _loc(data: Any, loc: tuple[int | str, ...]) -> str:
+    """`inbound_trunks[0] (twilio-in).auth.password_env` from a pydantic error location."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                out += f" ({item['name']})"
+            node = item
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out or "(top level)"
+
+
+def parse_sip_config(data: Any, source: str) -> SipConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SipConfigError(
+            source,
+            ["must be a YAML mapping with inbound_trunks, outbound_trunks and dispatch_rules"],
+        )
+    try:
+        return SipConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors():
+            where = _loc(data, tuple(e["loc"]))
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                msg = "unknown field (check the spelling; see docs/telephony.md)"
+            problems.append(f"  - {where}: {msg}")
+        raise SipConfigError(source, problems) from None
+
+
+def load_sip_config(path: Path | str) -> SipConfig:
+    p = Path(path)
+    source = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SipConfigError(
+            source, ["file not found (copy sip.yaml from the repository and edit it)"]
+        ) from None
+    except OSError as exc:
+        raise SipConfigError(source, [f"cannot read it ({exc.strerror})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SipConfigError(source, [f"not valid YAML{where}"]) from None
+    return parse_sip_config(data, source)
+
+
+def environment(dotenv: Path | None = Path(".env")) -> dict[str, str]:
+    """The process environment over the values of a `.env` file (as settings read it)."""
+    env: dict[str, str] = {}
+    if dotenv is not None and dotenv.is_file():
+        env.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    env.update(os.environ)
+    return env
+
+
+def resolve_secrets(config: SipConfig, source: str, env: Mapping[str, str]) -> dict[str, str]:
+    """password_env name -> value, or MissingSecretsError naming every variable that is unset."""
+    users = config.secret_users()
+    missing = {var: who for var, who in users.items() if not env.get(var)}
+    if missing:
+        raise MissingSecretsError(source, missing)
+    return {var: env[var] for var in users}

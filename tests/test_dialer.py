@@ -1,0 +1,448 @@
+"""`callcrew dial` (one number or a CSV campaign), the outbound metadata contract, and the
+stub's dialling outcomes that the worker's outbound path meets."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from livekit import api
+from typer.testing import CliRunner
+
+from callcrew.cli import app
+from callcrew.telephony.dialer import normalize_number, room_name
+from callcrew.telephony.metadata import OutboundMetadata, parse_outbound_metadata
+from tests.twirp_stub import (
+    API_KEY,
+    API_SECRET,
+    BUSY,
+    NO_ANSWER,
+    TwirpFailure,
+    TwirpStub,
+    running_stub,
+    stub_in_thread,
+)
+
+pytestmark = pytest.mark.unit
+runner = CliRunner()
+
+ROOM_RE = re.compile(r"^call-out-(\d+)-([0-9a-f]{8})$")
+
+
+def add_outbound(stub: TwirpStub, name: str) -> str:
+    info = stub._create_outbound(
+        api.CreateSIPOutboundTrunkRequest(
+            trunk=api.SIPOutboundTrunkInfo(
+                name=name, address="sip.example.com", numbers=["+15550100000"]
+            )
+        )
+    )
+    assert isinstance(info, api.SIPOutboundTrunkInfo)
+    return info.sip_trunk_id
+
+
+@pytest.fixture
+def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwirpStub]:
+    with stub_in_thread() as s:
+        monkeypatch.setenv("LIVEKIT_URL", s.url)
+        monkeypatch.setenv("LIVEKIT_API_KEY", API_KEY)
+        monkeypatch.setenv("LIVEKIT_API_SECRET", API_SECRET)
+        yield s
+
+
+def dial(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["dial", *args])
+    return result.exit_code, result.output
+
+
+def dispatched(stub: TwirpStub) -> list[OutboundMetadata]:
+    return [parse_outbound_metadata(d.metadata) for d in stub.dispatches]
+
+
+# --- numbers and metadata -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("+1 (415) 555-0132", "US", "+14155550132"),
+        ("415.555.0132", "US", "+14155550132"),
+        ("020 7183 8750", "GB", "+442071838750"),
+        ("+44 20 7183 8750", "US", "+442071838750"),
+    ],
+)
+def test_numbers_are_normalised_to_e164(raw: str, region: str, e164: str) -> None:
+    assert normalize_number(raw, region) == e164
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "no phone number"),
+        ("call me", "not a phone number"),
+        ("12345", "not a possible phone number"),
+        ("+1 555 010 0000", "not a valid, assigned phone number"),
+    ],
+)
+def test_bad_numbers_say_why(raw: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        normalize_number(raw, "US")
+
+
+def test_fictional_numbers_need_the_test_flag() -> None:
+    assert normalize_number("+1 555 010 0000", allow_unassigned=True) == "+15550100000"
+
+
+def test_room_names_are_unique_and_carry_the_digits() -> None:
+    a, b = room_name("+14155550132"), room_name("+14155550132")
+    assert a != b
+    m = ROOM_RE.match(a)
+    assert m and m.group(1) == "14155550132"
+
+
+def test_metadata_round_trip() -> None:
+    meta = OutboundMetadata(
+        phone_number="+14155550132",
+        purpose="reminder",
+        appointment_id=42,
+        trunk="ST_abc",
+        custom={"name": "Dana", "note": "bring ID"},
+        campaign="camp-1",
+        line=3,
+    )
+    assert parse_outbound_metadata(meta.to_json()) == meta
+    minimal = OutboundMetadata(phone_number="+14155550132", purpose="custom")
+    assert json.loads(minimal.to_json()) == {
+        "phone_number": "+14155550132",
+        "purpose": "custom",
+        "custom": {},
+    }
+    assert parse_outbound_metadata(minimal.to_json()) == minimal
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "metadata is empty"),
+        ("{not json", "not JSON"),
+        ('["+14155550132"]', "must be a JSON object, got list"),
+        ('{"purpose": "custom"}', "phone_number: Field required"),
+        ('{"phone_number": "4155550132", "purpose": "custom"}', "is not an E.164 number"),
+        ('{"phone_number": "+14155550132", "purpose": "sell"}', "purpose: Input should be"),
+        ('{"phone_number": "+14155550132", "purpose": "reminder"}', "needs an appointment_id"),
+        (
+            '{"phone_number": "+14155550132", "purpose": "custom", "colour": "red"}',
+            "colour: Extra inputs are not permitted",
+        ),
+    ],
+)
+def test_malformed_metadata_is_a_clear_value_error(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_outbound_metadata(text)
+
+
+# --- one call -------------------------------------------------------------------------------
+
+
+def test_dial_one_number(stub: TwirpStub) -> None:
+    trunk_id = add_outbound(stub, "carrier-out")
+    code, out = dial(
+        "(415) 555-0132",
+        "--purpose",
+        "reminder",
+        "--appointment",
+        "42",
+        "--metadata",
+        '{"note": "bring ID"}',
+    )
+    assert code == 0, out
+    assert f'through outbound trunk "carrier-out" ({trunk_id})' in out
+    assert stub.methods("CreateRoom") == ["CreateRoom"]
+    # One request creates the room with our dispatch in it: no default (unnamed-agent) dispatch,
+    # which a room created without `agents` would get.
+    (d,) = stub.dispatches
+    assert d.agent_name == "callcrew"
+    assert ROOM_RE.match(d.room) and d.room.startswith("call-out-14155550132-")
+    assert d.room in out and f"(dispatch {d.id})" in out
+    room = stub.rooms[d.room].room
+    assert room.empty_timeout > 0 and room.departure_timeout > 0
+    (meta,) = dispatched(stub)
+    assert meta == OutboundMetadata(
+        phone_number="+14155550132",
+        purpose="reminder",
+        appointment_id=42,
+        trunk=trunk_id,
+        custom={"note": "bring ID"},
+    )
+
+
+def test_dial_uses_the_named_trunk_or_the_setting(
+    stub: TwirpStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_outbound(stub, "a")
+    b = add_outbound(stub, "b")
+    code, out = dial("+14155550132", "--purpose", "custom")
+    assert code == 2
+    assert "several outbound trunks (a, b)" in out and "--trunk" in out
+    code, out = dial("+14155550132", "--purpose", "custom", "--trunk", "nope")
+    assert code == 2
+    assert "no outbound trunk named 'nope' (it has: a, b)" in out
+    assert dial("+14155550132", "--purpose", "custom", "--trunk", "b")[0] == 0
+    monkeypatch.setenv("SIP_OUTBOUND_TRUNK", "b")
+    assert dial("+14155550132", "--purpose", "custom")[0] == 0
+    assert [m.trunk for m in dispatched(stub)] == [b, b]
+    monkeypatch.setenv("AGENT_NAME", "outbound-desk")
+    assert dial("+14155550132", "--purpose", "custom")[0] == 0
+    assert stub.dispatches[-1].agent_name == "outbound-desk"
+
+
+def test_dial_without_any_outbound_trunk_says_what_to_do(stub: TwirpStub) -> None:
+    code, out = dial("+14155550132", "--purpose", "custom")
+    assert code == 2
+    assert "no outbound SIP trunk" in out and "callcrew sip apply" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["+14155550132"], "--purpose is required"),
+        (["+14155550132", "--purpose", "sell"], "--purpose must be one of"),
+        (["+14155550132", "--purpose", "reminder"], "needs an appointment_id"),
+        (["555-0132", "--purpose", "custom"], "cannot dial '555-0132'"),
+        (["+14155550132", "--purpose", "custom", "--metadata", "{"], "--metadata is not JSON"),
+        (["+14155550132", "--purpose", "custom", "--metadata", "[1]"], "must be a JSON object"),
+        (["+14155550132", "--purpose", "custom", "--region", "XX"], "--region 'XX'"),
+        (["--purpose", "custom"], "either a NUMBER or --csv"),
+        (["+14155550132", "--purpose", "custom", "--max-concurrent", "0"], "max-concurrent"),
+    ],
+)
+def test_bad_arguments_exit_2_before_any_call(
+    stub: TwirpStub, args: list[str], message: str
+) -> None:
+    add_outbound(stub, "carrier-out")
+    before = len(stub.calls)
+    code, out = dial(*args)
+    assert code == 2, out
+    assert message in out
+    assert len(stub.calls) == before
+
+
+def test_dial_needs_livekit_settings() -> None:
+    code, out = dial("+14155550132", "--purpose", "custom")
+    assert code == 2
+    assert "LIVEKIT_URL is not set" in out
+
+
+def test_unreachable_livekit_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("LIVEKIT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("LIVEKIT_API_KEY", API_KEY)
+    monkeypatch.setenv("LIVEKIT_API_SECRET", API_SECRET)
+    code, out = dial("+14155550132", "--purpose", "custom")
+    assert code == 1
+    assert "cannot reach LiveKit" in out
+
+
+def test_a_refused_room_exits_1(stub: TwirpStub) -> None:
+    add_outbound(stub, "carrier-out")
+    stub.fail["RoomService/CreateRoom"] = TwirpFailure("resource_exhausted", "too many rooms", 429)
+    code, out = dial("+14155550132", "--purpose", "custom")
+    assert code == 1
+    assert "could not create the room: LiveKit refused it (resource_exhausted" in out
+    assert stub.rooms == {} and stub.dispatches == []
+
+
+def test_the_stub_gives_rooms_without_agents_the_default_dispatch() -> None:
+    """Why dial puts its dispatch in CreateRoom: the server's backward-compatible default."""
+    stub = TwirpStub()
+    stub._create_room(api.CreateRoomRequest(name="bare"))
+    stub._create_dispatch(api.CreateAgentDispatchRequest(room="implicit", agent_name="callcrew"))
+    assert sorted((d.room, d.agent_name) for d in stub.dispatches) == [
+        ("bare", ""),
+        ("implicit", ""),
+        ("implicit", "callcrew"),
+    ]
+
+
+# --- campaigns ------------------------------------------------------------------------------
+
+CAMPAIGN = """\
+phone_number,purpose,appointment_id,name
+# a comment line
+(415) 555-0132,reminder,42,Dana
++44 20 7183 8750,confirm,43,Ravi
+not a number,reminder,44,Bad
++1 212 555 0188,,45,Uses default
++1 212 555 0199,reminder,,No appointment
+415-555-0132,custom,,Duplicate of line 3
++1 646 555 0111,sell,46,Bad purpose
++1 646 555 0122,custom,x7,Bad appointment
+
++1 646 555 0133,custom,,Last
+"""
+
+
+def write_campaign(tmp_path: Path, text: str = CAMPAIGN) -> Path:
+    p = tmp_path / "campaign.csv"
+    p.write_text(text)
+    return p
+
+
+def test_a_campaign_dials_good_rows_and_reports_bad_ones(stub: TwirpStub, tmp_path: Path) -> None:
+    trunk_id = add_outbound(stub, "carrier-out")
+    code, out = dial(
+        "--csv",
+        str(write_campaign(tmp_path)),
+        "--purpose",
+        "confirm",
+        "--metadata",
+        '{"clinic": "Maple"}',
+        "--poll-interval",
+        "0.01",
+    )
+    assert code == 0, out
+    metas = dispatched(stub)
+    assert [(m.phone_number, m.line) for m in metas] == [
+        ("+14155550132", 3),
+        ("+442071838750", 4),
+        ("+12125550188", 6),
+        ("+16465550133", 12),
+    ]
+    campaign = metas[0].campaign
+    assert campaign and campaign.startswith("camp-")
+    assert all(m.campaign == campaign and m.trunk == trunk_id for m in metas)
+    assert metas[0].purpose == "reminder" and metas[0].appointment_id == 42
+    assert metas[0].custom == {"clinic": "Maple", "name": "Dana"}
+    assert metas[2].purpose == "confirm"  # the --purpose default for an empty cell
+    assert metas[3].custom == {"clinic": "Maple", "name": "Last"}
+    assert f"campaign {campaign}: 4 dispatched, 0 failed, 5 skipped" in out
+    for line, reason in [
+        (5, "'not a number' is not a phone number"),
+        (7, "purpose 'reminder' needs an appointment_id"),
+        (8, "+14155550132 is already on line 3"),
+        (9, "purpose 'sell' is not one of reminder, confirm, custom"),
+        (10, "appointment id 'x7' is not a number"),
+    ]:
+        assert f"line {line}: {reason}" in out, line
+    rooms = [d.room for d in stub.dispatches]
+    assert len(set(rooms)) == 4 and all(ROOM_RE.match(r) for r in rooms)
+
+
+def test_a_campaign_keeps_at_most_n_calls_in_progress(stub: TwirpStub, tmp_path: Path) -> None:
+    add_outbound(stub, "carrier-out")
+    stub.room_lifetime = 0.25  # each call lasts a quarter second
+    rows = "\n".join(f"+1 646 555 01{i:02d},custom" for i in range(6))
+    path = write_campaign(tmp_path, "phone_number,purpose\n" + rows + "\n")
+    code, out = dial("--csv", str(path), "--max-concurrent", "2", "--poll-interval", "0.02")
+    assert code == 0, out
+    assert len(stub.dispatches) == 6
+    assert stub.peak_open_rooms == 2
+    assert "6 dispatched, 0 failed, 0 skipped" in out
+    assert "ListRooms" in stub.methods()
+
+
+def test_a_campaign_with_a_failed_dispatch_exits_1(stub: TwirpStub, tmp_path: Path) -> None:
+    add_outbound(stub, "carrier-out")
+
+    def refuse_ravi(call: object) -> TwirpFailure | None:
+        req = getattr(call, "request", None)
+        if isinstance(req, api.CreateRoomRequest) and "442071838750" in req.name:
+            return TwirpFailure("internal", "room allocation failed", 500)
+        return None
+
+    stub.fail_when = refuse_ravi
+    code, out = dial("--csv", str(write_campaign(tmp_path)), "--poll-interval", "0.01")
+    assert code == 1
+    assert "2 dispatched, 1 failed, 6 skipped" in out  # no --purpose: line 6 has none
+    assert "line 6: no purpose" in out
+    assert "line 4: +442071838750: could not create the room" in out
+
+
+def test_campaign_files_that_cannot_be_dialled_exit_2(stub: TwirpStub, tmp_path: Path) -> None:
+    add_outbound(stub, "carrier-out")
+    code, out = dial("--csv", str(tmp_path / "missing.csv"))
+    assert code == 2 and "campaign file not found" in out
+    code, out = dial("--csv", str(write_campaign(tmp_path, "name,email\nDana,d@x\n")))
+    assert code == 2 and "no phone number column" in out
+    code, out = dial("--csv", str(write_campaign(tmp_path, "phone\n12\n")))
+    assert code == 2
+    assert "line 2: '12' is not a possible phone number" in out
+    assert "no row can be dialled" in out
+    assert stub.dispatches == []
+
+
+def test_campaign_dry_run_needs_no_server(tmp_path: Path) -> None:
+    code, out = dial("--csv", str(write_campaign(tmp_path)), "--dry-run", "--purpose", "confirm")
+    assert code == 0, out
+    assert "would dial line 3: +14155550132 -> room call-out-14155550132-" in out
+    assert '"appointment_id":42' in out
+    assert "line 5: 'not a number' is not a phone number" in out
+    assert "dry run: nothing dispatched" in out
+
+
+# --- what the worker meets when it dials (the stub's SIP outcomes) ---------------------------
+
+
+async def test_the_stub_answers_dials_with_programmed_outcomes() -> None:
+    stub = TwirpStub(dial_outcomes={"+14155550100": BUSY, "+14155550101": NO_ANSWER})
+    async with running_stub(stub) as s:
+        trunk = add_outbound(s, "carrier-out")
+        lk = api.LiveKitAPI(s.url, API_KEY, API_SECRET)
+        try:
+
+            def req(number: str) -> api.CreateSIPParticipantRequest:
+                return api.CreateSIPParticipantRequest(
+                    room_name="call-out-1",
+                    sip_trunk_id=trunk,
+                    sip_call_to=number,
+                    participant_identity=f"callee-{number[1:]}",
+                    wait_until_answered=True,
+                )
+
+            info = await lk.sip.create_sip_participant(req("+14155550132"))
+            assert info.participant_identity == "callee-14155550132"
+            with pytest.raises(api.SipCallError) as busy:
+                await lk.sip.create_sip_participant(req("+14155550100"))
+            assert busy.value.sip_status_code == 486
+            assert busy.value.sip_status == "Busy Here"
+            with pytest.raises(api.SipCallError) as no_answer:
+                await lk.sip.create_sip_participant(req("+14155550101"))
+            assert no_answer.value.sip_status_code == 480
+            bad = req("+14155550132")
+            bad.sip_trunk_id = "ST_missing"
+            with pytest.raises(api.ServerError) as missing:
+                await lk.sip.create_sip_participant(bad)
+            assert not isinstance(missing.value, api.SipCallError)
+            assert missing.value.status == 404
+
+            stub.transfer_outcomes["tel:+14155550199"] = BUSY
+            ok = await lk.sip.transfer_sip_participant(
+                api.TransferSIPParticipantRequest(
+                    room_name="call-out-1",
+                    participant_identity="callee-14155550132",
+                    transfer_to="tel:+14155550111",
+                )
+            )
+            assert ok.status == api.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL
+            with pytest.raises(api.SipCallError) as refused:
+                await lk.sip.transfer_sip_participant(
+                    api.TransferSIPParticipantRequest(
+                        room_name="call-out-1",
+                        participant_identity="callee-14155550132",
+                        transfer_to="tel:+14155550199",
+                    )
+                )
+            assert refused.value.sip_status_code == 486
+            assert [p.sip_call_to for p in stub.sip_participants] == [
+                "+14155550132",
+                "+14155550100",
+                "+14155550101",
+            ]  # the request with an unknown trunk was refused before dialling
+        finally:
+            await lk.aclose()
