@@ -17,6 +17,7 @@ from agents.base import CrewAgent
 from agents.calldata import CallData
 from callcrew.call import Channel, Outcome
 from callcrew.profile import Service
+from callcrew.providers.phrases import say_phrase
 from callcrew.scheduling import (
     Slot,
     SlotError,
@@ -29,6 +30,7 @@ from callcrew.store import AppointmentNotActive, AppointmentNotFound, SlotTaken
 
 PartOfDay = Literal["any", "morning", "afternoon", "evening"]
 OFFERED_AT_ONCE = 3
+TRANSFER_PHRASE = "Of course. I'm putting you through to a colleague now, please hold."
 MAX_MESSAGE_LENGTH = 1000
 _PARTS: dict[str, tuple[int, int]] = {
     "any": (0, 24),
@@ -261,10 +263,14 @@ class AppointmentsAgent(CrewAgent):
             )
         await ctx.wait_for_playout()
         ctx.disallow_interruptions()
-        await self.session.say(
-            "Of course. I'm putting you through to a colleague now, please hold.",
+        handle = await say_phrase(
+            self.session,
+            TRANSFER_PHRASE,
+            cache=state.phrases,
+            stats=state.phrase_stats,
             allow_interruptions=False,
         )
+        await handle
         state.record_change(f"transferred to a colleague ({' '.join(reason.split())[:200]})")
         state.set_outcome(Outcome.TRANSFERRED)
         state.ended_by = "transfer"

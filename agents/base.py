@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from typing import Any, ClassVar
 
-from livekit.agents import Agent, llm
+from livekit.agents import Agent, FlushSentinel, ModelSettings, llm
 
 from agents.calldata import CallData
 from agents.prompting import instructions
+from callcrew.context import trim_context
 
 
 class CrewAgent(Agent):
@@ -29,7 +31,21 @@ class CrewAgent(Agent):
 
     def carried_context(self) -> llm.ChatContext:
         """The conversation so far, for the next agent: callers must never repeat themselves.
-        Tool calls and results stay (the next agent may need them); our instructions don't."""
-        return self.chat_ctx.copy(
+        Tool calls and results stay (the next agent may need them); our instructions don't.
+        Long calls hand over the bounded context (summary + recent turns), as the model sees it.
+        """
+        copy = self.chat_ctx.copy(
             exclude_instructions=True, exclude_handoff=True, exclude_config_update=True
         )
+        return trim_context(copy, self.state.context_policy)
+
+    async def llm_node(
+        self,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool],
+        model_settings: ModelSettings,
+    ) -> AsyncIterable[llm.ChatChunk | str | FlushSentinel]:
+        # Every model request of every agent sees the bounded context, never the whole call.
+        trimmed = trim_context(chat_ctx, self.state.context_policy)
+        async for chunk in Agent.default.llm_node(self, trimmed, tools, model_settings):
+            yield chunk

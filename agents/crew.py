@@ -17,6 +17,7 @@ from agents.prompting import voicemail_message
 from agents.stages import task_agents
 from callcrew.call import CallInfo, CallState, Channel, CrewContext
 from callcrew.scheduling import Slot, describe_slot
+from callcrew.settings import context_policy
 
 
 class AppointmentDeskCrew:
@@ -36,6 +37,8 @@ class AppointmentDeskCrew:
             now=ctx.now,
             task=task,
             prompts_dir=Path(ctx.prompts_dir) if ctx.prompts_dir else None,
+            context_policy=context_policy(ctx.settings),
+            phrases=ctx.phrases,
         )
         if info.caller_number and info.channel is not Channel.WEB:
             # Caller ID: a known customer is not asked for their name.

@@ -10,6 +10,7 @@ from agents import stages
 from agents.base import CrewAgent
 from agents.calldata import CallData
 from callcrew.call import Channel
+from callcrew.providers.phrases import say_phrase
 
 MAX_NAME_LENGTH = 80
 
@@ -29,8 +30,13 @@ class IntroAgent(CrewAgent):
 
     async def on_enter(self) -> None:
         await super().on_enter()
-        # A fixed phrase: no LLM call before the caller hears us.
-        self.session.say(self.state.profile.greeting)
+        # A fixed phrase: no LLM call before the caller hears us, played from the phrase cache.
+        await say_phrase(
+            self.session,
+            self.state.profile.greeting,
+            cache=self.state.phrases,
+            stats=self.state.phrase_stats,
+        )
 
     @function_tool
     async def hand_off_to_desk(

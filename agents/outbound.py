@@ -10,9 +10,11 @@ from agents.calldata import CallData
 from agents.intro import IntroAgent
 from agents.prompting import outbound_opening
 from callcrew.call import Outcome
+from callcrew.providers.phrases import say_phrase
 
 KEY_CONFIRM = "1"
 KEY_RESCHEDULE = "2"
+KEYPAD_HELP = "Sorry, please press 1 to confirm, or 2 to reschedule."
 
 
 class OutboundIntroAgent(IntroAgent):
@@ -44,4 +46,6 @@ class OutboundIntroAgent(IntroAgent):
             state.reason = f"reschedule the {state.appointment_text or 'appointment'}"
             self.session.update_agent(stages.task_agent(state, chat_ctx=self.carried_context()))
         else:
-            self.session.say("Sorry, please press 1 to confirm, or 2 to reschedule.")
+            await say_phrase(
+                self.session, KEYPAD_HELP, cache=state.phrases, stats=state.phrase_stats
+            )

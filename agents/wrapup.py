@@ -8,6 +8,7 @@ from agents import stages
 from agents.base import CrewAgent
 from agents.calldata import CallData
 from callcrew.call import Outcome
+from callcrew.providers.phrases import say_phrase
 
 
 class WrapUpAgent(CrewAgent):
@@ -40,5 +41,12 @@ class WrapUpAgent(CrewAgent):
         await ctx.wait_for_playout()
         ctx.disallow_interruptions()
         # The goodbye is a fixed phrase and must be heard whole before the line drops.
-        await self.session.say(state.profile.goodbye, allow_interruptions=False)
+        handle = await say_phrase(
+            self.session,
+            state.profile.goodbye,
+            cache=state.phrases,
+            stats=state.phrase_stats,
+            allow_interruptions=False,
+        )
+        await handle
         await state.control.hang_up("completed")

@@ -15,6 +15,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from callcrew.cli import app
+from callcrew.settings import load_settings
+from callcrew.simulate.runner import run_scenario
+from callcrew.simulate.scenario import load_scenario
 from callcrew.store import open_store
 
 pytestmark = pytest.mark.rehearsal
@@ -486,12 +489,17 @@ def test_the_report_is_saved_in_the_given_store(tmp_path: Path) -> None:
         assert store.reports.list(outcome="rescheduled")[0]["call_id"] == written["call_id"]
         assert store.reports.list(outcome="booked") == []
         assert store.reports.list(channel="inbound")[0]["channel"] == "inbound"
-        # The seeded data and the call's change are kept in that store as well.
-        (customer,) = store.customers.all()
-        assert (customer.name, customer.phone) == ("Marcus Bell", "+15550177001")
-        (appt,) = store.appointments.all()
-        assert appt.status == "booked"
-        assert appt.start.isoformat() == "2026-06-18T18:00:00+00:00"  # 14:00 EDT
+        # Only reports go there: each scenario's seeded data stays in its own throwaway store.
+        assert store.customers.all() == []
+        assert store.appointments.all() == []
+
+
+def test_a_folder_of_scenarios_shares_one_report_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'rehearsals.db'}"
+    result = simulate(SCENARIOS, "-q", "--database-url", url)
+    assert result.exit_code == 0, result.output
+    with open_store(url) as store:
+        assert len(store.reports.list(limit=1000)) == len(SCENARIO_FILES)
 
 
 def test_without_database_url_nothing_is_kept(tmp_path: Path) -> None:
@@ -501,12 +509,10 @@ def test_without_database_url_nothing_is_kept(tmp_path: Path) -> None:
     assert not any(tmp_path.rglob("*.db"))
 
 
-def test_the_dst_rehearsal_stores_wall_clock_ten_in_standard_time(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'dst.db'}"
-    result = simulate(SCENARIOS / "dst_reschedule.yaml", "-q", "--database-url", url)
-    assert result.exit_code == 0, result.output
-    with open_store(url) as store:
-        (appt,) = store.appointments.all()
+async def test_the_dst_rehearsal_stores_wall_clock_ten_in_standard_time() -> None:
+    result = await run_scenario(load_scenario(SCENARIOS / "dst_reschedule.yaml"), load_settings())
+    assert result.passed, result.failures
+    (appt,) = result.appointments
     # Saturday's 10:00 was EDT (14:00 UTC); Tuesday's 10:00 is EST (15:00 UTC), 30 minutes long.
     assert appt.start.isoformat() == "2026-11-03T15:00:00+00:00"
     assert appt.end.isoformat() == "2026-11-03T15:30:00+00:00"

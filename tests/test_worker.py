@@ -7,6 +7,7 @@ the model is the replay LLM (provider keys are dummies: nothing is sent anywhere
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,49 @@ async def test_a_job_that_fails_before_the_call_still_leaves_a_report(
     assert len(rows) == 1
     assert rows[0]["outcome"] == "failed"
     assert "before the call could start" in rows[0]["errors"][0]
+
+
+async def test_session_end_posts_the_report_to_the_crm(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from aiohttp import web
+
+    from callcrew.metrics.webhook import verify_signature
+
+    received: list[tuple[bytes, str]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append((await request.read(), request.headers["X-Callcrew-Signature"]))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/calls", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        _keys(monkeypatch)
+        db = f"sqlite:///{tmp_path / 'calls.db'}"
+        settings = Settings(
+            database_url=db,
+            reports_dir=tmp_path / "reports",
+            crm_webhook_url=f"http://127.0.0.1:{port}/calls",
+            crm_webhook_secret="s3cret",  # type: ignore[arg-type]
+        )
+        info = CallInfo(channel=Channel.WEB, room="web-1")
+        with fake_job_context() as ctx:
+            run = await worker.start_call(
+                ctx, info, settings, room=None, llm_override=ReplayLLM(ReplayScript(turns={}))
+            )
+            assert run.session is not None
+            await run.session.aclose()
+            await worker.on_session_end(ctx)
+    finally:
+        await runner.cleanup()
+    ((body, signature),) = received
+    assert verify_signature("s3cret", body, signature)
+    assert json.loads(body)["call_id"] == info.call_id
+    with open_store(db) as store:
+        assert store.outbox.due(datetime.now(UTC) + timedelta(days=1)) == []  # delivered

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from callcrew.context import ContextPolicy
+from callcrew.providers.phrases import PhraseCache, PhraseStats
+
 if TYPE_CHECKING:
     from livekit.agents import Agent
 
@@ -97,6 +100,9 @@ class CallState:
     errors: list[str] = field(default_factory=list)
     ended_by: str | None = None  # "agent", "caller", "error", ...
     notes: dict[str, Any] = field(default_factory=dict)  # engine facts for the report (amd, ...)
+    context_policy: ContextPolicy = field(default_factory=ContextPolicy)
+    phrases: PhraseCache | None = None  # fixed phrases played from disk (providers/phrases.py)
+    phrase_stats: PhraseStats = field(default_factory=PhraseStats)
 
     def visit(self, agent_name: str) -> None:
         if not self.agents_visited or self.agents_visited[-1] != agent_name:
@@ -124,6 +130,7 @@ class CrewContext:
     control: CallControl
     now: Callable[[], datetime]
     prompts_dir: str | None = None
+    phrases: PhraseCache | None = None
 
 
 class Crew(Protocol):

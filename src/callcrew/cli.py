@@ -5,8 +5,9 @@ from __future__ import annotations
 import typer
 
 from callcrew import livekit_cli
-from callcrew.metrics import cost_cli
+from callcrew.metrics import calls_cli, cost_cli
 from callcrew.simulate import cli as simulate_cli
+from callcrew.telephony import cli as telephony_cli
 
 app = typer.Typer(
     name="callcrew",
@@ -19,6 +20,8 @@ app = typer.Typer(
 livekit_cli.register(app)
 simulate_cli.register(app)
 cost_cli.register(app)
+calls_cli.register(app)
+telephony_cli.register(app)
 
 
 def main() -> None:

@@ -16,8 +16,22 @@ from livekit.agents import AgentSession
 from livekit.agents.voice.events import UserStateChangedEvent
 
 from callcrew.call import CallState, Outcome
+from callcrew.providers.phrases import say_phrase
 
 logger = logging.getLogger("callcrew.guards")
+
+
+async def await_phrase(
+    session: AgentSession[Any], state: CallState, text: str, *, allow_interruptions: bool = True
+) -> None:
+    handle = await say_phrase(
+        session,
+        text,
+        cache=state.phrases,
+        stats=state.phrase_stats,
+        allow_interruptions=allow_interruptions,
+    )
+    await handle
 
 
 class SilenceGuard:
@@ -55,11 +69,13 @@ class SilenceGuard:
         while self.nudges < self._max_nudges:
             self.nudges += 1
             logger.info("call %s: caller silent, nudge %d", self._state.info.call_id, self.nudges)
-            await self._session.say(profile.still_there)
+            await await_phrase(self._session, self._state, profile.still_there)
             await asyncio.sleep(self._interval)
         self._state.set_outcome(Outcome.SILENT)
         self._state.ended_by = "silence"
-        await self._session.say(profile.silence_goodbye, allow_interruptions=False)
+        await await_phrase(
+            self._session, self._state, profile.silence_goodbye, allow_interruptions=False
+        )
         await self._state.control.hang_up("silent")
 
     async def aclose(self) -> None:
@@ -83,7 +99,12 @@ class CallTimer:
         self._session.interrupt()
         self._state.set_outcome(Outcome.TIME_LIMIT)
         self._state.ended_by = "time_limit"
-        await self._session.say(self._state.profile.time_limit_goodbye, allow_interruptions=False)
+        await await_phrase(
+            self._session,
+            self._state,
+            self._state.profile.time_limit_goodbye,
+            allow_interruptions=False,
+        )
         await self._state.control.hang_up("time_limit")
 
     async def aclose(self) -> None:

@@ -46,8 +46,18 @@ def _run_livekit(command: str, extra: list[str], *, needs_livekit: bool) -> None
         raise _fail(exc) from None
     from livekit.agents import cli
 
+    _register_plugins()
     sys.argv = ["callcrew", command, *extra]
     cli.run_app(server)
+
+
+def _register_plugins() -> None:
+    """LiveKit plugins register themselves on import and refuse to outside the main thread;
+    the console runs its job in a thread, so import every plugin a stack may use here."""
+    import importlib
+
+    for name in ("silero", "openai", "deepgram", "cartesia", "elevenlabs"):
+        importlib.import_module(f"livekit.plugins.{name}")
 
 
 def start(ctx: typer.Context) -> None:
@@ -83,6 +93,15 @@ def console(
             has_input = False
         if not has_input:
             raise _fail(RuntimeError("no audio input device found; use `callcrew console --text`"))
+    try:
+        # The console runs the real stack (STACK=local: Whisper, Hibari, LLM_BASE_URL's model);
+        # name what it lacks now rather than fail on the first turn.
+        settings = load_settings()
+        problems = missing_keys(settings, resolve_stack(settings))
+    except SettingsError as exc:
+        raise _fail(exc) from None
+    if problems:
+        raise _fail(SettingsError(problems))
     _run_livekit("console", [*(["--text"] if text else []), *ctx.args], needs_livekit=False)
 
 

@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callcrew.context import ContextPolicy
+
 StackName = Literal["economy", "premium", "local"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -49,6 +51,9 @@ class Settings(BaseSettings):
     livekit_api_key: str | None = None
     livekit_api_secret: SecretStr | None = None
     agent_name: str = Field("callcrew", min_length=1, max_length=64)
+    # LiveKit stops dispatching to a worker whose CPU load is at or above this (its production
+    # default is 0.7). On a small box running local models, raise it or calls are refused.
+    worker_load_threshold: float = Field(0.7, gt=0, le=1)
 
     # --- The crew ----------------------------------------------------------------------------
     crew: str = Field("default", description="entry point name in the 'callcrew.crews' group")
@@ -76,6 +81,9 @@ class Settings(BaseSettings):
     endpointing_max_delay: float = Field(3.0, gt=0, le=30)
     interruptions: bool = True
     min_interruption_duration: float = Field(0.5, ge=0, le=5)
+    # Words the STT must hear before caller speech interrupts the agent: 2 lets a one-word
+    # backchannel ("mm-hmm", "right") pass without cutting the agent off (docs/benchmarks.md).
+    min_interruption_words: int = Field(2, ge=0, le=10)
     false_interruption_timeout: float | None = Field(2.0, ge=0, le=30)
     preemptive_generation: bool = True
     user_away_timeout: float = Field(15.0, gt=0, le=600)
@@ -92,6 +100,15 @@ class Settings(BaseSettings):
     crm_webhook_url: str | None = Field(None, description="POST each call report here")
     crm_webhook_secret: SecretStr | None = None
     crm_webhook_max_attempts: int = Field(8, ge=1, le=100)
+
+    # --- Context kept for the model (bounded cost and latency on long calls) ---------------
+    context_max_turns: int = Field(6, ge=0, le=1000, description="0 keeps everything")
+    context_summary_chars: int = Field(800, ge=0, le=20000)
+
+    # --- Phrase cache: fixed phrases synthesized once, played from disk ---------------------
+    phrase_cache_dir: Path | None = Field(
+        Path("var/phrases"), description="folder of cached phrases; empty disables the cache"
+    )
 
     # --- Store, reports, logs ----------------------------------------------------------------
     database_url: str = "sqlite:///var/callcrew.db"
@@ -122,6 +139,11 @@ class Settings(BaseSettings):
                 "e.g. sqlite:///var/callcrew.db or postgresql+psycopg://user@host/db"
             )
         return v
+
+    @field_validator("phrase_cache_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: Any) -> Any:
+        return None if v == "" else v
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -173,3 +195,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(_describe(e) for e in exc.errors()) from None  # type: ignore[arg-type]
+
+
+def context_policy(settings: Settings) -> ContextPolicy:
+    return ContextPolicy(
+        max_turns=settings.context_max_turns, summary_chars=settings.context_summary_chars
+    )

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,9 @@ from callcrew.guards import CallTimer, SilenceGuard
 from callcrew.metrics.call_cost import cost_of_report
 from callcrew.metrics.pricing import CatalogError, load_catalog
 from callcrew.metrics.report import build_report, mask_number
+from callcrew.metrics.webhook import deliver_report, retry_outbox
 from callcrew.profile import load_profile
+from callcrew.providers.phrases import PhraseCache
 from callcrew.providers.session import build_session, load_vad
 from callcrew.providers.stacks import resolve_stack
 from callcrew.settings import Settings, load_settings
@@ -145,6 +148,15 @@ _RUNS: dict[str, CallRun] = {}
 _STORES: dict[str, Store] = {}
 
 
+_BACKGROUND: set[asyncio.Task[Any]] = set()
+
+
+def _background(coro: Coroutine[Any, Any, Any]) -> None:
+    task = asyncio.create_task(coro)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
 def store_for(url: str) -> Store:
     if url not in _STORES:
         _STORES[url] = open_store(url)
@@ -183,6 +195,7 @@ async def start_call(
         control=control,
         now=lambda: datetime.now(UTC),
         prompts_dir=str(settings.prompts_dir) if settings.prompts_dir else None,
+        phrases=PhraseCache(settings.phrase_cache_dir) if settings.phrase_cache_dir else None,
     )
     run.state = await crew.new_call(info, crew_ctx)
     run.session = build_session(
@@ -203,6 +216,9 @@ async def start_call(
                 delete_room_on_close=True,
             ),
         )
+    if crew_ctx.phrases is not None and run.session.tts is not None:
+        # The first call on a new machine fills the cache; every later one plays from disk.
+        _background(_warm_phrases(crew_ctx.phrases, run.session.tts, run.state))
     run.guards = [
         SilenceGuard(
             run.session,
@@ -213,6 +229,15 @@ async def start_call(
         CallTimer(run.session, run.state, max_seconds=settings.max_call_seconds),
     ]
     return run
+
+
+async def _warm_phrases(cache: PhraseCache, engine: Any, state: CallState) -> None:
+    p = state.profile
+    texts = [p.greeting, p.goodbye, p.still_there, p.silence_goodbye, p.time_limit_goodbye]
+    try:
+        await cache.warm(engine, texts)
+    except Exception as exc:  # a cold cache only costs speed, never the call
+        logger.warning("phrase cache not warmed: %s", exc)
 
 
 async def dispatch_dtmf(session: AgentSession[Any], digit: str) -> bool:
@@ -226,6 +251,8 @@ async def dispatch_dtmf(session: AgentSession[Any], digit: str) -> bool:
 
 async def entrypoint(ctx: JobContext) -> None:
     settings = load_settings()
+    # Resend what an earlier process left in the outbox, in the background: never delays answering.
+    _background(retry_outbox(store_for(settings.database_url), settings))
     await ctx.connect()
     metadata = ctx.job.metadata or ""
     participant: rtc.RemoteParticipant | None = None
@@ -355,6 +382,9 @@ async def on_session_end(ctx: JobContext) -> None:
         for guard in run.guards:
             await guard.aclose()
     report = await asyncio.to_thread(write_report, run, error=error)
+    # The report is in the outbox before the first try, so a CRM outage loses nothing.
+    await deliver_report(run.store, run.settings, report)
+    await retry_outbox(run.store, run.settings)
     logger.info(
         "call %s ended: outcome %s, %s s",
         report["call_id"],
@@ -369,6 +399,7 @@ def build_server(settings: Settings) -> AgentServer:
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=settings.livekit_secret() or None,
+        load_threshold=settings.worker_load_threshold,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name, on_session_end=on_session_end)
     return server

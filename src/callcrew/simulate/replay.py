@@ -80,6 +80,7 @@ class ReplayCall:
     input_tokens: int
     cached_tokens: int
     output_tokens: int
+    request: str = ""  # what the model was sent, as text (see render_request)
 
 
 @dataclass
@@ -200,7 +201,15 @@ class ReplayLLM(llm.LLM[Any]):
         self._last_request = request
         output_tokens = estimate_tokens(step.output_text()) if step else 0
         self.script.calls.append(
-            ReplayCall(self.script.current_turn, offered, step, input_tokens, cached, output_tokens)
+            ReplayCall(
+                self.script.current_turn,
+                offered,
+                step,
+                input_tokens,
+                cached,
+                output_tokens,
+                request,
+            )
         )
         return _ReplayStream(
             self,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from livekit.agents import AgentSession, llm
@@ -35,7 +35,10 @@ from callcrew.settings import Settings
 from callcrew.simulate.checks import check_expectations
 from callcrew.simulate.replay import ReplayLLM, ReplayScript
 from callcrew.simulate.scenario import Scenario
-from callcrew.store import Store, open_store
+from callcrew.store import AppointmentRecord, Store, open_store
+
+if TYPE_CHECKING:
+    from callcrew.simulate.audio import AudioOptions
 
 
 @dataclass
@@ -77,6 +80,7 @@ class SimResult:
     final_agent: str | None
     wall_s: float
     replay_calls: int
+    appointments: list[AppointmentRecord] = field(default_factory=list)  # the store at the end
 
 
 def _profile_for(scenario: Scenario, settings: Settings) -> BusinessProfile:
@@ -153,8 +157,13 @@ async def run_scenario(
     live_llm: llm.LLM[Any] | None = None,
     database_url: str | None = None,
     on_turn: Callable[[TurnLog], None] | None = None,
+    audio: AudioOptions | None = None,
 ) -> SimResult:
-    """Run one scenario. A fresh SQLite store is used unless `database_url` is given."""
+    """Run one scenario on a fresh SQLite store seeded from the scenario; with `database_url`
+    its call report is also saved there (a store of rehearsals for `callcrew calls`).
+
+    With `audio`, the caller's lines are spoken into the real audio pipeline (simulate/audio.py).
+    """
     started = time.perf_counter()
     profile = _profile_for(scenario, settings)
     frozen = _local(profile, scenario.now).astimezone(UTC)
@@ -163,13 +172,27 @@ async def run_scenario(
         return frozen
 
     with tempfile.TemporaryDirectory(prefix="callcrew-sim-") as tmp:
-        url = database_url or f"sqlite:///{Path(tmp) / 'rehearsal.db'}"
-        store = open_store(url)
+        store = open_store(f"sqlite:///{Path(tmp) / 'rehearsal.db'}")
         try:
             await asyncio.to_thread(_seed, store, scenario, profile)
-            return await _play(scenario, settings, profile, store, now, live_llm, on_turn, started)
+            if audio is not None:
+                from callcrew.simulate.audio import play_audio
+
+                result = await play_audio(
+                    scenario, settings, profile, store, now, on_turn, started, audio
+                )
+            else:
+                result = await _play(
+                    scenario, settings, profile, store, now, live_llm, on_turn, started
+                )
+            result.appointments = await asyncio.to_thread(store.appointments.all)
         finally:
             store.close()
+    if database_url:
+        # Every scenario seeds its own data, so only the reports go to the shared store.
+        with open_store(database_url) as reports:
+            await asyncio.to_thread(reports.reports.save, result.report)
+    return result
 
 
 async def _play(
@@ -230,6 +253,8 @@ async def _play(
                         "already ended"
                     )
                     break
+                if turn.backchannel:
+                    continue  # an "mm-hmm" over the agent's speech only exists in audio
                 script.begin_turn(i)
                 t0 = time.perf_counter()
                 result: RunResult[Any] = await session.run(user_input=turn.caller)

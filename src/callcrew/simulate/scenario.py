@@ -85,6 +85,31 @@ class Turn(BaseModel):
     agent: list[AgentStep] = Field(
         default_factory=list, description="replay: the model's responses during this turn"
     )
+    # Audio rehearsals only (`simulate --audio`); a text rehearsal ignores the timing and
+    # skips backchannels.
+    pause_s: float | None = Field(
+        None, ge=0, le=30, description="audio: silence before this line (default 0.8 s)"
+    )
+    barge_in_after_s: float | None = Field(
+        None,
+        ge=0,
+        le=60,
+        description="audio: start this line this long after the agent starts answering the "
+        "previous one, while it is still speaking",
+    )
+    backchannel: bool = Field(
+        False,
+        description="audio: a short acknowledgement ('mm-hmm') spoken over the agent; it must "
+        "not cut the agent off and gets no reply",
+    )
+
+    @model_validator(mode="after")
+    def _backchannel_has_no_reply(self) -> Turn:
+        if self.backchannel and self.agent:
+            raise ValueError("a backchannel gets no reply: leave 'agent' empty")
+        if self.backchannel and self.pause_s is not None:
+            raise ValueError("a backchannel is timed by 'barge_in_after_s', not 'pause_s'")
+        return self
 
 
 class ExpectedAppointment(BaseModel):
