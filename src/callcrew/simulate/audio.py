@@ -46,17 +46,13 @@ from livekit.agents.voice.turn import TurnHandlingOptions
 
 from callcrew.call import CallInfo, CallState, CrewContext
 from callcrew.crews import load_crew
-from callcrew.metrics.call_cost import cost_of_report
-from callcrew.metrics.pricing import load_catalog
-from callcrew.metrics.report import build_report
 from callcrew.profile import BusinessProfile
 from callcrew.providers.local_stt import LocalWhisperSTT
 from callcrew.providers.local_tts import LocalHibariTTS
 from callcrew.providers.session import attach_backchannel_guard, load_vad, turn_handling
 from callcrew.settings import Settings
-from callcrew.simulate.checks import check_expectations
 from callcrew.simulate.replay import ReplayLLM, ReplayScript
-from callcrew.simulate.runner import SimCallControl, SimResult, TurnLog
+from callcrew.simulate.runner import Conclusion, SimCallControl, SimResult, TurnLog, conclude
 from callcrew.simulate.scenario import Scenario
 from callcrew.store import Store
 
@@ -799,7 +795,6 @@ async def play_audio(
         history, usage = session.history.copy(), session.usage
     finally:
         await speaker.aclose()
-    ended = datetime.now(UTC)
 
     opening, turn_logs = _turn_logs(history, model, lines, utterances, time.time())
     if on_turn:
@@ -815,60 +810,41 @@ async def play_audio(
     audio["wav"] = str(wav)
     audio["wav_seconds"] = round(await asyncio.to_thread(timeline.write_wav, wav), 2)
 
-    if control.hung_up is None and control.transferred_to is None and error is None:
-        state.ended_by = state.ended_by or "caller"
-    report = build_report(
-        state,
-        info=info,
-        history=history,
-        usage=usage,
-        stack="local+replay",
-        ended_at=ended,
-        error=error,
-        true_end_of_speech=audio.pop("_true_end_by_row"),
-        extra={
-            "rehearsal": {
-                "scenario": scenario.label,
-                "clock": now().isoformat(),
-                "hung_up": control.hung_up,
-                "transferred_to": control.transferred_to,
-                "mode": "audio",
-            },
-            "audio": audio,
-        },
-    )
-    report["cost"] = cost_of_report(report, load_catalog(settings.prices_file), "local")
-    await asyncio.to_thread(store.reports.save, report)
-    if error:
-        failures.append(f"the session failed: {error}")
-    failures.extend(script.problems)
-    failures.extend(
-        f"an extra caller turn the scenario has no line for was committed: {t!r}"
-        for t in model.unexpected_turns
-    )
-    failures.extend(
-        await asyncio.to_thread(
-            check_expectations,
-            scenario,
-            state,
-            store,
-            control,
-            final,
-            [opening, *turn_logs],
-            profile,
-        )
-    )
-    return SimResult(
-        scenario=scenario,
-        passed=not failures,
-        failures=failures,
-        turns=turn_logs,
-        opening=opening,
-        report=report,
-        state=state,
-        final_agent=final,
-        wall_s=time.perf_counter() - started,
-        replay_calls=len(script.calls),
+    problems = [
+        *failures,
+        *script.problems,
+        *(
+            f"an extra caller turn the scenario has no line for was committed: {t!r}"
+            for t in model.unexpected_turns
+        ),
+    ]
+    return await conclude(
+        scenario,
+        settings,
+        Conclusion(
+            state=state,
+            store=store,
+            control=control,
+            profile=profile,
+            info=info,
+            clock=now(),
+            history=history,
+            usage=usage,
+            stack="local+replay",
+            error=error,
+            final_agent=final,
+            opening=opening,
+            turn_logs=turn_logs,
+            problems=problems,
+            started=started,
+            replay_calls=len(script.calls),
+            # Measured audio: priced from the real STT/TTS usage, not estimated from words.
+            cost_stack="local",
+            estimate_speech=False,
+            true_end_of_speech=audio.pop("_true_end_by_row"),
+            rehearsal={"mode": "audio"},
+            extra={"audio": audio},
+        ),
     )
 
 

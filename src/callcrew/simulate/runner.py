@@ -270,58 +270,116 @@ async def _play(
     except Exception as exc:  # the report is written whatever happened
         error = f"{type(exc).__name__}: {exc}"
         final, history, usage = None, session.history.copy(), session.usage
-    ended = datetime.now(UTC)
-    if control.hung_up is None and control.transferred_to is None and error is None:
+    problems = failures + ([] if live_llm is not None else script.problems)
+    return await conclude(
+        scenario,
+        settings,
+        Conclusion(
+            state=state,
+            store=store,
+            control=control,
+            profile=profile,
+            info=info,
+            clock=now(),
+            history=history,
+            usage=usage,
+            stack=f"{settings.stack}+replay" if live_llm is None else settings.stack,
+            error=error,
+            final_agent=final,
+            opening=opening,
+            turn_logs=turn_logs,
+            problems=problems,
+            started=started,
+            replay_calls=len(script.calls),
+            # A text rehearsal has no audio: its speech minutes are estimated from the words.
+            cost_stack=settings.stack,
+            estimate_speech=True,
+        ),
+    )
+
+
+@dataclass
+class Conclusion:
+    """Everything a finished rehearsal (text or audio) hands over for its report and checks."""
+
+    state: CallState
+    store: Store
+    control: SimCallControl
+    profile: BusinessProfile
+    info: CallInfo
+    clock: datetime
+    history: llm.ChatContext
+    usage: Any
+    stack: str
+    error: str | None
+    final_agent: str | None
+    opening: TurnLog
+    turn_logs: list[TurnLog]
+    problems: list[str]
+    started: float
+    replay_calls: int
+    cost_stack: str
+    estimate_speech: bool
+    true_end_of_speech: dict[int, float] | None = None
+    rehearsal: dict[str, Any] = field(default_factory=dict)  # extra facts (mode, ...)
+    extra: dict[str, Any] = field(default_factory=dict)  # extra report keys (audio, ...)
+
+
+async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> SimResult:
+    """Write the report (priced, saved, even when the session failed) and check `expect`."""
+    control, state = c.control, c.state
+    if control.hung_up is None and control.transferred_to is None and c.error is None:
         state.ended_by = state.ended_by or "caller"
     report = build_report(
         state,
-        info=info,
-        history=history,
-        usage=usage,
-        stack=f"{settings.stack}+replay" if live_llm is None else settings.stack,
-        ended_at=ended,
-        error=error,
+        info=c.info,
+        history=c.history,
+        usage=c.usage,
+        stack=c.stack,
+        ended_at=datetime.now(UTC),
+        error=c.error,
+        true_end_of_speech=c.true_end_of_speech,
         extra={
             "rehearsal": {
                 "scenario": scenario.label,
-                "clock": now().isoformat(),
+                "clock": c.clock.isoformat(),
                 "hung_up": control.hung_up,
                 "transferred_to": control.transferred_to,
-            }
+                **c.rehearsal,
+            },
+            **c.extra,
         },
     )
-    # A text rehearsal has no audio: its speech minutes are estimated from the words.
     report["cost"] = cost_of_report(
-        report, load_catalog(settings.prices_file), settings.stack, estimate_speech=True
+        report,
+        load_catalog(settings.prices_file),
+        c.cost_stack,
+        estimate_speech=c.estimate_speech,
     )
-    await asyncio.to_thread(store.reports.save, report)
-    if error:
-        failures.append(f"the session failed: {error}")
-    if live_llm is None:
-        failures.extend(script.problems)
-    failures.extend(
-        await asyncio.to_thread(
-            check_expectations,
-            scenario,
-            state,
-            store,
-            control,
-            final,
-            [opening, *turn_logs],
-            profile,
-        )
+    await asyncio.to_thread(c.store.reports.save, report)
+    failures = [f"the session failed: {c.error}"] if c.error else []
+    failures += c.problems
+    failures += await asyncio.to_thread(
+        check_expectations,
+        scenario,
+        state,
+        c.store,
+        control,
+        c.final_agent,
+        [c.opening, *c.turn_logs],
+        c.profile,
     )
     return SimResult(
         scenario=scenario,
         passed=not failures,
         failures=failures,
-        turns=turn_logs,
-        opening=opening,
+        turns=c.turn_logs,
+        opening=c.opening,
         report=report,
         state=state,
-        final_agent=final,
-        wall_s=time.perf_counter() - started,
-        replay_calls=len(script.calls),
+        final_agent=c.final_agent,
+        wall_s=time.perf_counter() - c.started,
+        replay_calls=c.replay_calls,
     )
 
 
