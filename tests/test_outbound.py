@@ -4,6 +4,8 @@ the crew; keypad answers; silence and the time limit end calls politely."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +31,15 @@ from callcrew.telephony.outbound import (
 )
 from callcrew.worker import dispatch_dtmf
 from tests.conftest import FROZEN_NOW
+from tests.twirp_stub import (
+    API_KEY,
+    API_SECRET,
+    BUSY,
+    NO_ANSWER,
+    DialOutcome,
+    TwirpStub,
+    running_stub,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -52,25 +63,20 @@ def test_sip_status_maps_to_an_outcome(code: int | None, outcome: Outcome, words
     assert got is outcome and words in reason
 
 
-class Dialer:
-    """LiveKit's SIP API as the job sees it: answers, or fails like the server does."""
-
-    def __init__(self, sip_status: int | None = None) -> None:
-        self.sip_status = sip_status
-        self.requests: list[api.CreateSIPParticipantRequest] = []
-
-    async def create_sip_participant(
-        self, create: api.CreateSIPParticipantRequest, *, timeout: float | None = None
-    ) -> api.SIPParticipantInfo:
-        self.requests.append(create)
-        if self.sip_status is not None:
-            raise api.SipCallError(
-                "unavailable",
-                "call failed",
-                status=503,
-                metadata={"sip_status_code": str(self.sip_status)},
-            )
-        return api.SIPParticipantInfo(participant_identity=create.participant_identity)
+@contextlib.asynccontextmanager
+async def livekit_sip(callee: DialOutcome | None = None) -> AsyncIterator[tuple[Any, TwirpStub]]:
+    """livekit-api's own SIP client against the Twirp stub, with one outbound trunk ST_out."""
+    async with running_stub() as stub:
+        stub.outbound["ST_out"] = api.SIPOutboundTrunkInfo(
+            sip_trunk_id="ST_out", name="out", address="sip.example.test", numbers=["+15550100100"]
+        )
+        if callee is not None:
+            stub.dial_outcomes[CALLEE] = callee
+        lk = api.LiveKitAPI(url=stub.url, api_key=API_KEY, api_secret=API_SECRET)
+        try:
+            yield lk.sip, stub
+        finally:
+            await lk.aclose()
 
 
 class Detector:
@@ -107,38 +113,73 @@ async def outbound_call(store: Any, profile: Any, purpose: str = "confirm") -> A
     return state, control
 
 
-async def test_busy_line_ends_with_outcome_busy_and_no_crew(store: Any, profile: Any) -> None:
+@pytest.mark.parametrize(
+    ("outcome", "expected", "reason"),
+    [(BUSY, Outcome.BUSY, "busy (SIP 486)"), (NO_ANSWER, Outcome.NO_ANSWER, "nobody answered")],
+)
+async def test_a_failed_dial_becomes_the_outcome_and_no_crew_speaks(
+    store: Any, profile: Any, outcome: DialOutcome, expected: Outcome, reason: str
+) -> None:
     state, control = await outbound_call(store, profile)
-    dialer, detector = Dialer(sip_status=486), Detector("human")
-    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+    detector = Detector("human")
+    async with (
+        livekit_sip(callee=outcome) as (sip, stub),
+        AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session,
+    ):
         await session.start(HoldAgent())
         result = await connect_outbound(
             session=session,
             state=state,
             crew=CREW,
-            sip=dialer,
+            sip=sip,
             trunk_id="ST_out",
             identity="callee-1",
             detector=detector,
         )
         assert isinstance(session.current_agent, HoldAgent)
-    assert not result.answered and result.sip_status == 486
-    assert state.outcome is Outcome.BUSY and control.hung_up == "busy"
+    assert not result.answered and result.sip_status == outcome.sip_status_code
+    assert state.outcome is expected and control.hung_up == expected.value
+    assert reason in state.errors[0]
     assert detector.closed
-    (req,) = dialer.requests
+    (req,) = stub.sip_participants
     assert (req.sip_call_to, req.sip_trunk_id, req.wait_until_answered) == (CALLEE, "ST_out", True)
     assert req.room_name == "call-out-1"
 
 
-async def test_no_trunk_is_a_failed_call_not_a_crash(store: Any, profile: Any) -> None:
+async def test_an_unknown_trunk_is_a_failed_call_with_livekits_reason(
+    store: Any, profile: Any
+) -> None:
     state, control = await outbound_call(store, profile)
-    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+    async with (
+        livekit_sip() as (sip, _),
+        AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session,
+    ):
         await session.start(HoldAgent())
         await connect_outbound(
             session=session,
             state=state,
             crew=CREW,
-            sip=Dialer(),
+            sip=sip,
+            trunk_id="ST_missing",
+            identity="callee-1",
+            detector=None,
+        )
+    assert state.outcome is Outcome.FAILED and control.hung_up == "failed"
+    assert "LiveKit refused the dial" in state.errors[0]
+
+
+async def test_no_trunk_is_a_failed_call_not_a_crash(store: Any, profile: Any) -> None:
+    state, control = await outbound_call(store, profile)
+    async with (
+        livekit_sip() as (sip, _),
+        AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session,
+    ):
+        await session.start(HoldAgent())
+        await connect_outbound(
+            session=session,
+            state=state,
+            crew=CREW,
+            sip=sip,
             trunk_id=None,
             identity="callee-1",
             detector=None,
@@ -150,13 +191,16 @@ async def test_no_trunk_is_a_failed_call_not_a_crash(store: Any, profile: Any) -
 
 async def test_voicemail_gets_the_message_and_a_hang_up(store: Any, profile: Any) -> None:
     state, control = await outbound_call(store, profile, purpose="reminder")
-    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+    async with (
+        livekit_sip() as (sip, _),
+        AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session,
+    ):
         await session.start(HoldAgent())
         await connect_outbound(
             session=session,
             state=state,
             crew=CREW,
-            sip=Dialer(),
+            sip=sip,
             trunk_id="ST_out",
             identity="callee-1",
             detector=Detector("machine-vm"),
@@ -176,13 +220,16 @@ async def test_voicemail_gets_the_message_and_a_hang_up(store: Any, profile: Any
 
 async def test_full_mailbox_is_no_answer(store: Any, profile: Any) -> None:
     state, control = await outbound_call(store, profile)
-    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+    async with (
+        livekit_sip() as (sip, _),
+        AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session,
+    ):
         await session.start(HoldAgent())
         await connect_outbound(
             session=session,
             state=state,
             crew=CREW,
-            sip=Dialer(),
+            sip=sip,
             trunk_id="ST_out",
             identity="callee-1",
             detector=Detector("machine-unavailable"),
@@ -202,13 +249,16 @@ async def test_a_person_gets_the_crew_and_can_confirm_with_key_1(store: Any, pro
             }
         )
     )
-    async with AgentSession(llm=replay, userdata=state) as session:
+    async with (
+        livekit_sip() as (sip, _),
+        AgentSession(llm=replay, userdata=state) as session,
+    ):
         await session.start(HoldAgent())
         await connect_outbound(
             session=session,
             state=state,
             crew=CREW,
-            sip=Dialer(),
+            sip=sip,
             trunk_id="ST_out",
             identity="callee-1",
             detector=Detector("human"),
