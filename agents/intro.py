@@ -31,12 +31,14 @@ class IntroAgent(CrewAgent):
     async def on_enter(self) -> None:
         await super().on_enter()
         # A fixed phrase: no LLM call before the caller hears us, played from the phrase cache.
+        state = self.state
         await say_phrase(
-            self.session,
-            self.state.profile.greeting,
-            cache=self.state.phrases,
-            stats=self.state.phrase_stats,
+            self.session, state.profile.greeting, cache=state.phrases, stats=state.phrase_stats
         )
+        if state.customer_id is not None and state.customer_name and state.profile.welcome_back:
+            # Recognised by caller ID: greeted by name, and never asked for it.
+            first_name = state.customer_name.split()[0]
+            self.session.say(state.profile.welcome_back.format(first_name=first_name))
 
     @function_tool
     async def hand_off_to_desk(

@@ -93,6 +93,12 @@ async def test_known_caller_is_not_asked_for_a_name(make_call: Any, store: Any) 
         result.expect.next_event().is_function_call(name="hand_off_to_desk")
         result.expect.next_event().is_function_call_output()
         result.expect.next_event().is_agent_handoff(new_agent_type=AppointmentsAgent)
+        said = [
+            i.text_content
+            for i in session.history.items
+            if i.type == "message" and i.role == "assistant"
+        ]
+        assert said[:2] == [state.profile.greeting, "Good to hear from you again, Rosa."]
     assert "Rosa Diaz (known customer)" in session.current_agent.instructions
 
 

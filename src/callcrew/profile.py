@@ -56,6 +56,10 @@ class BusinessProfile(BaseModel):
     timezone: str = "UTC"
     greeting: str = Field(min_length=1, description="fixed opening phrase (phrase-cached)")
     goodbye: str = "Thanks for calling. Goodbye!"
+    welcome_back: str = Field(
+        "Good to hear from you again, {first_name}.",
+        description="said after the greeting to a caller known by caller ID; {first_name}",
+    )
     still_there: str = Field("Are you still there?", min_length=1)
     silence_goodbye: str = Field(
         "I can't hear anything, so I'll hang up now. Please call again any time. Goodbye!",
@@ -84,6 +88,15 @@ class BusinessProfile(BaseModel):
             raise ValueError(
                 f"unknown time zone {v!r} (use an IANA name like Europe/Paris)"
             ) from None
+        return v
+
+    @field_validator("welcome_back")
+    @classmethod
+    def _welcome_placeholders(cls, v: str) -> str:
+        try:
+            v.format(first_name="Ada")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("may only use the placeholder {first_name}") from None
         return v
 
     @field_validator("phone", "transfer_number")
