@@ -262,6 +262,19 @@ class AppointmentsAgent(CrewAgent):
                 "for the team and record it with take_message."
             )
         await ctx.wait_for_playout()
+        summary = " ".join(reason.split())[:200]
+        if state.profile.warm_transfer and state.control.can_warm_transfer:
+            try:
+                await state.control.warm_transfer(number, self.chat_ctx)
+            except ToolError as exc:
+                raise ToolError(
+                    f"No colleague could take the call ({exc}). Apologise and offer to take a "
+                    "message with take_message."
+                ) from None
+            state.record_change(f"put through to a colleague, who was briefed ({summary})")
+            state.set_outcome(Outcome.TRANSFERRED)
+            state.ended_by = "transfer"
+            return None
         ctx.disallow_interruptions()
         handle = await say_phrase(
             self.session,
@@ -271,7 +284,7 @@ class AppointmentsAgent(CrewAgent):
             allow_interruptions=False,
         )
         await handle
-        state.record_change(f"transferred to a colleague ({' '.join(reason.split())[:200]})")
+        state.record_change(f"transferred to a colleague ({summary})")
         state.set_outcome(Outcome.TRANSFERRED)
         state.ended_by = "transfer"
         await state.control.transfer(number)

@@ -235,3 +235,32 @@ async def test_two_calls_from_one_number_in_the_same_minute_do_not_collide(
     assert len([c for c in store.customers.all() if c.phone == "+15550142233"]) == 1
     booked = sorted((x.start, x.call_id) for x in store.appointments.all())
     assert [call for _, call in booked] == [a.info.call_id, b.info.call_id]
+
+
+async def test_a_warm_transfer_nobody_takes_is_relayed_and_a_message_offered(
+    make_call: Any, profile: Any
+) -> None:
+    state, control, script, session = await start(
+        make_call,
+        {
+            0: steps(
+                {"tool": "request_human", "args": {"reason": "a complaint"}},
+                {"say": "I'm sorry, nobody is free. Can I take a message?"},
+            )
+        },
+    )
+    state.profile = profile.model_copy(update={"warm_transfer": True})
+    state.customer_id, state.customer_name = 1, "Grace Kim"
+    control.warm_failure = "could not dial human agent"
+    async with session:
+        await session.start(AppointmentsAgent(state))
+        if session.current_speech is not None:
+            await session.current_speech.wait_for_playout()
+        script.begin_turn(0)
+        result = await session.run(user_input="Put me through to a person")
+        result.expect.next_event().is_function_call(name="request_human")
+        out = result.expect.next_event().is_function_call_output().event().item
+        assert out.is_error
+        assert "No colleague could take the call (could not dial human agent)" in out.output
+        assert "take_message" in out.output
+    assert control.transferred_to is None and state.outcome is not Outcome.TRANSFERRED

@@ -399,6 +399,7 @@ def test_report_json_holds_the_call_report(tmp_path: Path) -> None:
         "clock": "2026-06-12T15:15:00+00:00",
         "hung_up": "completed",
         "transferred_to": None,
+        "warm_transfer": False,
     }
     # The business clock is frozen at the scenario's `now` (11:15 EDT); the report's own times
     # are real, like a live call's.
@@ -557,3 +558,15 @@ def test_a_scripted_argument_the_tool_does_not_take_fails_the_rehearsal(tmp_path
     assert "find_free_slots() has no argument(s) dya (it takes: day, part_of_day, service)" in (
         result.output
     )
+
+
+async def test_warm_transfer_scenario_briefs_a_colleague_instead_of_the_hold_phrase() -> None:
+    scenario = load_scenario(SCENARIOS / "human_warm_transfer.yaml")
+    result = await run_scenario(scenario, load_settings())
+    assert result.passed, result.failures
+    assert result.report["rehearsal"]["warm_transfer"] is True
+    said = " ".join(t["text"] for t in result.report["transcript"] if t["role"] == "agent")
+    assert "putting you through" not in said
+    assert result.report["crew"]["changes"] == [
+        "put through to a colleague, who was briefed (complaint about a colouring)"
+    ]

@@ -19,6 +19,7 @@ from callcrew.providers.phrases import PhraseCache, PhraseStats
 
 if TYPE_CHECKING:
     from livekit.agents import Agent
+    from livekit.agents.llm import ChatContext
 
     from callcrew.profile import BusinessProfile
     from callcrew.settings import Settings
@@ -82,8 +83,16 @@ class CallControl(Protocol):
 
     async def transfer(self, to_number: str) -> None: ...
 
+    async def warm_transfer(self, to_number: str, chat_ctx: ChatContext) -> None:
+        """Dial a human, brief them, then connect the caller; raises ToolError when nobody
+        takes the call (the caller stays with the agent)."""
+        ...
+
     @property
     def can_transfer(self) -> bool: ...
+
+    @property
+    def can_warm_transfer(self) -> bool: ...
 
 
 @dataclass

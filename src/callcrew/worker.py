@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from livekit import api, rtc
-from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, llm
+from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, ToolError, llm
 from livekit.agents.voice import room_io
 
 from callcrew.call import CallInfo, CallState, Channel, CrewContext
@@ -34,6 +34,7 @@ from callcrew.providers.session import build_session, load_vad
 from callcrew.providers.stacks import resolve_stack
 from callcrew.settings import Settings, load_settings
 from callcrew.store import Store, open_store
+from callcrew.telephony.dialer import DialError, resolve_trunk
 from callcrew.telephony.metadata import OutboundMetadata, parse_outbound_metadata
 from callcrew.telephony.outbound import HoldAgent, LiveKitAMD, connect_outbound
 
@@ -103,6 +104,7 @@ class RoomCallControl:
     ctx: JobContext
     channel: Channel
     participant_identity: str | None
+    outbound_trunk: str | None = None  # SIP_OUTBOUND_TRUNK: how a warm transfer dials out
     hung_up: str | None = None
     transferred_to: str | None = None
 
@@ -123,9 +125,27 @@ class RoomCallControl:
             )
         )
 
+    async def warm_transfer(self, to_number: str, chat_ctx: llm.ChatContext) -> None:
+        from livekit.agents.beta.workflows import WarmTransferTask
+
+        if self.outbound_trunk is None:
+            raise ToolError("no outbound trunk is configured for calling a colleague")
+        try:
+            trunk_id, _ = await resolve_trunk(self.ctx.api, self.outbound_trunk)
+        except DialError as exc:
+            raise ToolError(str(exc)) from None
+        # LiveKit's task: dials the colleague, briefs them with the conversation, then
+        # connects the caller and leaves; a ToolError when nobody takes the call.
+        await WarmTransferTask(sip_call_to=to_number, sip_trunk_id=trunk_id, chat_ctx=chat_ctx)
+        self.transferred_to = to_number
+
     @property
     def can_transfer(self) -> bool:
         return self.channel is not Channel.WEB and self.participant_identity is not None
+
+    @property
+    def can_warm_transfer(self) -> bool:
+        return self.can_transfer and self.outbound_trunk is not None
 
 
 @dataclass
@@ -187,7 +207,9 @@ async def start_call(
     _RUNS[ctx.job.id] = run
     profile = load_profile(settings.business_profile)
     crew = load_crew(settings.crew)
-    control = RoomCallControl(ctx, info.channel, participant_identity)
+    control = RoomCallControl(
+        ctx, info.channel, participant_identity, outbound_trunk=settings.sip_outbound_trunk
+    )
     crew_ctx = CrewContext(
         settings=settings,
         profile=profile,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from livekit.agents import AgentSession, llm
+from livekit.agents import AgentSession, ToolError, llm
 from livekit.agents.voice.run_result import (
     AgentHandoffEvent,
     ChatMessageEvent,
@@ -48,6 +48,8 @@ class SimCallControl:
     channel: Channel
     hung_up: str | None = None
     transferred_to: str | None = None
+    warm: bool = False  # the last transfer was warm
+    warm_failure: str | None = None  # set to make a warm transfer fail with this reason
 
     async def hang_up(self, reason: str) -> None:
         self.hung_up = reason
@@ -55,8 +57,17 @@ class SimCallControl:
     async def transfer(self, to_number: str) -> None:
         self.transferred_to = to_number
 
+    async def warm_transfer(self, to_number: str, chat_ctx: llm.ChatContext) -> None:
+        if self.warm_failure:
+            raise ToolError(self.warm_failure)
+        self.transferred_to, self.warm = to_number, True
+
     @property
     def can_transfer(self) -> bool:
+        return self.channel is not Channel.WEB
+
+    @property
+    def can_warm_transfer(self) -> bool:
         return self.channel is not Channel.WEB
 
 
@@ -345,6 +356,7 @@ async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> Sim
                 "clock": c.clock.isoformat(),
                 "hung_up": control.hung_up,
                 "transferred_to": control.transferred_to,
+                "warm_transfer": control.warm,
                 **c.rehearsal,
             },
             **c.extra,
