@@ -28,7 +28,7 @@ import wave
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +44,20 @@ from livekit.agents.types import (
 from livekit.agents.voice import io
 from livekit.agents.voice.turn import TurnHandlingOptions
 
-from callcrew.call import CallInfo, CallState, CrewContext
-from callcrew.crews import load_crew
+from callcrew.call import CallState
 from callcrew.profile import BusinessProfile
 from callcrew.providers.local_stt import LocalWhisperSTT
 from callcrew.providers.local_tts import LocalHibariTTS
 from callcrew.providers.session import attach_backchannel_guard, load_vad, turn_handling
 from callcrew.settings import Settings
 from callcrew.simulate.replay import ReplayLLM, ReplayScript
-from callcrew.simulate.runner import Conclusion, SimCallControl, SimResult, TurnLog, conclude
+from callcrew.simulate.runner import (
+    Conclusion,
+    SimResult,
+    TurnLog,
+    conclude,
+    open_call,
+)
 from callcrew.simulate.scenario import Scenario
 from callcrew.store import Store
 
@@ -599,26 +604,7 @@ async def play_audio(
     started: float,
     options: AudioOptions,
 ) -> SimResult:
-    crew = load_crew(settings.crew)
-    control = SimCallControl(scenario.channel)
-    info = CallInfo(
-        channel=scenario.channel,
-        room=f"rehearsal-{scenario.label}",
-        caller_number=scenario.caller,
-        dialled_number=scenario.dialled,
-        started_at=datetime.now(UTC),
-    )
-    if scenario.task:
-        settings = settings.model_copy(update={"task_agent": scenario.task})
-    ctx = CrewContext(
-        settings=settings,
-        profile=profile,
-        store=store,
-        control=control,
-        now=now,
-        prompts_dir=str(settings.prompts_dir) if settings.prompts_dir else None,
-    )
-    state = await crew.new_call(info, ctx)
+    crew, control, info, state = await open_call(scenario, settings, profile, store, now)
     lines = scenario.turns
     reply_lines = [i for i, t in enumerate(lines) if not t.backchannel]
     script = ReplayScript(

@@ -25,7 +25,7 @@ from livekit.agents.voice.run_result import (
     RunResult,
 )
 
-from callcrew.call import CallInfo, CallState, Channel, CrewContext
+from callcrew.call import CallInfo, CallState, Channel, Crew, CrewContext
 from callcrew.crews import load_crew
 from callcrew.metrics.call_cost import cost_of_report
 from callcrew.metrics.pricing import load_catalog
@@ -206,16 +206,14 @@ async def run_scenario(
     return result
 
 
-async def _play(
+async def open_call(
     scenario: Scenario,
     settings: Settings,
     profile: BusinessProfile,
     store: Store,
     now: Callable[[], datetime],
-    live_llm: llm.LLM[Any] | None,
-    on_turn: Callable[[TurnLog], None] | None,
-    started: float,
-) -> SimResult:
+) -> tuple[Crew, SimCallControl, CallInfo, CallState]:
+    """The crew's call for a rehearsal, as the worker opens one for a live call."""
     crew = load_crew(settings.crew)
     control = SimCallControl(scenario.channel)
     info = CallInfo(
@@ -236,7 +234,20 @@ async def _play(
         now=now,
         prompts_dir=str(settings.prompts_dir) if settings.prompts_dir else None,
     )
-    state = await crew.new_call(info, ctx)
+    return crew, control, info, await crew.new_call(info, ctx)
+
+
+async def _play(
+    scenario: Scenario,
+    settings: Settings,
+    profile: BusinessProfile,
+    store: Store,
+    now: Callable[[], datetime],
+    live_llm: llm.LLM[Any] | None,
+    on_turn: Callable[[TurnLog], None] | None,
+    started: float,
+) -> SimResult:
+    crew, control, info, state = await open_call(scenario, settings, profile, store, now)
     script = ReplayScript(
         turns={-1: scenario.opening} | {i: t.agent for i, t in enumerate(scenario.turns)},
         ttft_s=scenario.replay.get("ttft_ms", 0.0) / 1000,
