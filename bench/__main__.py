@@ -1,0 +1,42 @@
+"""`python -m bench <suite> [--quick]`: benchmarks that print tables and write JSON to
+bench/results/. They report numbers and never pass or fail on them.
+
+Suites: engine, greeting, context, concurrency, cost, turntaking (and `all`, in that order).
+The local Whisper/Hibari voice loop is separate: `python -m bench.local_loop`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+SUITES = ["engine", "greeting", "context", "concurrency", "cost", "turntaking"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("suite", choices=[*SUITES, "all"])
+    parser.add_argument("--quick", action="store_true", help="tiny N: a smoke run, not a result")
+    parser.add_argument(
+        "--part", choices=["all", "turns", "pipeline"], default="all",
+        help="engine only: defaults-vs-tuned turns, or the crew-vs-bare pipeline cost",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, default=None, help="folder for the JSON results")
+    args = parser.parse_args(argv)
+    from bench.common import quiet_logs
+
+    quiet_logs()
+    for name in SUITES if args.suite == "all" else [args.suite]:
+        t0 = time.perf_counter()
+        print(f"== {name}{' (quick)' if args.quick else ''}", flush=True)
+        module = importlib.import_module(f"bench.{name}")
+        module.main(args)
+        print(f"== {name}: {time.perf_counter() - t0:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

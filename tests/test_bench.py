@@ -1,0 +1,96 @@
+"""Smoke test of the benchmark harness: every suite runs in --quick mode (tiny N) and writes
+JSON of the expected shape with finite, non-negative numbers. Never asserts on timing."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [
+    pytest.mark.bench,
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="the caller's voice: espeak-ng"),
+]
+
+# Values that may legitimately be negative: differences between two measurements, and the turn
+# gap / pipeline time, which subtract fixed provider latencies from a wall-clock wait.
+SIGNED = ("minus", "diff", "turn_gap", "pipeline", "saving", "lag", "commit_after")
+
+
+def numbers(obj: Any, path: str = "") -> list[tuple[str, float]]:
+    if isinstance(obj, bool):
+        return []
+    if isinstance(obj, int | float):
+        return [(path, float(obj))]
+    if isinstance(obj, dict):
+        return [n for k, v in obj.items() for n in numbers(v, f"{path}.{k}")]
+    if isinstance(obj, list):
+        return [n for i, v in enumerate(obj) for n in numbers(v, f"{path}[{i}]")]
+    return []
+
+
+def run_suite(name: str, out: Path) -> dict[str, Any]:
+    from bench.__main__ import main
+
+    assert main([name, "--quick", "--out", str(out)]) == 0
+    files = sorted(out.glob(f"{name}-*.json"))
+    assert len(files) == 1, files
+    data = json.loads(files[0].read_text())
+    assert data["suite"] == name
+    assert {"date", "nproc", "cpu", "python"} <= set(data["machine"])
+    for where, value in numbers(data):
+        assert math.isfinite(value), where
+        if not any(s in where for s in SIGNED):
+            assert value >= 0, f"{where} = {value}"
+    return data
+
+
+def test_engine(tmp_path: Path) -> None:
+    data = run_suite("engine", tmp_path)
+    for entry in data["defaults_vs_tuned"].values():
+        assert entry["metrics"]["total_wait_s"]["n"] >= 1
+        assert entry["metrics"]["lk_e2e_latency"]["n"] >= 1
+    cost = data["pipeline_cost"]
+    assert set(cost["crew_minus_bare"]) == {"pipeline_s", "turn_gap_s"}
+    assert cost["report_build_s"]["n"] == 1
+
+
+def test_greeting(tmp_path: Path) -> None:
+    data = run_suite("greeting", tmp_path)
+    cached = data["phrase cache (warmed)"]
+    assert cached["first_frame_s"]["n"] == data["n"] and cached["tts_requests"] == 0
+    assert data["no cache: TTS, Z = 150 ms"]["cache_hits"] == 0
+
+
+def test_context(tmp_path: Path) -> None:
+    data = run_suite("context", tmp_path)
+    assert len(data["trimmed"]) == len(data["all_kept"]) == data["turns"]
+    assert all(t["input"] > 0 for t in data["trimmed"])
+
+
+def test_concurrency(tmp_path: Path) -> None:
+    data = run_suite("concurrency", tmp_path)
+    assert [lv["n"] for lv in data["levels"]] == [1]
+    assert len(data["multi_process"]["per_process"]) == 2
+    assert data["fresh_process_rss_mb"] > 0
+    assert all(lv["cpu_s_per_call_minute"] is not None for lv in data["levels"])
+
+
+def test_cost(tmp_path: Path) -> None:
+    data = run_suite("cost", tmp_path)
+    assert data["scenarios"] and all(
+        {"economy", "premium", "economy_cached", "premium_cached"} <= set(s["cost"])
+        for s in data["scenarios"]
+    )
+    assert data["seed_profile"]["seed_per_call"] == pytest.approx(0.0929, abs=1e-4)
+
+
+def test_turntaking(tmp_path: Path) -> None:
+    data = run_suite("turntaking", tmp_path)
+    (entry,) = data["results"]
+    assert entry["cutoffs"]["pause_lines"] == 1
+    assert entry["turn_gap_s"]["n"] + entry["cutoffs"]["plain_premature"] >= 0
