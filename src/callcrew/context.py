@@ -1,9 +1,14 @@
 """Bounded context: what the model sees of a long call.
 
 Every request sends the whole conversation, so a long call costs more per turn and answers more
-slowly. The policy keeps the instructions (the cacheable prefix), a short summary of the
-earlier turns, the last few turns verbatim, and the latest result of every tool even when its
-turn is older (slot ids and appointment ids in them are still needed).
+slowly. The policy keeps the instructions, a short summary of the earlier turns, the last few
+turns verbatim, and the latest result of every tool even when its turn is older (slot ids and
+appointment ids in them are still needed).
+
+Old turns are dropped `step` at a time, not one per turn: between two cuts everything before
+the newest turns stays byte-identical, so a provider's prompt cache keeps working. Cutting one
+turn per request would change the summary, right after the instructions, on every request and
+void the cache (measured: a 30-turn call then cost more trimmed than untrimmed).
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ _LINE_CHARS = 160
 
 @dataclass(frozen=True)
 class ContextPolicy:
-    max_turns: int = 6  # caller turns kept word for word; 0 keeps everything
+    max_turns: int = 6  # caller turns always kept word for word; 0 keeps everything
     summary_chars: int = 800
+    step: int = 4  # old turns leave in blocks of this many, keeping the prefix cacheable
 
     @property
     def enabled(self) -> bool:
@@ -62,19 +68,22 @@ def trim_context(chat_ctx: llm.ChatContext, policy: ContextPolicy) -> llm.ChatCo
     """A trimmed copy; the original (the session's history) is never changed."""
     items = list(chat_ctx.items)
     user_idx = [i for i, it in enumerate(items) if it.type == "message" and it.role == "user"]
-    if not policy.enabled or len(user_idx) <= policy.max_turns:
+    step = max(1, policy.step)
+    dropped = (len(user_idx) - policy.max_turns) // step * step
+    if not policy.enabled or dropped <= 0:
         return chat_ctx
-    cut = user_idx[len(user_idx) - policy.max_turns]
+    # Between max_turns and max_turns + step - 1 turns stay; the cut moves only every `step`.
+    cut = user_idx[dropped]
     head = [it for it in items[:cut] if _is_instruction(it)]
     old = [it for it in items[:cut] if not _is_instruction(it)]
     recent = items[cut:]
 
-    # The latest output of each tool that the recent turns don't already hold, with its call.
-    recent_tools = {it.name for it in recent if it.type == "function_call_output"}
+    # The latest old output of each tool, with its call. Kept even if a recent turn called the
+    # tool again: it depends on the old turns only, so the prefix stays stable between cuts.
     keep_ids: set[str] = set()
     latest: dict[str, llm.FunctionCallOutput] = {}
     for it in old:
-        if it.type == "function_call_output" and it.name not in recent_tools:
+        if it.type == "function_call_output":
             latest[it.name] = it
     for out in latest.values():
         keep_ids.add(out.call_id)

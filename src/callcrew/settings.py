@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     # --- Context kept for the model (bounded cost and latency on long calls) ---------------
     context_max_turns: int = Field(6, ge=0, le=1000, description="0 keeps everything")
     context_summary_chars: int = Field(800, ge=0, le=20000)
+    context_trim_step: int = Field(4, ge=1, le=100, description="old turns leave in blocks")
 
     # --- Phrase cache: fixed phrases synthesized once, played from disk ---------------------
     phrase_cache_dir: Path | None = Field(
@@ -199,5 +200,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 def context_policy(settings: Settings) -> ContextPolicy:
     return ContextPolicy(
-        max_turns=settings.context_max_turns, summary_chars=settings.context_summary_chars
+        max_turns=settings.context_max_turns,
+        summary_chars=settings.context_summary_chars,
+        step=settings.context_trim_step,
     )
