@@ -15,7 +15,7 @@ from agents.crew import CREW
 from agents.outbound import OutboundIntroAgent
 from agents.wrapup import WrapUpAgent
 from livekit import api
-from livekit.agents import AgentSession
+from livekit.agents import Agent, AgentSession
 from livekit.agents.voice.events import UserStateChangedEvent
 
 from callcrew.call import CallInfo, Channel, CrewContext, Outcome
@@ -351,7 +351,7 @@ async def test_someone_elses_appointment_is_never_read_out(store: Any, profile: 
 async def test_silence_is_nudged_then_the_call_ends(make_call: Any) -> None:
     state, control = await make_call()
     async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
-        await session.start(HoldAgent())
+        await session.start(Agent(instructions="on a call"))
         guard = SilenceGuard(session, state, max_nudges=2, nudge_interval_s=0.01)
         session.emit(
             "user_state_changed", UserStateChangedEvent(old_state="listening", new_state="away")
@@ -374,7 +374,7 @@ async def test_silence_is_nudged_then_the_call_ends(make_call: Any) -> None:
 async def test_a_caller_who_speaks_again_resets_the_nudges(make_call: Any) -> None:
     state, control = await make_call()
     async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
-        await session.start(HoldAgent())
+        await session.start(Agent(instructions="on a call"))
         guard = SilenceGuard(session, state, max_nudges=2, nudge_interval_s=0.2)
         session.emit(
             "user_state_changed", UserStateChangedEvent(old_state="listening", new_state="away")
@@ -401,3 +401,16 @@ async def test_time_limit_ends_the_call_but_keeps_a_booking_outcome(make_call: A
         await timer.aclose()
     assert timer.fired and control.hung_up == "time_limit"
     assert state.outcome is Outcome.BOOKED and state.ended_by == "time_limit"
+
+
+async def test_a_phone_still_ringing_is_never_nudged(make_call: Any) -> None:
+    state, control = await make_call()
+    async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
+        await session.start(HoldAgent())
+        guard = SilenceGuard(session, state, max_nudges=1, nudge_interval_s=0.01)
+        session.emit(
+            "user_state_changed", UserStateChangedEvent(old_state="listening", new_state="away")
+        )
+        await asyncio.sleep(0.1)
+        await guard.aclose()
+    assert guard.nudges == 0 and control.hung_up is None

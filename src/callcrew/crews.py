@@ -34,6 +34,7 @@ def load_crew(name: str = "default") -> Crew:
             )
             raise CrewNotFound(f"CREW={name!r}: no such crew; installed crews: {known}")
         obj = found[name].load()
-    if not (hasattr(obj, "new_call") and hasattr(obj, "first_agent")):
-        raise CrewNotFound(f"CREW={name!r}: {obj!r} has no new_call()/first_agent()")
+    missing = [m for m in ("new_call", "first_agent", "voicemail_message") if not hasattr(obj, m)]
+    if missing:
+        raise CrewNotFound(f"CREW={name!r}: {obj!r} has no {', '.join(m + '()' for m in missing)}")
     return cast(Crew, obj)

@@ -17,6 +17,7 @@ from livekit.agents.voice.events import UserStateChangedEvent
 
 from callcrew.call import CallState, Outcome
 from callcrew.providers.phrases import say_phrase
+from callcrew.telephony.outbound import HoldAgent
 
 logger = logging.getLogger("callcrew.guards")
 
@@ -54,6 +55,8 @@ class SilenceGuard:
         session.on("user_state_changed", self._on_user_state)
 
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:
+        if isinstance(self._session.current_agent, HoldAgent):
+            return  # an outbound call still ringing: nobody is there to nudge yet
         if ev.new_state == "away":
             if self._task is None or self._task.done():
                 self._task = asyncio.create_task(self._nudge_until_back())

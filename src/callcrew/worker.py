@@ -8,6 +8,7 @@ room, and writes the call report when the session ends, however it ends.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -21,14 +22,14 @@ from livekit import api, rtc
 from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, ToolError, llm
 from livekit.agents.voice import room_io
 
-from callcrew.call import CallInfo, CallState, Channel, CrewContext
+from callcrew.call import CallInfo, CallState, Channel, Crew, CrewContext
 from callcrew.crews import load_crew
 from callcrew.guards import CallTimer, SilenceGuard
 from callcrew.metrics.call_cost import cost_of_report
 from callcrew.metrics.pricing import CatalogError, load_catalog
 from callcrew.metrics.report import build_report, mask_number
 from callcrew.metrics.webhook import deliver_report, retry_outbox
-from callcrew.profile import load_profile
+from callcrew.profile import BusinessProfile, load_profile
 from callcrew.providers.phrases import PhraseCache
 from callcrew.providers.session import build_session, load_vad
 from callcrew.providers.stacks import resolve_stack
@@ -158,7 +159,7 @@ class CallRun:
     stack: str
     state: CallState | None = None
     session: AgentSession[Any] | None = None
-    crew: Any = None
+    crew: Crew | None = None
     guards: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -175,6 +176,12 @@ def _background(coro: Coroutine[Any, Any, Any]) -> None:
     task = asyncio.create_task(coro)
     _BACKGROUND.add(task)
     task.add_done_callback(_BACKGROUND.discard)
+
+
+@functools.cache
+def _profile(path: Path | None) -> BusinessProfile:
+    # Read once per process: a call should not wait on YAML and validation before it answers.
+    return load_profile(path)
 
 
 def store_for(url: str) -> Store:
@@ -205,7 +212,7 @@ async def start_call(
     run = _RUNS.get(ctx.job.id) or CallRun(settings=settings, store=store, info=info, stack="")
     run.stack = choice.describe()
     _RUNS[ctx.job.id] = run
-    profile = load_profile(settings.business_profile)
+    profile = _profile(settings.business_profile)
     crew = load_crew(settings.crew)
     control = RoomCallControl(
         ctx, info.channel, participant_identity, outbound_trunk=settings.sip_outbound_trunk
@@ -334,7 +341,7 @@ async def entrypoint(ctx: JobContext) -> None:
             vad_model=ctx.proc.userdata.get("vad"),
             hold=outbound is not None,
         )
-        assert run.session is not None and run.state is not None
+        assert run.session is not None and run.state is not None and run.crew is not None
         session = run.session
 
         pending: set[asyncio.Task[bool]] = set()

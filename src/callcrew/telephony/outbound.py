@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from livekit import api
 from livekit.agents import Agent, AgentSession
 
-from callcrew.call import CallState, Outcome
+from callcrew.call import CallState, Crew, Outcome
 
 logger = logging.getLogger("callcrew.outbound")
 
@@ -142,17 +142,11 @@ class HoldAgent(Agent):
         super().__init__(instructions="The phone is ringing. Say nothing.")
 
 
-class VoicemailCrew(Protocol):
-    def first_agent(self, state: CallState) -> Agent: ...
-
-    def voicemail_message(self, state: CallState) -> str: ...
-
-
 async def connect_outbound(
     *,
     session: AgentSession[Any],
     state: CallState,
-    crew: VoicemailCrew,
+    crew: Crew,
     sip: SipDialer,
     trunk_id: str | None,
     identity: str,
