@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from callcrew.phone import require_e164
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 class ProfileError(Exception):
@@ -102,9 +103,7 @@ class BusinessProfile(BaseModel):
     @field_validator("phone", "transfer_number")
     @classmethod
     def _e164(cls, v: str | None) -> str | None:
-        if v is not None and not _E164.match(v):
-            raise ValueError(f"{v!r} is not an E.164 number like +15551234567")
-        return v
+        return None if v is None else require_e164(v)
 
     @field_validator("hours", mode="before")
     @classmethod

@@ -29,6 +29,7 @@ from callcrew.metrics.call_cost import cost_of_report
 from callcrew.metrics.pricing import CatalogError, load_catalog
 from callcrew.metrics.report import build_report, mask_number
 from callcrew.metrics.webhook import deliver_report, retry_outbox
+from callcrew.phone import is_e164
 from callcrew.profile import BusinessProfile, load_profile
 from callcrew.providers.phrases import PhraseCache
 from callcrew.providers.session import build_session, load_vad
@@ -44,15 +45,12 @@ logger = logging.getLogger("callcrew.worker")
 SIP_KIND = rtc.ParticipantKind.PARTICIPANT_KIND_SIP
 
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-
-
 def _e164_or_none(number: str | None) -> str | None:
     """Withheld or odd caller IDs ("anonymous", "0123") identify nobody: treat them as absent."""
     if not number:
         return None
     cleaned = re.sub(r"[\s().-]", "", number)
-    return cleaned if _E164.match(cleaned) else None
+    return cleaned if is_e164(cleaned) else None
 
 
 def detect_call(

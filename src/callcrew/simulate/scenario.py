@@ -8,7 +8,6 @@ field and what is wrong.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -24,8 +23,8 @@ from pydantic import (
 )
 
 from callcrew.call import Channel
+from callcrew.phone import require_e164
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # LiveKit's frontdesk example pins its simulations to this clock (a Friday, 09:00).
 FRONTDESK_CLOCK = datetime(2026, 6, 12, 9, 0)
 
@@ -150,9 +149,7 @@ class SeedCustomer(BaseModel):
     @field_validator("phone")
     @classmethod
     def _e164(cls, v: str | None) -> str | None:
-        if v is not None and not _E164.match(v):
-            raise ValueError(f"{v!r} is not an E.164 number like +15551234567")
-        return v
+        return None if v is None else require_e164(v)
 
 
 class SeedAppointment(BaseModel):
@@ -206,9 +203,7 @@ class Scenario(BaseModel):
     @field_validator("caller", "dialled")
     @classmethod
     def _e164(cls, v: str | None) -> str | None:
-        if v is not None and not _E164.match(v):
-            raise ValueError(f"{v!r} is not an E.164 number like +15551234567")
-        return v
+        return None if v is None else require_e164(v)
 
     @field_validator("replay")
     @classmethod

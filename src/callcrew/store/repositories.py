@@ -10,7 +10,6 @@ import builtins
 import contextlib
 import enum
 import json
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from callcrew.phone import is_e164
 from callcrew.store.engine import WRITE, is_memory, lock_for_write
 from callcrew.store.errors import (
     AppointmentNotActive,
@@ -39,8 +39,6 @@ Clock = Callable[[], datetime]
 
 BOOKED = "booked"
 CANCELLED = "cancelled"
-
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 @dataclass(frozen=True)
@@ -236,7 +234,7 @@ def _clean_phone(phone: str | None) -> str | None:
     if phone is None:
         return None
     cleaned = phone.strip()
-    if not _E164.match(cleaned):
+    if not is_e164(cleaned):
         raise ValueError(f"{phone!r} is not an E.164 phone number like +15551234567")
     return cleaned
 

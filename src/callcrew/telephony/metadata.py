@@ -9,15 +9,15 @@ a call is outbound, so it is always present and always E.164.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from callcrew.phone import require_e164
+
 Purpose = Literal["reminder", "confirm", "custom"]
 PURPOSES: tuple[str, ...] = ("reminder", "confirm", "custom")
 
-E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 
 # The metadata of a dispatch is stored and forwarded by LiveKit; keep it well under any limit.
 MAX_METADATA_BYTES = 16_000
@@ -45,9 +45,7 @@ class OutboundMetadata(BaseModel):
     @field_validator("phone_number")
     @classmethod
     def _e164(cls, v: str) -> str:
-        if not E164_RE.match(v):
-            raise ValueError(f"{v!r} is not an E.164 number like +15551234567")
-        return v
+        return require_e164(v)
 
     @field_validator("trunk")
     @classmethod
