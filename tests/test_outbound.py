@@ -79,6 +79,26 @@ async def livekit_sip(callee: DialOutcome | None = None) -> AsyncIterator[tuple[
             await lk.aclose()
 
 
+async def ring(
+    session: AgentSession[Any],
+    state: Any,
+    sip: Any,
+    *,
+    detector: Detector | None,
+    trunk_id: str | None = "ST_out",
+) -> Any:
+    """Dial the callee for a session holding on HoldAgent, as the worker does."""
+    return await connect_outbound(
+        session=session,
+        state=state,
+        crew=CREW,
+        sip=sip,
+        trunk_id=trunk_id,
+        identity="callee-1",
+        detector=detector,
+    )
+
+
 class Detector:
     def __init__(self, verdict: str) -> None:
         self._verdict = verdict
@@ -127,15 +147,7 @@ async def test_a_failed_dial_becomes_the_outcome_and_no_crew_speaks(
         AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session,
     ):
         await session.start(HoldAgent())
-        result = await connect_outbound(
-            session=session,
-            state=state,
-            crew=CREW,
-            sip=sip,
-            trunk_id="ST_out",
-            identity="callee-1",
-            detector=detector,
-        )
+        result = await ring(session, state, sip, detector=detector)
         assert isinstance(session.current_agent, HoldAgent)
     assert not result.answered and result.sip_status == outcome.sip_status_code
     assert state.outcome is expected and control.hung_up == expected.value
@@ -155,15 +167,7 @@ async def test_an_unknown_trunk_is_a_failed_call_with_livekits_reason(
         AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session,
     ):
         await session.start(HoldAgent())
-        await connect_outbound(
-            session=session,
-            state=state,
-            crew=CREW,
-            sip=sip,
-            trunk_id="ST_missing",
-            identity="callee-1",
-            detector=None,
-        )
+        await ring(session, state, sip, detector=None, trunk_id="ST_missing")
     assert state.outcome is Outcome.FAILED and control.hung_up == "failed"
     assert "LiveKit refused the dial" in state.errors[0]
 
@@ -175,15 +179,7 @@ async def test_no_trunk_is_a_failed_call_not_a_crash(store: Any, profile: Any) -
         AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session,
     ):
         await session.start(HoldAgent())
-        await connect_outbound(
-            session=session,
-            state=state,
-            crew=CREW,
-            sip=sip,
-            trunk_id=None,
-            identity="callee-1",
-            detector=None,
-        )
+        await ring(session, state, sip, detector=None, trunk_id=None)
     assert state.outcome is Outcome.FAILED
     assert "no outbound SIP trunk" in state.errors[0]
     assert control.hung_up == "failed"
@@ -196,15 +192,7 @@ async def test_voicemail_gets_the_message_and_a_hang_up(store: Any, profile: Any
         AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session,
     ):
         await session.start(HoldAgent())
-        await connect_outbound(
-            session=session,
-            state=state,
-            crew=CREW,
-            sip=sip,
-            trunk_id="ST_out",
-            identity="callee-1",
-            detector=Detector("machine-vm"),
-        )
+        await ring(session, state, sip, detector=Detector("machine-vm"))
         said = [
             i.text_content or ""
             for i in session.history.items
@@ -225,15 +213,7 @@ async def test_full_mailbox_is_no_answer(store: Any, profile: Any) -> None:
         AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session,
     ):
         await session.start(HoldAgent())
-        await connect_outbound(
-            session=session,
-            state=state,
-            crew=CREW,
-            sip=sip,
-            trunk_id="ST_out",
-            identity="callee-1",
-            detector=Detector("machine-unavailable"),
-        )
+        await ring(session, state, sip, detector=Detector("machine-unavailable"))
     assert state.outcome is Outcome.NO_ANSWER and control.hung_up == "no_answer"
 
 
@@ -254,15 +234,7 @@ async def test_a_person_gets_the_crew_and_can_confirm_with_key_1(store: Any, pro
         AgentSession(llm=replay, userdata=state) as session,
     ):
         await session.start(HoldAgent())
-        await connect_outbound(
-            session=session,
-            state=state,
-            crew=CREW,
-            sip=sip,
-            trunk_id="ST_out",
-            identity="callee-1",
-            detector=Detector("human"),
-        )
+        await ring(session, state, sip, detector=Detector("human"))
         await asyncio.sleep(0.05)
         assert isinstance(session.current_agent, OutboundIntroAgent)
         if session.current_speech is not None:
