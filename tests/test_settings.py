@@ -47,6 +47,21 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     assert s.log_level == "DEBUG"
 
 
+def test_dotenv_local_is_read_and_dotenv_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `lk app env -w` writes: the LiveKit keys in .env.local.
+    (tmp_path / ".env.local").write_text(
+        "LIVEKIT_URL=wss://demo.livekit.cloud\nLIVEKIT_API_KEY=from-local\nAGENT_NAME=local\n"
+    )
+    (tmp_path / ".env").write_text("LIVEKIT_API_KEY=from-dotenv\nAGENT_NAME=dotenv\n")
+    monkeypatch.setenv("AGENT_NAME", "process")
+    s = load_settings()
+    assert s.livekit_url == "wss://demo.livekit.cloud"  # only in .env.local
+    assert s.livekit_api_key == "from-dotenv"  # .env beats .env.local
+    assert s.agent_name == "process"  # the environment beats both
+
+
 def test_missing_livekit_settings_are_all_named() -> None:
     with pytest.raises(SettingsError) as err:
         load_settings().require_livekit()

@@ -220,3 +220,14 @@ def test_secrets_come_from_dotenv_too(tmp_path: Path, monkeypatch: pytest.Monkey
     env = environment(tmp_path / ".env")
     assert env["FROM_DOTENV"] == "s3cret"
     assert env["SHADOWED"] == "process"
+
+
+def test_secrets_come_from_dotenv_local_with_dotenv_winning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env.local").write_text("ONLY_LOCAL=a\nBOTH=local\n")
+    (tmp_path / ".env").write_text("BOTH=dotenv\n")
+    env = environment()
+    assert env["ONLY_LOCAL"] == "a"
+    assert env["BOTH"] == "dotenv"

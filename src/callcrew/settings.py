@@ -1,7 +1,8 @@
 """Every setting callcrew reads, validated in one place.
 
-Values come from the environment and from a `.env` file in the working directory (documented in
-`.env.example`). Problems are collected and reported together in plain words: a user fixing a
+Values come from the environment and from `.env` and `.env.local` in the working directory
+(documented in `.env.example`): LiveKit's CLI (`lk app env -w`) writes `.env.local`, so a LiveKit
+user's keys are found; where both files set a value `.env` wins, and the environment beats both. Problems are collected and reported together in plain words: a user fixing a
 deployment should see every missing or wrong value in one run, not one per restart.
 """
 
@@ -24,6 +25,11 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 _BLOCK_RE = re.compile(r"^[a-z0-9_-]+/[A-Za-z0-9._:-]+$")
 
 
+# Read in this order, later files winning: `.env` overrides `.env.local` (which LiveKit's CLI
+# writes), so a value a user put in `.env` on purpose is never shadowed by a generated file.
+ENV_FILES: tuple[str, ...] = (".env.local", ".env")
+
+
 class SettingsError(Exception):
     """One or more settings are missing or invalid; `problems` holds one sentence per setting."""
 
@@ -39,7 +45,7 @@ class SettingsError(Exception):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env",
+        env_file=ENV_FILES,
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,

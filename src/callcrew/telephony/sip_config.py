@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 
+from callcrew.settings import ENV_FILES
+
 Transport = Literal["auto", "udp", "tcp", "tls"]
 
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -394,11 +396,14 @@ def load_sip_config(path: Path | str) -> SipConfig:
     return parse_sip_config(data, source)
 
 
-def environment(dotenv: Path | None = Path(".env")) -> dict[str, str]:
-    """The process environment over the values of a `.env` file (as settings read it)."""
+def environment(dotenv: Path | None = None) -> dict[str, str]:
+    """The process environment over `.env` over `.env.local` (as settings read them), or over
+    the one file `dotenv` names."""
     env: dict[str, str] = {}
-    if dotenv is not None and dotenv.is_file():
-        env.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    files = [dotenv] if dotenv is not None else [Path(name) for name in ENV_FILES]
+    for file in files:
+        if file.is_file():
+            env.update({k: v for k, v in dotenv_values(file).items() if v is not None})
     env.update(os.environ)
     return env
 
