@@ -4,23 +4,33 @@
 #   docker build -t callcrew .
 #   docker run --env-file .env --network host callcrew            # = callcrew start
 # Extras (e.g. the local stack): docker build --build-arg EXTRAS=local -t callcrew .
+# Dependencies come from uv.lock (exact versions); the layer that installs them is cached until
+# pyproject.toml or uv.lock changes.
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 # --- build: install callcrew and its dependencies into /opt/venv ------------------------------
 FROM ${PYTHON_IMAGE} AS build
 ARG EXTRAS=""
+ARG UV_VERSION=0.13.9
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
-    PYTHONDONTWRITEBYTECODE=1
-RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
+    PYTHONDONTWRITEBYTECODE=1 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/venv
+RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src
-# Metadata first, so editing code does not invalidate the dependency layer's inputs needlessly.
-COPY pyproject.toml README.md ./
+# The dependency layer: only pyproject.toml and uv.lock go in, so it is rebuilt when the locked
+# versions change and never when the code does. --locked refuses a lock older than pyproject.
+COPY pyproject.toml uv.lock ./
+RUN uv sync --locked --no-install-project --no-editable ${EXTRAS:+--extra "$EXTRAS"}
+# Then callcrew itself (seconds), installed into the venv as a regular package.
+COPY README.md ./
 COPY src ./src
 COPY agents ./agents
-RUN pip install --no-cache-dir "/src${EXTRAS:+[$EXTRAS]}"
+RUN uv sync --locked --no-editable ${EXTRAS:+--extra "$EXTRAS"}
 
 # --- runtime -----------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
