@@ -2,8 +2,9 @@
 
 Values come from the environment and from `.env` and `.env.local` in the working directory
 (documented in `.env.example`): LiveKit's CLI (`lk app env -w`) writes `.env.local`, so a LiveKit
-user's keys are found; where both files set a value `.env` wins, and the environment beats both. Problems are collected and reported together in plain words: a user fixing a
-deployment should see every missing or wrong value in one run, not one per restart.
+user's keys are found; where both files set a value `.env` wins, and the environment beats both.
+Problems are collected and reported together in plain words: a user fixing a deployment
+should see every missing or wrong value in one run, not one per restart.
 """
 
 from __future__ import annotations
@@ -119,6 +120,16 @@ class Settings(BaseSettings):
     phrase_cache_dir: Path | None = Field(
         Path("var/phrases"), description="folder of cached phrases; empty disables the cache"
     )
+
+    # --- Operators: dashboard and metrics ----------------------------------------------------
+    dashboard_token: SecretStr | None = Field(
+        None, description="required when `callcrew dashboard` listens beyond loopback"
+    )
+    prometheus_port: int | None = Field(
+        None, ge=0, le=65535, description="the worker serves Prometheus metrics on :PORT/metrics"
+    )
+    # Job processes write their metrics here so the worker's endpoint can sum them.
+    prometheus_multiproc_dir: Path = Path("var/prometheus")
 
     # --- Store, reports, logs ----------------------------------------------------------------
     database_url: str = "sqlite:///var/callcrew.db"

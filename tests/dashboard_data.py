@@ -1,0 +1,84 @@
+"""A store of call reports for the dashboard's tests: real rehearsals, spread over days.
+
+Two scenarios run through the real crew and replay LLM (`run_scenario`); their reports are
+saved again under new ids, dates, channels and outcomes so the pages have a week to show. One
+call gets a WAV recording, true-wait figures and a post-call analysis, as an audio rehearsal or
+a later analysis step would leave them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import wave
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from callcrew.settings import Settings
+from callcrew.simulate.runner import run_scenario
+from callcrew.simulate.scenario import load_scenario
+from callcrew.store import open_store
+
+REPO = Path(__file__).resolve().parents[1]
+DAY0 = datetime(2026, 6, 8, 14, 0, tzinfo=UTC)
+# (day offset, channel, outcome, scenario index) per call; the first is the one with audio.
+PLAN = [
+    (0, "inbound", "booked", 0),
+    (0, "web", "cancelled", 1),
+    (1, "inbound", "booked", 0),
+    (2, "outbound", "no_answer", 1),
+    (2, "inbound", "booked", 0),
+    (3, "inbound", "caller_hung_up", 1),
+    (5, "web", "booked", 0),
+    (6, "inbound", "failed", 1),
+]
+AUDIO_CALL = "dash-0"
+
+
+def _wav(path: Path, seconds: float = 0.5) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\x00\x00" * 2 * int(16000 * seconds))
+
+
+async def rehearsal_reports() -> list[dict[str, Any]]:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    out = []
+    for name in ("src/callcrew/data/demo_call.yaml", "tests/scenarios/cancel_appointment.yaml"):
+        result = await run_scenario(load_scenario(REPO / name), settings)
+        out.append(result.report)
+    return out
+
+
+def fill_store(url: str, folder: Path) -> list[dict[str, Any]]:
+    """Save the PLAN's reports in the store at `url`; returns them (newest last)."""
+    base = asyncio.run(rehearsal_reports())
+    saved = []
+    with open_store(url) as store:
+        for i, (day, channel, outcome, which) in enumerate(PLAN):
+            report = copy.deepcopy(base[which])
+            started = DAY0 + timedelta(days=day, minutes=17 * i)
+            duration = float(report.get("duration_s") or 60)
+            report.update(
+                call_id=f"dash-{i}",
+                room=f"call-dash-{i}",
+                channel=channel,
+                outcome=outcome,
+                started_at=started.isoformat(),
+                ended_at=(started + timedelta(seconds=duration)).isoformat(),
+                caller_number="+15550142233" if channel != "web" else None,
+            )
+            if report["call_id"] == AUDIO_CALL:
+                wav = folder / "dash-0.wav"
+                _wav(wav)
+                report["audio"] = {"wav": str(wav), "wav_seconds": 0.5}
+                for n, turn in enumerate(report["turns"]):
+                    turn["true_wait_s"] = 0.9 + n / 100
+                    turn["e2e_latency"] = 0.8 + n / 100
+                report["analysis"] = {"summary": "Booked a haircut <b>Tuesday</b>"}
+            store.reports.save(report)
+            saved.append(report)
+    return saved
