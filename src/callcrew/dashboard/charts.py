@@ -60,7 +60,7 @@ def _frame(title: str, y_max: float, unit: str, labels: Sequence[str]) -> list[s
 
 def _fmt(value: float, unit: str) -> str:
     if unit == "$":
-        return f"${value:.2f}" if value >= 0.1 or value == 0 else f"${value:.4f}"
+        return f"${value:.2f}" if value >= 1 or value == 0 else f"${value:.4g}"
     if unit == "s":
         return f"{value:.2f} s"
     return f"{value:g}"
