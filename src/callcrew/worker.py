@@ -25,6 +25,7 @@ from livekit.agents.voice import room_io
 from callcrew.call import CallInfo, CallState, Channel, Crew, CrewContext
 from callcrew.crews import load_crew
 from callcrew.guards import CallTimer, SilenceGuard
+from callcrew.metrics import prometheus
 from callcrew.metrics.call_cost import cost_of_report
 from callcrew.metrics.pricing import CatalogError, load_catalog
 from callcrew.metrics.report import build_report, mask_number
@@ -321,6 +322,7 @@ async def entrypoint(ctx: JobContext) -> None:
     _RUNS[ctx.job.id] = CallRun(
         settings=settings, store=store_for(settings.database_url), info=info, stack=settings.stack
     )
+    prometheus.call_started(info.call_id, info.channel.value)
     logger.info(
         "call %s: %s %s %s in room %s",
         info.call_id,
@@ -341,6 +343,7 @@ async def entrypoint(ctx: JobContext) -> None:
         )
         assert run.session is not None and run.state is not None and run.crew is not None
         session = run.session
+        prometheus.watch_session(session)
 
         pending: set[asyncio.Task[bool]] = set()
 
@@ -409,6 +412,7 @@ async def on_session_end(ctx: JobContext) -> None:
         for guard in run.guards:
             await guard.aclose()
     report = await asyncio.to_thread(write_report, run, error=error)
+    prometheus.observe_report(report)
     # The report is in the outbox before the first try, so a CRM outage loses nothing.
     await deliver_report(run.store, run.settings, report)
     await retry_outbox(run.store, run.settings)
@@ -421,12 +425,21 @@ async def on_session_end(ctx: JobContext) -> None:
 
 
 def build_server(settings: Settings) -> AgentServer:
+    metrics: dict[str, Any] = {}
+    if settings.prometheus_port is not None:
+        # LiveKit serves /metrics (its lk_agents_* and our callcrew_*); job processes write
+        # their values into the folder so the one endpoint sums every process.
+        metrics = {
+            "prometheus_port": settings.prometheus_port,
+            "prometheus_multiproc_dir": str(settings.prometheus_multiproc_dir.resolve()),
+        }
     server = AgentServer(
         setup_fnc=prewarm,
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=settings.livekit_secret() or None,
         load_threshold=settings.worker_load_threshold,
+        **metrics,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name, on_session_end=on_session_end)
     return server
