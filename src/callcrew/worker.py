@@ -25,7 +25,7 @@ from livekit.agents.voice import room_io
 from callcrew.call import CallInfo, CallState, Channel, Crew, CrewContext
 from callcrew.crews import load_crew
 from callcrew.guards import CallTimer, SilenceGuard
-from callcrew.metrics import prometheus
+from callcrew.metrics import prometheus, tracing
 from callcrew.metrics.call_cost import cost_of_report
 from callcrew.metrics.pricing import CatalogError, load_catalog
 from callcrew.metrics.report import build_report, mask_number
@@ -191,6 +191,7 @@ def store_for(url: str) -> Store:
 
 def prewarm(proc: JobProcess) -> None:
     settings = load_settings()
+    tracing.setup_from_env()  # per job process; only when OTEL_EXPORTER_OTLP_*ENDPOINT is set
     proc.userdata["vad"] = load_vad(settings)
 
 
@@ -413,6 +414,7 @@ async def on_session_end(ctx: JobContext) -> None:
             await guard.aclose()
     report = await asyncio.to_thread(write_report, run, error=error)
     prometheus.observe_report(report)
+    await asyncio.to_thread(tracing.flush)
     # The report is in the outbox before the first try, so a CRM outage loses nothing.
     await deliver_report(run.store, run.settings, report)
     await retry_outbox(run.store, run.settings)
