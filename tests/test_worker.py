@@ -148,6 +148,28 @@ async def test_entrypoint_session_building_runs_a_call_and_writes_its_report(
     assert on_disk["call_id"] == info.call_id
 
 
+async def test_text_console_sessions_have_no_stt_or_tts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # `console --text` with only an LLM: no Deepgram or Cartesia key, nothing built for them.
+    monkeypatch.setenv(worker.TEXT_ONLY_ENV, "1")
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}", reports_dir=tmp_path)
+    script = ReplayScript(turns={0: [AgentStep(say="Sure, what is your name?")]})
+    info = CallInfo(channel=Channel.WEB, room="console-room")
+    with fake_job_context() as ctx:
+        run = await worker.start_call(
+            ctx, info, settings, room=None, llm_override=ReplayLLM(script)
+        )
+        session = run.session
+        assert session is not None and session.stt is None and session.tts is None
+        if session.current_speech is not None:  # the greeting, as text
+            await session.current_speech.wait_for_playout()
+        script.begin_turn(0)
+        result = await session.run(user_input="Hi, I'd like a haircut")
+        result.expect.contains_message(role="assistant")
+        await session.aclose()
+
+
 async def test_a_job_that_fails_before_the_call_still_leaves_a_report(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

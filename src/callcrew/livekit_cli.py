@@ -7,12 +7,14 @@ think all is well. Here every missing setting is named and the exit status is no
 from __future__ import annotations
 
 import ctypes.util
+import dataclasses
+import os
 import sys
 from typing import Annotated
 
 import typer
 
-from callcrew.providers.stacks import missing_keys, resolve_stack
+from callcrew.providers.stacks import Block, missing_keys, resolve_stack
 from callcrew.settings import Settings, SettingsError, load_settings
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -94,15 +96,29 @@ def console(
         if not has_input:
             raise _fail(RuntimeError("no audio input device found; use `callcrew console --text`"))
     try:
-        # The console runs the real stack (STACK=local: Whisper, Hibari, LLM_BASE_URL's model);
-        # name what it lacks now rather than fail on the first turn.
-        settings = load_settings()
-        problems = missing_keys(settings, resolve_stack(settings))
+        # Name what the console lacks now rather than fail on the first turn.
+        problems = console_problems(load_settings(), text=text)
     except SettingsError as exc:
         raise _fail(exc) from None
     if problems:
         raise _fail(SettingsError(problems))
+    from callcrew.worker import TEXT_ONLY_ENV
+
+    if text:
+        # Typed lines in, text out: the session is built without STT and TTS.
+        os.environ[TEXT_ONLY_ENV] = "1"
     _run_livekit("console", [*(["--text"] if text else []), *ctx.args], needs_livekit=False)
+
+
+def console_problems(settings: Settings, *, text: bool) -> list[str]:
+    """What the console needs: the whole stack (STACK=local: Whisper, Hibari, LLM_BASE_URL's
+    model) to speak, only the LLM to type."""
+    choice = resolve_stack(settings)
+    if text:
+        # Blocks of no known provider need no key: only the LLM is checked.
+        unused = Block("none", "")
+        choice = dataclasses.replace(choice, stt=unused, tts=unused)
+    return missing_keys(settings, choice)
 
 
 def download_files() -> None:

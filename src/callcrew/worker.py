@@ -11,6 +11,7 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import re
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ from callcrew.telephony.outbound import HoldAgent, LiveKitAMD, connect_outbound
 logger = logging.getLogger("callcrew.worker")
 
 SIP_KIND = rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+# Set by `callcrew console --text`: sessions get no STT or TTS (the console's job runs in this
+# process, so the environment is how the command tells the entrypoint).
+TEXT_ONLY_ENV = "CALLCREW_TEXT_ONLY"
 
 
 def _e164_or_none(number: str | None) -> str | None:
@@ -228,7 +232,12 @@ async def start_call(
     )
     run.state = await crew.new_call(info, crew_ctx)
     run.session = build_session(
-        settings, choice, userdata=run.state, vad_model=vad_model, llm_override=llm_override
+        settings,
+        choice,
+        userdata=run.state,
+        vad_model=vad_model,
+        llm_override=llm_override,
+        text_only=os.environ.get(TEXT_ONLY_ENV) == "1",
     )
     # An outbound call holds silently until the callee answers (see telephony/outbound.py).
     agent = HoldAgent() if hold else crew.first_agent(run.state)

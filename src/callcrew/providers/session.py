@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from livekit.agents import AgentSession, llm, vad
+from livekit.agents import NOT_GIVEN, AgentSession, llm, vad
 from livekit.agents.voice.turn import TurnHandlingOptions
 
 from callcrew.providers.stacks import StackChoice, build_llm, build_stt, build_tts
@@ -54,12 +54,14 @@ def build_session(
     userdata: Any,
     vad_model: vad.VAD | None,
     llm_override: llm.LLM[Any] | None = None,
+    text_only: bool = False,
 ) -> AgentSession[Any]:
-    """`llm_override` replaces only the model (the replay LLM in tests and rehearsals)."""
+    """`llm_override` replaces only the model (the replay LLM in tests and rehearsals);
+    `text_only` (the text console) builds no STT or TTS, so their keys are not needed."""
     session: AgentSession[Any] = AgentSession(
-        stt=build_stt(settings, choice.stt),
+        stt=NOT_GIVEN if text_only else build_stt(settings, choice.stt),
         llm=llm_override or build_llm(settings, choice.llm),
-        tts=build_tts(settings, choice.tts),
+        tts=NOT_GIVEN if text_only else build_tts(settings, choice.tts),
         vad=vad_model,
         turn_handling=turn_handling(settings),
         user_away_timeout=settings.user_away_timeout,
