@@ -33,13 +33,8 @@ from callcrew.telephony.lkapi import LiveKitError, livekit_api, server_error_tex
 from callcrew.telephony.sip_config import (
     DispatchRule,
     InboundTrunk,
-    MissingSecretsError,
     OutboundTrunk,
     SipConfig,
-    SipConfigError,
-    environment,
-    load_sip_config,
-    resolve_secrets,
 )
 
 MANAGED_BY = "callcrew"
@@ -639,17 +634,30 @@ def apply_command(
     prune: bool = typer.Option(
         False, "--prune", help="Also delete trunks and rules that sip.yaml does not name."
     ),
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help="With --dry-run, plan offline against this `sip export` file, or `empty`.",
+        ),
+    ] = None,
 ) -> None:
     """Make LiveKit's SIP trunks and dispatch rules match sip.yaml (idempotent)."""
-    try:
-        settings = load_settings()
-        path = file or settings.sip_config
-        config = load_sip_config(path)
-        secrets = resolve_secrets(config, str(path), environment())
-        settings.require_livekit()
-    except (SettingsError, SipConfigError, MissingSecretsError) as exc:
-        raise _fail(str(exc), 2) from None
-    desired = desired_state(config, secrets, settings)
+    from callcrew.telephony import sip_state
+
+    if state is not None:
+        if not dry_run:
+            raise _fail("--state plans against a saved state: use it with --dry-run", 2)
+        sip_state.offline_dry_run(file, state, prune=prune)
+        return
+    # Every problem (settings, sip.yaml, its secrets, LiveKit's settings) in one run.
+    checked = sip_state.check(file, None)
+    problems = checked.problems + checked.livekit_problems
+    if problems:
+        raise _fail("\n".join(problems), 2)
+    settings, config = checked.settings, checked.config
+    assert settings is not None and config is not None
+    desired = desired_state(config, checked.secrets, settings)
     try:
         asyncio.run(_apply_async(settings, config, desired, dry_run=dry_run, prune=prune))
     except LiveKitError as exc:
