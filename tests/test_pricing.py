@@ -24,11 +24,8 @@ pytestmark = pytest.mark.unit
 
 
 def seed_fixture() -> dict[str, Any]:
-    # The copy beside the tests travels with every clone; shared/ is the original.
-    local = Path(__file__).parent / "fixtures" / "seed_costs.json"
-    path = (
-        local if local.exists() else Path(__file__).parents[2] / "shared" / "fixtures" / local.name
-    )
+    # The seed's cost figures, copied into the repository (tests never read outside it).
+    path = Path(__file__).parent / "fixtures" / "seed_costs.json"
     data: dict[str, Any] = json.loads(path.read_text("utf-8"))
     return data
 
@@ -44,14 +41,6 @@ def D(x: str) -> Decimal:
 
 
 # --- The built-in catalogs --------------------------------------------------------------------
-
-
-def test_fixture_copy_matches_shared() -> None:
-    shared = Path(__file__).parents[2] / "shared" / "fixtures" / "seed_costs.json"
-    if not shared.exists():
-        pytest.skip("shared/ is not beside this clone")
-    local = Path(__file__).parent / "fixtures" / "seed_costs.json"
-    assert json.loads(local.read_text()) == json.loads(shared.read_text())
 
 
 def test_builtin_catalogs_ship_as_package_data() -> None:

@@ -34,7 +34,7 @@ LATENCY_METRICS: tuple[str, ...] = (
 )
 COST_COMPONENTS: tuple[str, ...] = ("livekit", "stt", "llm", "tts", "telephony")
 
-# Columns of shared/fixtures/seed_latency.csv that a measured stack can fill, plus how many calls.
+# Columns of tests/fixtures/seed_latency.csv (the seed's table) that a measured stack can fill, plus how many calls.
 SEED_COLUMNS: tuple[str, ...] = (
     "stack",
     "calls",
