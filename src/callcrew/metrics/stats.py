@@ -34,7 +34,7 @@ LATENCY_METRICS: tuple[str, ...] = (
 )
 COST_COMPONENTS: tuple[str, ...] = ("livekit", "stt", "llm", "tts", "telephony")
 
-# Columns of tests/fixtures/seed_latency.csv (the seed's table) that a measured stack can fill, plus how many calls.
+# Columns of the seed table (tests/fixtures/seed_latency.csv) a measured stack fills, + calls.
 SEED_COLUMNS: tuple[str, ...] = (
     "stack",
     "calls",
