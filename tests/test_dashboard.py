@@ -190,6 +190,12 @@ def test_refuses_to_listen_beyond_loopback_without_a_token() -> None:
     assert "DASHBOARD_TOKEN" in result.output and "Traceback" not in result.output
 
 
+def test_a_bad_database_url_is_one_line_and_exit_2() -> None:
+    result = CliRunner().invoke(cli_app, ["dashboard", "--database-url", "mysql://x/y"])
+    assert result.exit_code == 2
+    assert "DATABASE_URL" in result.output and "Traceback" not in result.output
+
+
 def test_planned_per_call_comes_from_the_planner() -> None:
     economy = planned_per_call("economy", None)
     assert economy is not None and 0 < economy < 1
