@@ -20,11 +20,8 @@ runner = CliRunner(env={"PRICES_FILE": None})
 
 
 def seed_fixture() -> dict[str, Any]:
-    # The copy beside the tests travels with every clone; shared/ is the original.
-    local = Path(__file__).parent / "fixtures" / "seed_costs.json"
-    path = (
-        local if local.exists() else Path(__file__).parents[2] / "shared" / "fixtures" / local.name
-    )
+    # The repository's copy of the seed's cost model (never read from outside the repo).
+    path = Path(__file__).parent / "fixtures" / "seed_costs.json"
     data: dict[str, Any] = json.loads(path.read_text("utf-8"))
     return data
 

@@ -31,7 +31,7 @@ Component = Literal["livekit", "stt", "llm", "tts", "telephony"]
 COMPONENTS: tuple[Component, ...] = ("livekit", "stt", "llm", "tts", "telephony")
 
 Unit = Literal[
-    "per_minute", "per_character", "per_million_tokens", "plan", "sip_per_minute", "free"
+    "per_minute", "per_character", "per_million_tokens", "plan", "sip_per_minute", "compute", "free"
 ]
 UNITS: tuple[Unit, ...] = (
     "per_minute",
@@ -39,15 +39,16 @@ UNITS: tuple[Unit, ...] = (
     "per_million_tokens",
     "plan",
     "sip_per_minute",
+    "compute",
     "free",
 )
 
 # Which billing units make sense for each component; anything else is a mistake in the file.
 UNITS_FOR: dict[Component, frozenset[Unit]] = {
-    "livekit": frozenset({"per_minute", "plan", "free"}),
-    "stt": frozenset({"per_minute", "plan", "free"}),
-    "llm": frozenset({"per_million_tokens", "free"}),
-    "tts": frozenset({"per_minute", "per_character", "plan", "free"}),
+    "livekit": frozenset({"per_minute", "plan", "compute", "free"}),
+    "stt": frozenset({"per_minute", "plan", "compute", "free"}),
+    "llm": frozenset({"per_million_tokens", "compute", "free"}),
+    "tts": frozenset({"per_minute", "per_character", "plan", "compute", "free"}),
     "telephony": frozenset({"sip_per_minute", "per_minute", "free"}),
 }
 
@@ -96,8 +97,33 @@ class SipRates(_Strict):
     origination: Money
 
 
+class ComputeRate(_Strict):
+    """Something you run yourself, priced by the CPU it burns: `cpu_s_per_call_minute` CPU-seconds
+    for every minute of call, at the catalog's `vcpu_hour_usd`. `measured` says where the figure
+    comes from (benchmark, machine, date) so it can be re-measured."""
+
+    cpu_s_per_call_minute: Money
+    measured: str = Field(min_length=1)
+
+
+class VcpuPrice(_Strict):
+    """What one vCPU-hour costs you (a cloud VM's hourly price / its vCPUs, or your own)."""
+
+    usd: Money
+    source: str = Field(min_length=1)
+    date: str
+
+
+SttBilling = Literal["streamed", "speech"]
+
+
 class PriceEntry(_Strict):
-    """One priced model or service, with exactly one billing unit."""
+    """One priced model or service, with exactly one billing unit.
+
+    Billing basis, where the unit alone does not say it: `billed_on` for an STT (does the
+    provider bill all the audio streamed to it, or only detected speech?) and
+    `cache_min_tokens` for an LLM (the shortest prompt whose prefix the provider caches).
+    """
 
     kind: Component | None = None
     per_minute: Money | None = None
@@ -105,7 +131,10 @@ class PriceEntry(_Strict):
     per_million_tokens: TokenRates | None = None
     plan: PlanRate | None = None
     sip_per_minute: SipRates | None = None
+    compute: ComputeRate | None = None
     free: Literal[True] | None = None
+    billed_on: SttBilling | None = None
+    cache_min_tokens: int | None = Field(None, ge=0)
     source: str = Field(min_length=1)
     date: str
     note: str | None = None
@@ -153,6 +182,7 @@ class Catalog(_Strict):
     date: str
     source: str = Field(min_length=1)
     extends: str | None = None
+    vcpu_hour: VcpuPrice | None = None
     models: dict[str, PriceEntry]
     stacks: dict[str, Stack] = Field(default_factory=dict)
 
@@ -176,6 +206,12 @@ class Catalog(_Strict):
         if "/" in model_id and wildcard in self.models:
             return self.models[wildcard]
         raise CatalogError([f"{self.origin}: models: no price for {model_id!r}"])
+
+    def compute_per_minute(self, entry: PriceEntry) -> Decimal:
+        """USD per call-minute of a `compute` entry at this catalog's vCPU-hour price."""
+        if entry.compute is None or self.vcpu_hour is None:
+            return Decimal(0)
+        return entry.compute.cpu_s_per_call_minute * self.vcpu_hour.usd / Decimal(3600)
 
     def stack(self, name: str) -> Stack:
         if name not in self.stacks:
@@ -271,6 +307,12 @@ def _check(catalog: Catalog, origin: str) -> list[str]:
             )
         elif entry.kind is not None and units[0] not in UNITS_FOR[entry.kind]:
             problems.append(f"{where}.{units[0]}: not a billing unit for {entry.kind}")
+        if entry.billed_on is not None and entry.kind not in (None, "stt"):
+            problems.append(f"{where}.billed_on: only an STT is billed on streamed or speech audio")
+        if entry.cache_min_tokens is not None and entry.kind not in (None, "llm"):
+            problems.append(f"{where}.cache_min_tokens: only an LLM caches prompts")
+        if entry.compute is not None and catalog.vcpu_hour is None:
+            problems.append(f"{where}.compute: needs the catalog's vcpu_hour price")
     if problems:
         return problems
     for name, stack in catalog.stacks.items():
@@ -393,13 +435,24 @@ def price_call(usage: CallUsage, catalog: Catalog, stack: str | Stack, *, channe
         return None if model_id is None else catalog.price(model_id)
 
     minutes = _dec(usage.duration_s) / _SIXTY
-    livekit = _per_minute_rate(entry("livekit"), "livekit") * minutes
-    stt = _per_minute_rate(entry("stt"), "stt") * _dec(usage.stt_audio_s) / _SIXTY
+
+    def on_compute(component: Component) -> Decimal | None:
+        # Self-run software costs its CPU for the whole call, whatever it heard or said.
+        e = entry(component)
+        return None if e is None or e.compute is None else catalog.compute_per_minute(e) * minutes
+
+    livekit = on_compute("livekit")
+    if livekit is None:
+        livekit = _per_minute_rate(entry("livekit"), "livekit") * minutes
+    stt = on_compute("stt")
+    if stt is None:
+        stt = _per_minute_rate(entry("stt"), "stt") * _dec(usage.stt_audio_s) / _SIXTY
 
     tts_entry = entry("tts")
-    if tts_entry is not None and tts_entry.per_character is not None:
+    tts = on_compute("tts")
+    if tts is None and tts_entry is not None and tts_entry.per_character is not None:
         tts = tts_entry.per_character * usage.tts_characters
-    else:
+    if tts is None:
         tts = _per_minute_rate(tts_entry, "tts") * _dec(usage.tts_audio_s) / _SIXTY
 
     llm_by_model: dict[str, Decimal] = {}
@@ -410,7 +463,7 @@ def price_call(usage: CallUsage, catalog: Catalog, stack: str | Stack, *, channe
             input=tokens.input - tokens.cached_input,
             output=tokens.output,
         )
-    llm = sum(llm_by_model.values(), Decimal(0))
+    llm = sum(llm_by_model.values(), Decimal(0)) + (on_compute("llm") or Decimal(0))
 
     telephony = Decimal(0)
     tel_entry = entry("telephony")
@@ -435,8 +488,9 @@ def price_call(usage: CallUsage, catalog: Catalog, stack: str | Stack, *, channe
 
 
 def llm_cost(entry: PriceEntry, *, cached_input: int, input: int, output: int) -> Decimal:
-    """USD for tokens at `entry`'s rates; `input` here is the non-cached prompt tokens only."""
-    if entry.free:
+    """USD for tokens at `entry`'s rates; `input` here is the non-cached prompt tokens only.
+    A self-run model (`compute`) costs its CPU per call-minute, not per token: 0 here."""
+    if entry.free or entry.compute is not None:
         return Decimal(0)
     rates = entry.per_million_tokens
     if rates is None:
@@ -447,7 +501,7 @@ def llm_cost(entry: PriceEntry, *, cached_input: int, input: int, output: int) -
 
 
 def _per_minute_rate(entry: PriceEntry | None, component: str) -> Decimal:
-    if entry is None or entry.free:
+    if entry is None or entry.free or entry.compute is not None:
         return Decimal(0)
     if entry.per_minute is not None:
         return entry.per_minute
