@@ -288,8 +288,12 @@ def test_self_hosted_livekit_replaces_the_plan_by_compute() -> None:
     assert 0 < own.components["livekit"] < cloud.components["livekit"]
     for component in ("stt", "llm", "tts", "telephony"):
         assert own.components[component] == cloud.components[component]  # type: ignore[index]
-    dearer = plan(PlanInputs(), with_vcpu_price(catalog, 1.0), self_hosted_stack(catalog, "economy"))
-    assert dearer.components["livekit"] == Decimal(66_000) * entry.compute.cpu_s_per_call_minute / 3600
+    dearer = plan(
+        PlanInputs(), with_vcpu_price(catalog, 1.0), self_hosted_stack(catalog, "economy")
+    )
+    assert (
+        dearer.components["livekit"] == Decimal(66_000) * entry.compute.cpu_s_per_call_minute / 3600
+    )
     with pytest.raises(CatalogError, match="vcpu-hour"):
         with_vcpu_price(catalog, -1)
 

@@ -433,7 +433,9 @@ models:
     date: "2026-12"
 """,
     )
-    with pytest.raises(CatalogError, match=r"models\[local/x\]\.compute: needs the catalog's vcpu_hour"):
+    with pytest.raises(
+        CatalogError, match=r"models\[local/x\]\.compute: needs the catalog's vcpu_hour"
+    ):
         load_catalog(path)
 
 

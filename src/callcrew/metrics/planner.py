@@ -248,7 +248,9 @@ def with_vcpu_price(catalog: Catalog, usd: float | Decimal | None) -> Catalog:
         return catalog
     if not Decimal(str(usd)).is_finite() or Decimal(str(usd)) < 0:
         raise CatalogError([f"--vcpu-hour-usd: must be a number >= 0 (got {usd!r})"])
-    price = VcpuPrice(usd=Decimal(str(usd)), source="given on the command line", date=dt.date.today().isoformat())
+    price = VcpuPrice(
+        usd=Decimal(str(usd)), source="given on the command line", date=dt.date.today().isoformat()
+    )
     updated = catalog.model_copy(update={"vcpu_hour": price})
     updated._origin = catalog.origin
     return updated
