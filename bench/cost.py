@@ -275,7 +275,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     st, lm, tt = lev["stt"], lev["llm"], lev["tts"]
     print(
         f"STT: seed rule {st['speech_rule']:.5f}, streamed {st['streamed']:.5f}, "
-        f"gated {st['gated']} (share {st['gate_share_of_caller_half']}; {st['gate_source']})"
+        f"gated {st['gated']:.5f} ({st['gated_seconds']} s; {st['gate_check']})"
     )
     print(
         f"LLM: all mini {lm['all_mini']:.5f}, nano intro+wrap-up {lm['nano_intro_wrapup']:.5f}, "

@@ -211,3 +211,19 @@ def test_gate_only_wraps_a_streaming_stt_with_a_vad() -> None:
     assert batch is not None
     with pytest.raises(ValueError, match="negative"):
         GatedSTT(inner, energy, pre_roll_s=-1)
+
+
+async def test_the_session_gates_a_streaming_stt_by_default() -> None:
+    from callcrew.providers.session import build_session
+    from callcrew.providers.stacks import resolve_stack
+    from callcrew.settings import Settings
+
+    keys = {"deepgram_api_key": "k", "openai_api_key": "k", "cartesia_api_key": "k"}
+    on = Settings(_env_file=None, **keys)  # type: ignore[call-arg]
+    session = build_session(on, resolve_stack(on), userdata=None, vad_model=EnergyVAD())
+    assert isinstance(session.stt, GatedSTT)
+    assert session.stt.pre_roll_s == on.stt_gate_pre_roll_s == 0.5
+    assert session.stt.wrapped_stt.provider == "Deepgram"
+    off = Settings(_env_file=None, stt_vad_gate=False, **keys)  # type: ignore[call-arg]
+    session = build_session(off, resolve_stack(off), userdata=None, vad_model=EnergyVAD())
+    assert not isinstance(session.stt, GatedSTT)

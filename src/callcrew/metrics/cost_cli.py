@@ -118,7 +118,10 @@ def cost(
         help="LiveKit server + SIP on your machines, priced by compute instead of the Cloud plan.",
     ),
     vcpu_hour_usd: float | None = typer.Option(
-        None, "--vcpu-hour-usd", help="USD per vCPU-hour for self-run software (catalog default)."
+        None,
+        "--vcpu-hour-usd",
+        envvar="VCPU_HOUR_USD",
+        help="USD per vCPU-hour for self-run software (default: the catalog's).",
     ),
 ) -> None:
     """Plan a month's cost of calls for a stack: components, total, per call and per hour."""

@@ -21,12 +21,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from callcrew.metrics.call_cost import usage_from_report
-from callcrew.metrics.planner import PlanInputs
+from callcrew.metrics.planner import PlanInputs, self_hosted_stack
 from callcrew.metrics.pricing import (
     COMPONENTS,
     CallUsage,
     Catalog,
     CatalogError,
+    Component,
+    Stack,
     TokenUsage,
     load_catalog,
     price_call,
@@ -84,24 +86,28 @@ def compare_to_plan(
     flag_above: float = FLAG_ABOVE,
 ) -> list[StackCheck]:
     """One StackCheck per stack with priced reports, in stack-name order."""
-    by_stack: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    by_stack: dict[tuple[str, str, bool], list[dict[str, Any]]] = {}
     for report in reports:
         cost = report.get("cost")
         if isinstance(cost, dict) and cost.get("stack") and cost.get("catalog"):
-            by_stack.setdefault((str(cost["stack"]), str(cost["catalog"])), []).append(report)
+            own = cost.get("livekit_hosting") == "self-hosted"
+            key = (str(cost["stack"]), str(cost["catalog"]), own)
+            by_stack.setdefault(key, []).append(report)
     checks = []
-    for (stack, catalog_name), group in sorted(by_stack.items()):
+    for (name, catalog_name, own), group in sorted(by_stack.items()):
         try:
             cat = catalog or load_catalog(catalog_name)
-            cat.stack(stack)
+            stack = self_hosted_stack(cat, name) if own else cat.stack(name)
         except CatalogError:
             continue  # priced by a catalog or stack this install does not have
-        checks.append(_check(stack, cat, group, stt_billing, flag_above))
+        label = f"{name} (self-hosted LiveKit)" if own else name
+        checks.append(_check(label, stack, cat, group, stt_billing, flag_above))
     return checks
 
 
 def _check(
-    stack: str,
+    label: str,
+    stack: Stack,
     catalog: Catalog,
     reports: list[dict[str, Any]],
     stt_billing: Literal["speech", "streamed", "catalog"],
@@ -155,7 +161,7 @@ def _check(
     m_total, p_total = sum(measured.values()) / n, sum(planned.values()) / n
     mean_min = minutes / n
     return StackCheck(
-        stack=stack,
+        stack=label,
         catalog=catalog.catalog,
         estimated=estimated,
         profile=CallProfile(
@@ -174,14 +180,14 @@ def _check(
 
 
 def _predicted_usage(
-    catalog: Catalog, stack: str, inputs: PlanInputs, minutes: float, share: float, turns: int
+    catalog: Catalog, stack: Stack, inputs: PlanInputs, minutes: float, share: float, turns: int
 ) -> CallUsage:
     """The usage the planner's rules assume for one call of this profile."""
-    entry = catalog.price(catalog.stack(stack).stt)
+    entry = catalog.price(stack.stt)
     billed = inputs.stt_billing if inputs.stt_billing != "catalog" else entry.billed_on or "speech"
     seconds = minutes * 60
     agent_s = seconds * share
-    llm_id = catalog.stack(stack).llm
+    llm_id = stack.llm
     llm_entry = catalog.price(llm_id)
     cached = inputs.system_prompt_tokens >= (llm_entry.cache_min_tokens or 0)
     prompt = turns * inputs.system_prompt_tokens
@@ -202,8 +208,8 @@ def _predicted_usage(
     )
 
 
-def _rule(catalog: Catalog, stack: str, component: str, inputs: PlanInputs) -> str:
-    model_id = catalog.stack(stack).model_for(component)  # type: ignore[arg-type]
+def _rule(catalog: Catalog, stack: Stack, component: Component, inputs: PlanInputs) -> str:
+    model_id = stack.model_for(component)
     if model_id is None:
         return "not used"
     entry = catalog.price(model_id)
