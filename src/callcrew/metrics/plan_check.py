@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from callcrew.metrics.call_cost import usage_from_report
+from callcrew.metrics.call_cost import SPOKEN_CHARS_PER_SECOND, usage_from_report
 from callcrew.metrics.planner import PlanInputs, self_hosted_stack
 from callcrew.metrics.pricing import (
     COMPONENTS,
@@ -35,8 +35,7 @@ from callcrew.metrics.pricing import (
 )
 
 FLAG_ABOVE = 0.10  # a line that differs by more than this share of the prediction is flagged
-# Seconds per character of agent speech, for a TTS billed per character (15 characters a second)
-_CHARS_PER_S = 15
+_CHARS_PER_S = SPOKEN_CHARS_PER_SECOND  # for a TTS billed per character, and cached phrases
 
 
 class _Model(BaseModel):

@@ -53,6 +53,7 @@ __all__ = [
 
 
 SELF_HOSTED_LIVEKIT = "livekit/self-hosted"
+MAX_VCPU_HOUR_USD = 1000  # far above any cloud's price: a bigger figure is a typo
 
 
 class PlanInputs(BaseModel):
@@ -246,8 +247,11 @@ def with_vcpu_price(catalog: Catalog, usd: float | Decimal | None) -> Catalog:
     """`catalog` with the vCPU-hour price replaced (None keeps the catalog's)."""
     if usd is None:
         return catalog
-    if not Decimal(str(usd)).is_finite() or Decimal(str(usd)) < 0:
-        raise CatalogError([f"--vcpu-hour-usd: must be a number >= 0 (got {usd!r})"])
+    value = Decimal(str(usd))
+    if not value.is_finite() or not 0 <= value <= MAX_VCPU_HOUR_USD:
+        raise CatalogError(
+            [f"--vcpu-hour-usd: must be a number from 0 to {MAX_VCPU_HOUR_USD} (got {usd!r})"]
+        )
     price = VcpuPrice(
         usd=Decimal(str(usd)), source="given on the command line", date=dt.date.today().isoformat()
     )
