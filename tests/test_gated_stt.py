@@ -227,3 +227,17 @@ async def test_the_session_gates_a_streaming_stt_by_default() -> None:
     off = Settings(_env_file=None, stt_vad_gate=False, **keys)  # type: ignore[call-arg]
     session = build_session(off, resolve_stack(off), userdata=None, vad_model=EnergyVAD())
     assert not isinstance(session.stt, GatedSTT)
+
+
+def test_keyterms_and_context_reach_the_provider() -> None:
+    class Keyed(RecordingStreamingSTT):
+        def __init__(self) -> None:
+            super().__init__()
+            self.keyterms: list[str] = []
+
+        def _update_session_keyterms(self, keyterms: list[str]) -> None:
+            self.keyterms = keyterms
+
+    inner = Keyed()
+    GatedSTT(inner, EnergyVAD())._update_session_keyterms(["Maple Street"])
+    assert inner.keyterms == ["Maple Street"]

@@ -574,7 +574,7 @@ def stats_command(
         reports = [r for r in reports if r.get("stack") == stack.strip()]
     if not reports:
         if as_json:
-            typer.echo(json.dumps(stats.summarize([]).to_json()))
+            typer.echo(json.dumps({**stats.summarize([]).to_json(), "vs_plan": []}))
         _nothing(since_at, outcome_, channel_, to=err if as_json else out)
         return
     summary = stats.summarize(reports)

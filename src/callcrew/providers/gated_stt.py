@@ -79,6 +79,13 @@ class GatedSTT(stt.STT[Any]):
     def provider(self) -> str:
         return self._inner.provider
 
+    # The framework's hooks for keyterms and context carry-over go to the provider itself.
+    def _update_session_keyterms(self, keyterms: list[str]) -> None:
+        self._inner._update_session_keyterms(keyterms)
+
+    def _push_conversation_item(self, ev: Any) -> None:
+        self._inner._push_conversation_item(ev)
+
     def _on_inner_error(self, *args: Any, **kwargs: Any) -> None:
         # FallbackAdapter and the session listen for errors on the STT they were given.
         self.emit("error", *args, **kwargs)
