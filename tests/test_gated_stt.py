@@ -19,6 +19,7 @@ from livekit.agents.types import (
     NOT_GIVEN,
     APIConnectOptions,
     NotGivenOr,
+    TimedString,
 )
 
 from callcrew.providers.gated_stt import GatedSTT, gate_stt
@@ -84,7 +85,11 @@ class RecordingStreamingSTT(stt.STT):
     """A streaming provider: bills what it is sent, finalises on flush."""
 
     def __init__(self) -> None:
-        super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=False))
+        super().__init__(
+            capabilities=stt.STTCapabilities(
+                streaming=True, interim_results=False, aligned_transcript="word"
+            )
+        )
         self.received: list[rtc.AudioFrame] = []
         self.flushes = 0
 
@@ -119,15 +124,24 @@ class _RecordingStream(stt.RecognizeStream):
         owner = self._stt
         assert isinstance(owner, RecordingStreamingSTT)
         pending = 0.0
+        heard = 0.0  # seconds of audio received: the provider's own clock
         async for item in self._input_ch:
             if isinstance(item, self._FlushSentinel):
                 if pending:
                     owner.flushes += 1
+                    # times on the provider's clock, as a provider reports them
+                    start, end = heard - pending, heard
                     self._event_ch.send_nowait(
                         stt.SpeechEvent(
                             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
                             alternatives=[
-                                stt.SpeechData(language=LanguageCode("en"), text=f"{pending:.2f}")
+                                stt.SpeechData(
+                                    language=LanguageCode("en"),
+                                    text=f"{pending:.2f}",
+                                    start_time=start,
+                                    end_time=end,
+                                    words=[TimedString("w", start_time=start, end_time=end)],
+                                )
                             ],
                         )
                     )
@@ -141,6 +155,7 @@ class _RecordingStream(stt.RecognizeStream):
                 continue
             owner.received.append(item)
             pending += item.duration
+            heard += item.duration
 
 
 async def run_gate(gate: stt.STT, audio: list[rtc.AudioFrame]) -> tuple[list[Any], list[Any]]:
@@ -189,6 +204,15 @@ async def test_only_speech_with_pre_and_post_roll_reaches_the_provider() -> None
     assert inner.flushes == 2
     finals = [e for e in events if e.type == stt.SpeechEventType.FINAL_TRANSCRIPT]
     assert len(finals) == 2
+    # times come back on the input's clock, not the provider's (which skips the silences):
+    # utterance 1 is sent from 0.7 s (1.0 s - 0.3 pre-roll) to 2.4 s, utterance 2 from 3.7 s
+    # (give or take the VAD's lag of a few frames)
+    starts = [f.alternatives[0].start_time for f in finals]
+    ends = [f.alternatives[0].end_time for f in finals]
+    assert starts == pytest.approx([0.7, 3.7], abs=0.1)
+    assert ends == pytest.approx([2.4, 4.9], abs=0.1)
+    words = finals[1].alternatives[0].words
+    assert words is not None and float(words[0].end_time) == pytest.approx(ends[1])
     # usage is what the provider was sent, reported under the gate's label
     assert sum(m.audio_duration for m in metrics) == pytest.approx(sent, abs=1e-6)
 
@@ -241,3 +265,18 @@ def test_keyterms_and_context_reach_the_provider() -> None:
     inner = Keyed()
     GatedSTT(inner, EnergyVAD())._update_session_keyterms(["Maple Street"])
     assert inner.keyterms == ["Maple Street"]
+
+
+def test_sent_clock_maps_the_provider_time_onto_the_input() -> None:
+    from callcrew.providers.gated_stt import SentClock
+
+    clock = SentClock()
+    for i in range(10):  # 0.2 s sent from input 1.0 s
+        clock.forwarded(1.0 + i * 0.02, 0.02)
+    for i in range(5):  # 0.1 s sent from input 5.0 s
+        clock.forwarded(5.0 + i * 0.02, 0.02)
+    assert clock.to_input(0.1) == pytest.approx(1.1)
+    # the seam: a start is the second run's, an end the first's
+    assert clock.to_input(0.2) == pytest.approx(5.0)
+    assert clock.to_input(0.2, end=True) == pytest.approx(1.2)
+    assert clock.to_input(0.25, end=True) == pytest.approx(5.05)

@@ -17,13 +17,22 @@ already sends it speech segments only.
 
 Usage (STTMetrics audio_duration) comes from the wrapped provider's own `RECOGNITION_USAGE`
 events, so the call report shows the audio the provider was actually sent.
+
+Timestamps: a provider times its words in seconds of the audio it received, and LiveKit adds
+them to the moment input started (`AudioRecognition`, for aligned-transcript STTs such as
+Deepgram) to know when the caller stopped speaking, which decides whether a transcript came
+before or after the agent started talking. With the silence cut out those times would run
+early, so the gate maps every relayed time back onto the input's own timeline. (After the
+provider reconnects mid-call its clock restarts; the mapping is then only approximate.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import contextlib
+import dataclasses
 from typing import Any
 
 from livekit import rtc
@@ -33,10 +42,13 @@ from livekit.agents.types import (
     NOT_GIVEN,
     APIConnectOptions,
     NotGivenOr,
+    TimedString,
 )
+from livekit.agents.utils import is_given
 
 DEFAULT_PRE_ROLL_S = 0.5
 DEFAULT_POST_ROLL_S = 0.3
+_EPS = 1e-6  # sums of 20 ms frame durations drift by ~1e-15 s
 
 
 class GatedSTT(stt.STT[Any]):
@@ -117,6 +129,35 @@ class GatedSTT(stt.STT[Any]):
         await self._inner.aclose()
 
 
+class SentClock:
+    """Maps the provider's time (seconds of audio it was sent) to the input's (seconds of audio
+    the session pushed), from where each contiguous run of forwarded frames began."""
+
+    def __init__(self) -> None:
+        self.sent = 0.0
+        self._sent_at: list[float] = []  # provider time where each run starts
+        self._input_at: list[float] = []  # input time of that same frame
+        self._next_input: float | None = None
+
+    def forwarded(self, input_at: float, duration: float) -> None:
+        if self._next_input is None or abs(input_at - self._next_input) > 1e-6:
+            self._sent_at.append(self.sent)
+            self._input_at.append(input_at)
+        self.sent += duration
+        self._next_input = input_at + duration
+
+    def to_input(self, t: float, *, end: bool = False) -> float:
+        """Where provider time `t` was on the input. At the seam between two runs one provider
+        instant is two input instants: a start belongs to the later run, an end to the earlier."""
+        if end:
+            i = bisect.bisect_left(self._sent_at, t - _EPS) - 1
+        else:
+            i = bisect.bisect_right(self._sent_at, t + _EPS) - 1
+        if i < 0:
+            return t
+        return self._input_at[i] + (t - self._sent_at[i])
+
+
 class GatedStream(stt.RecognizeStream):
     """Frames in; speech (+ pre/post-roll) out to the wrapped stream; its events back."""
 
@@ -127,19 +168,60 @@ class GatedStream(stt.RecognizeStream):
         super().__init__(stt=gate, conn_options=APIConnectOptions(max_retry=0))
         self._gate = gate
         self._inner = inner
+        self._clock = SentClock()
+
+    def _on_input_clock(self, ev: stt.SpeechEvent) -> stt.SpeechEvent:
+        """`ev` with its word and segment times moved from the provider's clock to the input's.
+        Only for a provider whose times LiveKit uses (`aligned_transcript`): others, such as
+        LiveKit's StreamAdapter, time words within an utterance, not within the stream."""
+        if not ev.alternatives or not self._gate.capabilities.aligned_transcript:
+            return ev
+        offset = self._inner.start_time_offset
+
+        def move(t: float, end: bool = False) -> float:
+            return self._clock.to_input(t - offset, end=end) + offset
+
+        def word(w: TimedString) -> TimedString:
+            if not isinstance(w, TimedString):
+                return w
+            return TimedString(
+                str(w),
+                start_time=move(w.start_time) if is_given(w.start_time) else w.start_time,
+                end_time=move(w.end_time, True) if is_given(w.end_time) else w.end_time,
+                confidence=w.confidence,
+                start_time_offset=w.start_time_offset,
+                speaker_id=w.speaker_id,
+            )
+
+        # (0, 0) is a provider that gives no times: leave it so LiveKit sees no timing
+        alternatives = [
+            alt
+            if alt.start_time == 0 and alt.end_time == 0
+            else dataclasses.replace(
+                alt,
+                start_time=move(alt.start_time),
+                end_time=move(alt.end_time, True),
+                words=None if alt.words is None else [word(w) for w in alt.words],
+            )
+            for alt in ev.alternatives
+        ]
+        return dataclasses.replace(ev, alternatives=alternatives)
 
     async def _run(self) -> None:
         gate = self._gate
         vad_stream = gate._vad.stream()
-        pre_roll: collections.deque[rtc.AudioFrame] = collections.deque()
+        pre_roll: collections.deque[tuple[rtc.AudioFrame, float]] = collections.deque()
         pre_roll_s = 0.0
         speaking = False
         post_roll_left = 0.0  # seconds still to forward after an end of speech
         idle_s = 0.0
+        input_s = 0.0  # where the input is, in seconds of audio pushed to this stream
+        clock = self._clock
 
-        def send(frame: rtc.AudioFrame) -> None:
+        def send(frame: rtc.AudioFrame, input_at: float) -> None:
             nonlocal idle_s
             self._inner.push_frame(frame)
+            clock.forwarded(input_at, frame.duration)
             gate.sent_s += frame.duration
             idle_s = 0.0
 
@@ -150,8 +232,8 @@ class GatedStream(stt.RecognizeStream):
                     speaking = True
                     post_roll_left = 0.0
                     while pre_roll:
-                        frame = pre_roll.popleft()
-                        send(frame)
+                        frame, at = pre_roll.popleft()
+                        send(frame, at)
                         gate.held_s -= frame.duration  # counted as held when it arrived
                     pre_roll_s = 0.0
                 elif ev.type == vad.VADEventType.END_OF_SPEECH and speaking:
@@ -161,36 +243,37 @@ class GatedStream(stt.RecognizeStream):
                         self._inner.flush()
 
         async def forward_input() -> None:
-            nonlocal pre_roll_s, post_roll_left, idle_s
+            nonlocal pre_roll_s, post_roll_left, idle_s, input_s
             async for item in self._input_ch:
                 if isinstance(item, self._FlushSentinel):
                     vad_stream.flush()
                     self._inner.flush()
                     continue
+                at, input_s = input_s, input_s + item.duration
                 vad_stream.push_frame(item)
                 if speaking:
-                    send(item)
+                    send(item, at)
                     continue
                 if post_roll_left > 0:
-                    send(item)
+                    send(item, at)
                     post_roll_left -= item.duration
                     if post_roll_left <= 0 and gate.finalize:
                         self._inner.flush()  # the utterance is over: finalise it now
                     continue
-                pre_roll.append(item)
+                pre_roll.append((item, at))
                 pre_roll_s += item.duration
                 gate.held_s += item.duration
-                while pre_roll and pre_roll_s - pre_roll[0].duration >= gate.pre_roll_s:
-                    pre_roll_s -= pre_roll.popleft().duration
+                while pre_roll and pre_roll_s - pre_roll[0][0].duration >= gate.pre_roll_s:
+                    pre_roll_s -= pre_roll.popleft()[0].duration
                 idle_s += item.duration
                 if gate.keepalive_s and idle_s >= gate.keepalive_s:
-                    send(_silence_like(item))
+                    send(_silence_like(item), at)
             vad_stream.end_input()
             self._inner.end_input()
 
         async def relay_events() -> None:
             async for ev in self._inner:
-                self._event_ch.send_nowait(ev)
+                self._event_ch.send_nowait(self._on_input_clock(ev))
 
         tasks = [
             asyncio.create_task(forward_input(), name="gated_stt.forward_input"),
