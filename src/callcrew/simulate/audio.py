@@ -804,8 +804,8 @@ async def play_audio(
     audio["wav"] = str(wav)
     audio["wav_seconds"] = round(await asyncio.to_thread(timeline.write_wav, wav), 2)
     if isinstance(session_stt, GatedSTT):
-        audio["stt_gate"] = {"sent_s": round(session_stt.sent_s, 2),
-                             "held_s": round(session_stt.held_s, 2)}  # fmt: skip
+        sent, held = round(session_stt.sent_s, 2), round(session_stt.held_s, 2)
+        audio["stt_gate"] = {"sent_s": sent, "held_s": held}
 
     problems = [
         *failures,
