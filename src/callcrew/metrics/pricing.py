@@ -1,4 +1,5 @@
-"""The price catalog: what each provider charges, as data, and what one measured call cost.
+"""The price catalog: what each provider charges and how it bills, as data (pricing one measured
+call from it: `call_pricing.py`).
 
 Prices live in YAML files (`callcrew/data/prices/*.yaml`, or the user's own), never in code, each
 with the source and date it came from, so a stale price is visible and fixable without a release.
