@@ -2,7 +2,9 @@
 bench/results/. They report numbers and never pass or fail on them.
 
 Suites: engine, greeting, context, concurrency, cost, turntaking (and `all`, in that order).
-The local Whisper/Hibari voice loop is separate: `python -m bench.local_loop`.
+The local Whisper/Hibari voice loop is separate: `python -m bench.local_loop`; so are the cost
+levers that need audio, `python -m bench.cost_audio`, and livekit-server's CPU per call-minute,
+`python -m bench.server_cpu` (inside `scripts/devstack isolated`).
 """
 
 from __future__ import annotations

@@ -13,6 +13,14 @@
    LLM tokens per request (averaged over every LLM request of every shipped scenario, x 6), and
    TTS minutes less the cached phrases one call plays (greeting + goodbye, not scaled: a longer
    call does not greet twice). Everything else is the seed's.
+3. The levers (issue 20), each priced at that profile from what the rehearsals measured, then
+   stacked: STT billed as streamed (every frame, livekit-agents 1.8.9) and VAD-gated (the share
+   of the caller's half the gate sends, from `python -m bench.cost_audio`'s latest result),
+   self-hosted LiveKit priced by compute (catalog `livekit/self-hosted`), a small model
+   (gpt-4.1-nano) for the intro and wrap-up requests, the prompt's static prefix padded to
+   OpenAI's 1,024-token caching minimum where that pays, and, reported but not stacked (the
+   replay LLM speaks scripted lines, so prompt guidance cannot be measured offline), the agent's
+   characters per call and the phrase cache's hit rate.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Any
 from bench.common import ROOT, table, write_result
 from bench.crewcall import tmpdir
 
-SEED_FIXTURE = Path("/work/shared/fixtures/seed_costs.json")
+SEED_FIXTURE = ROOT / "tests" / "fixtures" / "seed_costs.json"  # the repo's copy of the seed's
 SEED_PER_CALL = {"economy": 0.0929, "premium": 0.1500}
 
 
@@ -39,6 +47,31 @@ def fixed_phrases() -> list[str]:
     p = load_profile()
     return [p.greeting, p.goodbye, p.still_there, p.silence_goodbye, p.time_limit_goodbye,
             TRANSFER_PHRASE]  # fmt: skip
+
+
+def stage_of(tools: list[str]) -> str:
+    """Which agent made a request, by the tools it offered (intro hands off, wrap-up ends)."""
+    if "hand_off_to_desk" in tools:
+        return "intro"
+    if "more_help" in tools:
+        return "wrapup"
+    return "task"
+
+
+def request_row(call: Any) -> dict[str, Any]:
+    from callcrew.simulate.replay import CHARS_PER_TOKEN
+
+    # The static part of a request: tool descriptions and the business part of the prompt,
+    # everything before the per-call section ("## This call"), the same on every call.
+    cut = call.request.find("## This call")
+    static = call.request[:cut] if cut >= 0 else ""
+    return {
+        "stage": stage_of(call.tools_offered),
+        "input": call.input_tokens,
+        "cached": call.cached_tokens,
+        "output": call.output_tokens,
+        "static": len(static) // CHARS_PER_TOKEN,
+    }
 
 
 async def rehearse_all(quick: bool) -> list[dict[str, Any]]:
@@ -72,6 +105,7 @@ async def rehearse_all(quick: bool) -> list[dict[str, Any]]:
                     c = cost_of_report(r, catalog, stack, estimate_speech=True)
                     priced[f"{stack}{'_cached' if cache_on else ''}"] = c
             llm_rows = [u for u in report["usage"] if u["kind"] == "llm"]
+            agent_chars = sum(len(t) for t in agent_lines)
             out.append(
                 {
                     "scenario": path.stem,
@@ -83,6 +117,10 @@ async def rehearse_all(quick: bool) -> list[dict[str, Any]]:
                     "cached_tokens": sum(u["cached_input_tokens"] for u in llm_rows),
                     "output_tokens": sum(u["output_tokens"] for u in llm_rows),
                     "cached_phrases": cached,
+                    "agent_lines": len(agent_lines),
+                    "agent_chars": agent_chars,
+                    "cached_chars": sum(len(t) for t in cached),
+                    "requests": [request_row(c) for c in result.llm_calls],
                     "cost": priced,
                 }
             )
@@ -223,7 +261,34 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"saving vs the seed's $0.0929: {prof['saving_vs_seed']:.1%} (same rules); "
         f"{prof['marginal_price_call']['saving_vs_seed']:.1%} priced per call (not like for like)"
     )
-    return {"scenarios": calls, "seed_profile": prof, "seed_per_call": SEED_PER_CALL}
+    from bench.cost_levers import levers
+
+    lev = levers(calls, prof["ours_components_per_call"])
+    comps = ["livekit", "stt", "llm", "tts", "telephony"]
+    print(
+        table(
+            ["economy at the seed's profile, levers stacked", *comps, "total"],
+            [[row["step"], *[f"{row[c]:.5f}" for c in comps], f"{row['total']:.4f}"]
+             for row in lev["stacked"]],
+        )
+    )  # fmt: skip
+    st, lm, tt = lev["stt"], lev["llm"], lev["tts"]
+    print(
+        f"STT: seed rule {st['speech_rule']:.5f}, streamed {st['streamed']:.5f}, "
+        f"gated {st['gated']:.5f} ({st['gated_seconds']} s; {st['gate_check']})"
+    )
+    print(
+        f"LLM: all mini {lm['all_mini']:.5f}, nano intro+wrap-up {lm['nano_intro_wrapup']:.5f}, "
+        f"padded {lm['padded_where_it_pays']:.5f} {lm['padded_stages']}, both {lm['both']:.5f}"
+    )
+    print(
+        f"TTS: {tt['agent_chars_per_call']} agent chars a call "
+        f"({tt['agent_chars_per_minute']}/min), {tt['billed_chars_per_call']} billed; "
+        f"phrase cache {tt['phrase_cache_hit_rate_chars']:.1%} of characters, "
+        f"{tt['phrase_cache_hit_rate_lines']:.1%} of lines; 10 % shorter turns = "
+        f"-${tt['usd_per_10pct_shorter_turns_at_seed_profile']:.5f} a call"
+    )
+    return {"scenarios": calls, "seed_profile": prof, "seed_per_call": SEED_PER_CALL, "levers": lev}
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:

@@ -87,6 +87,12 @@ def test_cost(tmp_path: Path) -> None:
         for s in data["scenarios"]
     )
     assert data["seed_profile"]["seed_per_call"] == pytest.approx(0.0929, abs=1e-4)
+    # the levers of issue 20, stacked from STT as streamed to the shipped configuration
+    levers = data["levers"]
+    steps = [row["total"] for row in levers["stacked"]]
+    assert steps == sorted(steps, reverse=True)  # each lever lowers the bill
+    assert levers["stt"]["streamed"] == pytest.approx(2 * levers["stt"]["speech_rule"])
+    assert 0 <= levers["tts"]["phrase_cache_hit_rate_chars"] <= 1
 
 
 def test_turntaking(tmp_path: Path) -> None:

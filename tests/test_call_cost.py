@@ -47,3 +47,18 @@ async def test_web_calls_pay_no_telephony_and_unknown_stacks_are_not_priced() ->
     web = cost_of_report(report, catalog, "economy", estimate_speech=True)
     assert web is not None and web["telephony"] == 0
     assert cost_of_report(report, catalog, "no-such-stack") is None
+
+
+def test_a_self_hosted_call_prices_livekit_by_compute() -> None:
+    catalog = load_catalog("current")
+    report = {"channel": "inbound", "duration_s": 120.0, "usage": [], "transcript": []}
+    cloud = cost_of_report(report, catalog, "economy")
+    own = cost_of_report(report, catalog, "economy", self_hosted=True)
+    assert cloud is not None and own is not None
+    entry = catalog.price("livekit/self-hosted")
+    assert entry.compute is not None and catalog.vcpu_hour is not None
+    per_min = float(entry.compute.cpu_s_per_call_minute * catalog.vcpu_hour.usd / 3600)
+    assert own["livekit"] == pytest.approx(2 * per_min, abs=1e-6)
+    assert cloud["livekit"] == pytest.approx(2 * 0.003)  # the Cloud plan's overage rate
+    assert own["telephony"] == cloud["telephony"]
+    assert (cloud["livekit_hosting"], own["livekit_hosting"]) == ("catalog", "self-hosted")

@@ -374,6 +374,7 @@ def test_stats(db: str) -> None:
     # TTFT first (0.4 and 0.1), TTFT next (0.2, 0.6), e2e over all turns.
     assert "0.10-0.40" in economy and "0.20-0.60" in economy and "0.80-1.30" in economy
     assert "--stack NAME" in out  # mixed stacks are pointed out
+    assert "measured vs planned per call" in out
 
 
 def test_stats_json_and_filters(db: str) -> None:
@@ -387,6 +388,12 @@ def test_stats_json_and_filters(db: str) -> None:
     assert e2e["later"]["n"] == 2 and e2e["later"]["p95"] == pytest.approx(1.28)
     assert data["cost_per_hour"] == pytest.approx(0.0838 * 2 / (5 / 60))
     assert [row["stack"] for row in data["by_stack"]] == ["economy"]
+    # measured vs planned (issue 20): one entry per priced stack, a line per component
+    for check in data["vs_plan"]:
+        assert [line["component"] for line in check["lines"]] == [
+            "livekit", "stt", "llm", "tts", "telephony"
+        ]  # fmt: skip
+        assert {"measured_per_call", "planned_per_call", "measured_per_minute"} <= set(check)
 
 
 def test_stats_empty_match(db: str) -> None:

@@ -16,11 +16,11 @@ from callcrew.metrics.pricing import load_catalog
 pytestmark = pytest.mark.unit
 
 # A PRICES_FILE in the developer's shell must not change what the defaults print.
-runner = CliRunner(env={"PRICES_FILE": None})
+runner = CliRunner(env={"PRICES_FILE": None, "VCPU_HOUR_USD": None})
 
 
 def seed_fixture() -> dict[str, Any]:
-    # The seed's cost figures, copied into the repository (tests never read outside it).
+    # The repository's copy of the seed's cost model (never read from outside the repo).
     path = Path(__file__).parent / "fixtures" / "seed_costs.json"
     data: dict[str, Any] = json.loads(path.read_text("utf-8"))
     return data
@@ -214,3 +214,49 @@ def test_help_makes_the_calls_per_day_unit_plain() -> None:
     result = runner.invoke(app, ["cost", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "PER AGENT per business day" in result.stdout
+
+
+# --- Billing basis and self-hosting (issue 20) -------------------------------------------------
+
+
+def test_stt_billing_streamed_bills_every_minute() -> None:
+    speech = run_json()
+    streamed = run_json("--stt-billing", "streamed")
+    assert speech["components"]["stt"] == 155.10  # the seed's rule stays the default
+    assert streamed["components"]["stt"] == 310.20
+    assert streamed["rules"]["stt"] == "per minute, on every minute of the call (audio streamed)"
+    assert run_json("--stt-billing", "catalog")["components"]["stt"] == 310.20  # Deepgram's own
+
+
+def test_self_hosted_livekit_is_priced_by_compute() -> None:
+    cloud, own = run_json(), run_json("--self-hosted")
+    assert own["stack"] == "economy"
+    assert 0 < own["components"]["livekit"] < cloud["components"]["livekit"]
+    assert own["rules"]["livekit"].startswith("compute")
+    dearer = run_json("--self-hosted", "--vcpu-hour-usd", "1")
+    assert dearer["components"]["livekit"] > own["components"]["livekit"]
+    env = run_json("--self-hosted", env={"VCPU_HOUR_USD": "1"})
+    assert env["components"]["livekit"] == dearer["components"]["livekit"]
+
+
+def test_local_stack_is_not_free() -> None:
+    out = run_json("--stack", "local")
+    assert out["total_usd"] > 0
+    assert out["components"]["telephony"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--stt-billing", "always"], "error: --stt-billing: Input should be 'speech'"),
+        (["--self-hosted", "--vcpu-hour-usd", "-1"], "error: --vcpu-hour-usd: must be a number"),
+        (["--vcpu-hour-usd", "1e25"], "error: --vcpu-hour-usd: must be a number"),
+        (["--vcpu-hour-usd", "nan"], "error: --vcpu-hour-usd: must be a number"),
+    ],
+)
+def test_bad_billing_options_exit_2(args: list[str], expected: str) -> None:
+    result = runner.invoke(app, ["cost", *args, "--json"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(expected)

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from callcrew.metrics.planner import PlanInputs, cents, plan
+from callcrew.metrics.planner import PlanInputs, cents, plan, self_hosted_stack, with_vcpu_price
 from callcrew.metrics.pricing import BUILTIN_CATALOGS, CatalogError, Stack, load_catalog
 
 pytestmark = pytest.mark.unit
 
 
 def seed_fixture() -> dict[str, Any]:
-    # The seed's cost figures, copied into the repository (tests never read outside it).
+    # The repository's copy of the seed's cost model (never read from outside the repo).
     path = Path(__file__).parent / "fixtures" / "seed_costs.json"
     data: dict[str, Any] = json.loads(path.read_text("utf-8"))
     return data
@@ -85,6 +85,7 @@ def test_llm_per_call_exact() -> None:
 
 def test_json_contract_shape() -> None:
     out = plan(PlanInputs(), load_catalog("seed-2025-05"), "premium").to_json()
+    # The DESIGN contract's keys, in order; issue 20 adds `rules` after them.
     assert list(out) == [
         "stack",
         "calls",
@@ -93,7 +94,9 @@ def test_json_contract_shape() -> None:
         "total_usd",
         "per_call_usd",
         "per_hour_usd",
+        "rules",
     ]
+    assert list(out["rules"]) == ["livekit", "stt", "llm", "tts", "telephony"]
     assert list(out["components"]) == ["livekit", "stt", "llm", "tts", "telephony"]
     assert out["stack"] == "premium"
     assert out["components"]["tts"] == 1980.0
@@ -226,10 +229,73 @@ def test_per_character_tts_needs_characters_per_minute(tmp_path: Path) -> None:
     assert result.components["tts"] == Decimal("1056")  # 33,000 min x 800 x 0.00004
 
 
-def test_local_stack_is_free_and_has_no_trunk() -> None:
-    result = plan(PlanInputs(), load_catalog("current"), "local")
-    assert result.total == 0
+def test_local_stack_is_priced_by_compute_and_has_no_trunk() -> None:
+    catalog = load_catalog("current")
+    result = plan(PlanInputs(), catalog, "local")
+    assert result.total > 0
     assert result.basis["telephony"] == "not used"
+    assert catalog.vcpu_hour is not None
+    for component in ("livekit", "stt", "tts"):
+        entry = catalog.price(getattr(catalog.stack("local"), component))
+        assert entry.compute is not None
+        expected = (
+            Decimal(66_000) * entry.compute.cpu_s_per_call_minute * catalog.vcpu_hour.usd / 3600
+        )
+        assert result.components[component] == expected  # type: ignore[index]
+        assert result.rules[component].startswith("compute")  # type: ignore[index]
+    assert result.components["llm"] == 0  # a local LLM server's compute is not measured here
+
+
+# --- Billing basis (issue 20) ------------------------------------------------------------------
+
+
+def test_stt_billing_rules() -> None:
+    catalog = load_catalog("current")
+    speech = plan(PlanInputs(), catalog, "economy")
+    streamed = plan(PlanInputs(stt_billing="streamed"), catalog, "economy")
+    own = plan(PlanInputs(stt_billing="catalog"), catalog, "economy")
+    assert speech.components["stt"] == Decimal("155.1")  # 33,000 caller minutes, the seed's
+    assert streamed.components["stt"] == Decimal("310.2")  # 66,000: every minute streamed
+    assert own.components["stt"] == streamed.components["stt"]  # Deepgram bills audio streamed
+    assert "seed rule" in speech.rules["stt"]
+    assert "streamed" in streamed.rules["stt"]
+    # The seed's catalog says its own rule, so "catalog" reproduces the article there.
+    seed = plan(PlanInputs(stt_billing="catalog"), SEED_CATALOG, "economy")
+    assert seed.components["stt"] == Decimal("155.1")
+
+
+def test_a_prompt_under_the_caching_minimum_is_billed_at_the_input_rate() -> None:
+    catalog = load_catalog("current")
+    short = plan(PlanInputs(system_prompt_tokens=600), catalog, "economy")
+    # 6 x 600 input + 975 input + 210 output, nothing cached (OpenAI's 1,024-token minimum)
+    assert short.llm_per_call == (Decimal(3600 + 975) * Decimal("0.40") + 210 * Decimal("1.60")) / (
+        1_000_000
+    )
+    assert "caching minimum" in short.rules["llm"]
+    long = plan(PlanInputs(system_prompt_tokens=1024), catalog, "economy")
+    assert "cached rate" in long.rules["llm"]
+
+
+def test_self_hosted_livekit_replaces_the_plan_by_compute() -> None:
+    catalog = load_catalog("current")
+    cloud = plan(PlanInputs(), catalog, "economy")
+    own = plan(PlanInputs(), catalog, self_hosted_stack(catalog, "economy"))
+    entry = catalog.price("livekit/self-hosted")
+    assert entry.compute is not None and catalog.vcpu_hour is not None
+    assert own.components["livekit"] == (
+        Decimal(66_000) * entry.compute.cpu_s_per_call_minute * catalog.vcpu_hour.usd / 3600
+    )
+    assert 0 < own.components["livekit"] < cloud.components["livekit"]
+    for component in ("stt", "llm", "tts", "telephony"):
+        assert own.components[component] == cloud.components[component]  # type: ignore[index]
+    dearer = plan(
+        PlanInputs(), with_vcpu_price(catalog, 1.0), self_hosted_stack(catalog, "economy")
+    )
+    assert (
+        dearer.components["livekit"] == Decimal(66_000) * entry.compute.cpu_s_per_call_minute / 3600
+    )
+    with pytest.raises(CatalogError, match="vcpu-hour"):
+        with_vcpu_price(catalog, -1)
 
 
 def test_a_stack_object_with_an_override() -> None:

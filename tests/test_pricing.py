@@ -24,7 +24,7 @@ pytestmark = pytest.mark.unit
 
 
 def seed_fixture() -> dict[str, Any]:
-    # The seed's cost figures, copied into the repository (tests never read outside it).
+    # The repository's copy of the seed's cost model (never read from outside the repo).
     path = Path(__file__).parent / "fixtures" / "seed_costs.json"
     data: dict[str, Any] = json.loads(path.read_text("utf-8"))
     return data
@@ -54,7 +54,8 @@ def test_every_price_has_source_and_date(name: str) -> None:
     assert catalog.origin == name
     for key, entry in catalog.models.items():
         assert entry.source.strip(), key
-        assert entry.date.startswith("2025"), key
+        # seed-era prices, or a compute figure dated when it was measured here
+        assert entry.date.startswith("2025") or entry.compute is not None, key
         assert len(entry.units) == 1, key
 
 
@@ -115,8 +116,9 @@ def test_current_covers_every_supported_model() -> None:
         "telnyx/sip",
     ):
         assert catalog.price(model_id).source
-    # any local model, including whatever an OpenAI-compatible endpoint serves, is free
-    assert catalog.price("local/faster-whisper").free
+    # the local STT and TTS cost their measured CPU; an LLM endpoint's compute is not measured
+    assert catalog.price("local/faster-whisper").compute is not None
+    assert catalog.price("local/hibari-tts").compute is not None
     assert catalog.price("local/qwen2.5:7b").free
     assert "local" in catalog.stacks
 
@@ -396,15 +398,80 @@ def test_per_character_tts_and_several_llms(tmp_path: Path) -> None:
     assert cost.telephony == pytest.approx(0.005)  # 1 min x $0.0050 Telnyx termination
 
 
-def test_local_stack_call_is_free() -> None:
+def test_local_stack_call_costs_its_cpu_not_its_tokens() -> None:
     usage = CallUsage(
         duration_s=60,
         stt_audio_s=20,
         tts_audio_s=30,
         llm={"local/llm": TokenUsage(input=5000, output=100)},
     )
-    cost = price_call(usage, load_catalog("current"), "local", channel="web")
-    assert cost.total == 0.0
+    catalog = load_catalog("current")
+    cost = price_call(usage, catalog, "local", channel="web")
+    assert cost.telephony == 0.0 and cost.llm == 0.0
+    assert catalog.vcpu_hour is not None
+    for component in ("livekit", "stt", "tts"):
+        entry = catalog.price(getattr(catalog.stack("local"), component))
+        assert entry.compute is not None
+        # one call-minute of CPU, whatever the audio heard or said
+        expected = entry.compute.cpu_s_per_call_minute * catalog.vcpu_hour.usd / 3600
+        assert getattr(cost, component) == pytest.approx(float(expected), abs=1e-6)
+    assert cost.total > 0
+
+
+def test_compute_needs_a_vcpu_price(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+catalog: mine
+date: "2026-12"
+source: me
+models:
+  local/x:
+    kind: stt
+    compute: {cpu_s_per_call_minute: 1, measured: here}
+    source: me
+    date: "2026-12"
+""",
+    )
+    with pytest.raises(
+        CatalogError, match=r"models\[local/x\]\.compute: needs the catalog's vcpu_hour"
+    ):
+        load_catalog(path)
+
+
+def test_billing_basis_belongs_to_its_component(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+catalog: mine
+date: "2026-12"
+source: me
+models:
+  acme/tts:
+    kind: tts
+    per_minute: 0.01
+    billed_on: streamed
+    source: me
+    date: "2026-12"
+  acme/stt:
+    kind: stt
+    per_minute: 0.01
+    cache_min_tokens: 10
+    source: me
+    date: "2026-12"
+""",
+    )
+    with pytest.raises(CatalogError) as err:
+        load_catalog(path)
+    assert any("acme/tts].billed_on: only an STT" in p for p in err.value.problems)
+    assert any("acme/stt].cache_min_tokens: only an LLM" in p for p in err.value.problems)
+
+
+def test_catalogs_state_the_billing_basis() -> None:
+    current, seed = load_catalog("current"), load_catalog("seed-2025-05")
+    assert current.price("deepgram/nova-2").billed_on == "streamed"  # as Deepgram bills
+    assert seed.price("deepgram/nova-2").billed_on == "speech"  # as the article modelled it
+    assert current.price("openai/gpt-4.1-mini").cache_min_tokens == 1024
 
 
 def test_price_call_rejects_bad_input() -> None:

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     false_interruption_timeout: float | None = Field(2.0, ge=0, le=30)
     preemptive_generation: bool = True
     user_away_timeout: float = Field(15.0, gt=0, le=600)
+    # A streaming STT (Deepgram) bills all audio it is sent, and LiveKit sends it every frame:
+    # the gate sends the caller's speech plus a pre-roll (providers/gated_stt.py; measured in
+    # docs/costs.md). A non-streaming STT (Whisper) is already VAD-cut and is not wrapped.
+    stt_vad_gate: bool = True
+    stt_gate_pre_roll_s: float = Field(0.5, ge=0, le=3)
+    stt_gate_post_roll_s: float = Field(0.3, ge=0, le=3)
     silence_nudges: int = Field(2, ge=0, le=10, description="nudges before a silent call ends")
     max_call_seconds: float = Field(1800.0, gt=0, le=6 * 3600)
 
@@ -135,6 +141,10 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/callcrew.db"
     reports_dir: Path = Path("var/reports")
     prices_file: str | None = Field(None, description="price catalog: name or YAML path")
+    # Price calls with LiveKit (server, SIP, worker host) on your machines instead of the Cloud
+    # plan, by compute at the catalog's $/vCPU-hour (or VCPU_HOUR_USD).
+    livekit_self_hosted: bool = False
+    vcpu_hour_usd: float | None = Field(None, ge=0, le=1000, allow_inf_nan=False)
     log_level: LogLevel = "INFO"
 
     @field_validator("stt", "llm", "tts")

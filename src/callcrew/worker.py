@@ -28,6 +28,7 @@ from callcrew.crews import load_crew
 from callcrew.guards import CallTimer, SilenceGuard
 from callcrew.metrics import prometheus, tracing
 from callcrew.metrics.call_cost import cost_of_report
+from callcrew.metrics.planner import with_vcpu_price
 from callcrew.metrics.pricing import CatalogError, load_catalog
 from callcrew.metrics.report import build_report, mask_number
 from callcrew.metrics.webhook import deliver_report, retry_outbox
@@ -394,8 +395,12 @@ def write_report(run: CallRun, *, error: str | None = None) -> dict[str, Any]:
         error=error,
     )
     try:
-        catalog = load_catalog(run.settings.prices_file)
-        report["cost"] = cost_of_report(report, catalog, run.settings.stack)
+        catalog = with_vcpu_price(
+            load_catalog(run.settings.prices_file), run.settings.vcpu_hour_usd
+        )
+        report["cost"] = cost_of_report(
+            report, catalog, run.settings.stack, self_hosted=run.settings.livekit_self_hosted
+        )
     except CatalogError as exc:
         logger.error("call %s not priced: %s", run.info.call_id, exc)
     run.store.reports.save(report)

@@ -11,7 +11,15 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from callcrew.metrics.pricing import CallUsage, Catalog, CatalogError, TokenUsage, price_call
+from callcrew.metrics.planner import self_hosted_stack
+from callcrew.metrics.pricing import (
+    CallUsage,
+    Catalog,
+    CatalogError,
+    Stack,
+    TokenUsage,
+    price_call,
+)
 
 SPOKEN_CHARS_PER_SECOND = 15.0
 # Turn-taking pauses in a rehearsal (end of turn + answer), per caller turn.
@@ -26,9 +34,9 @@ def _llm_model_id(catalog: Catalog, row: dict[str, Any], fallback: str) -> str:
 
 
 def usage_from_report(
-    report: dict[str, Any], catalog: Catalog, stack: str, *, estimate_speech: bool
+    report: dict[str, Any], catalog: Catalog, stack: str | Stack, *, estimate_speech: bool
 ) -> CallUsage:
-    chosen = catalog.stack(stack)
+    chosen = catalog.stack(stack) if isinstance(stack, str) else stack
     llm_fallback = chosen.model_for("llm") or "openai/gpt-4.1-mini"
     llm: dict[str, TokenUsage] = {}
     stt_s = tts_s = 0.0
@@ -66,12 +74,19 @@ def usage_from_report(
 
 
 def cost_of_report(
-    report: dict[str, Any], catalog: Catalog, stack: str, *, estimate_speech: bool = False
+    report: dict[str, Any],
+    catalog: Catalog,
+    stack: str,
+    *,
+    estimate_speech: bool = False,
+    self_hosted: bool = False,
 ) -> dict[str, Any] | None:
-    """The report's `cost` block, or None when the catalog has no such stack."""
+    """The report's `cost` block, or None when the catalog has no such stack. `self_hosted`:
+    LiveKit on your machines, priced by compute instead of the Cloud plan."""
     try:
-        usage = usage_from_report(report, catalog, stack, estimate_speech=estimate_speech)
-        cost = price_call(usage, catalog, stack, channel=report["channel"])
+        chosen = self_hosted_stack(catalog, stack) if self_hosted else catalog.stack(stack)
+        usage = usage_from_report(report, catalog, chosen, estimate_speech=estimate_speech)
+        cost = price_call(usage, catalog, chosen, channel=report["channel"])
     except CatalogError:
         return None
     block: dict[str, Any] = asdict(cost)
@@ -81,6 +96,7 @@ def cost_of_report(
             "stack": stack,
             "estimated": estimate_speech,
             "minutes": round(usage.duration_s / 60, 3),
+            "livekit_hosting": "self-hosted" if self_hosted else "catalog",
         }
     )
     return block

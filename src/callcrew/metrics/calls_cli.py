@@ -31,6 +31,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from callcrew.call import Channel, Outcome
 from callcrew.metrics import stats
+from callcrew.metrics.plan_check import compare_to_plan, plan_tables
 from callcrew.metrics.report import mask_number
 from callcrew.settings import SettingsError, load_settings
 from callcrew.store import Store, StoreError, open_store
@@ -573,12 +574,14 @@ def stats_command(
         reports = [r for r in reports if r.get("stack") == stack.strip()]
     if not reports:
         if as_json:
-            typer.echo(json.dumps(stats.summarize([]).to_json()))
+            typer.echo(json.dumps({**stats.summarize([]).to_json(), "vs_plan": []}))
         _nothing(since_at, outcome_, channel_, to=err if as_json else out)
         return
     summary = stats.summarize(reports)
+    checks = compare_to_plan(reports)
     if as_json:
-        typer.echo(json.dumps(summary.to_json()))
+        vs_plan = [c.model_dump() for c in checks]
+        typer.echo(json.dumps({**summary.to_json(), "vs_plan": vs_plan}))
         return
 
     described = _describe_filters(since_at, outcome_, channel_)
@@ -642,6 +645,8 @@ def stats_command(
         "e2e/first byte is LiveKit's, from the VAD's end-of-speech estimate (~100 ms after the "
         "caller really stopped).[/]"
     )
+    for plan_table in plan_tables(checks):
+        out.print(plan_table)
     if len(summary.stacks) > 1:
         out.print(
             f"[dim]The latency table mixes {len(summary.stacks)} stacks "

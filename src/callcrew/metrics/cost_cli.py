@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NoReturn
@@ -11,7 +12,14 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from callcrew.metrics.planner import PlanInputs, PlanResult, cents, plan
+from callcrew.metrics.planner import (
+    PlanInputs,
+    PlanResult,
+    cents,
+    plan,
+    self_hosted_stack,
+    with_vcpu_price,
+)
 from callcrew.metrics.pricing import CatalogError, load_catalog
 
 # PlanInputs keeps the fixture's field names; the command keeps the contract's option names.
@@ -28,6 +36,7 @@ _OPTION_FOR = {
     "calls_per_hour": "--calls-per-hour",
     "discount": "--discount",
     "tts_characters_per_minute": "--tts-chars-per-minute",
+    "stt_billing": "--stt-billing",
 }
 
 _LABELS = {
@@ -97,6 +106,23 @@ def cost(
         help="Price catalog: 'current' (default), 'seed-2025-05', or a YAML file path.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object, nothing else."),
+    stt_billing: str = typer.Option(
+        _default("stt_billing"),
+        "--stt-billing",
+        help="STT minutes billed: 'speech' (caller speech, the seed's rule; a VAD-gated input), "
+        "'streamed' (the whole call, a streaming STT fed every frame), 'catalog' (the entry's).",
+    ),
+    self_hosted: bool = typer.Option(
+        False,
+        "--self-hosted",
+        help="LiveKit server + SIP on your machines, priced by compute instead of the Cloud plan.",
+    ),
+    vcpu_hour_usd: float | None = typer.Option(
+        None,
+        "--vcpu-hour-usd",
+        envvar="VCPU_HOUR_USD",
+        help="USD per vCPU-hour for self-run software (default: the catalog's).",
+    ),
 ) -> None:
     """Plan a month's cost of calls for a stack: components, total, per call and per hour."""
     try:
@@ -114,14 +140,19 @@ def cost(
                 "calls_per_hour": calls_per_hour,
                 "discount": discount,
                 "tts_characters_per_minute": tts_chars_per_minute,
+                "stt_billing": stt_billing,
             }
         )
     except ValidationError as exc:
         _fail([_explain(e) for e in exc.errors()])
     try:
-        result = plan(inputs, load_catalog(prices), stack)
+        catalog = with_vcpu_price(load_catalog(prices), vcpu_hour_usd)
+        chosen = self_hosted_stack(catalog, stack) if self_hosted else stack
+        result = plan(inputs, catalog, chosen)
     except CatalogError as exc:
         _fail(exc.problems)
+    if self_hosted:
+        result = dataclasses.replace(result, stack=stack)
 
     if as_json:
         typer.echo(json.dumps(result.to_json()))
@@ -161,8 +192,9 @@ def _print_table(r: PlanResult) -> None:
     table.add_column("Component")
     table.add_column("Priced as", overflow="fold")
     table.add_column("USD / month", justify="right")
+    table.add_column("Rule", overflow="fold")
     for component, amount in r.components.items():
-        table.add_row(_LABELS[component], r.basis[component], _usd(amount))
+        table.add_row(_LABELS[component], r.basis[component], _usd(amount), r.rules[component])
     table.add_section()
     if i.discount:
         table.add_row("Subtotal", "list prices", _usd(r.subtotal))

@@ -6,13 +6,23 @@ agent-speech minutes (talk share), telephony on every minute at termination + or
 legs, as the article's published figures do); the LLM costs, per call, turns x system-prompt tokens
 at the cached rate plus the non-cached input and output tokens; the discount applies to the total.
 Per hour is per call x calls per hour, the article's way.
+
+Billing basis (issue 20): each catalog entry may say how its provider really bills, and the
+planner applies it where the seed's rule and the provider differ, naming the rule each line used
+(`PlanResult.rules`). STT: `stt_billing` "speech" is the seed's rule (caller-speech minutes; also
+what a VAD-gated STT input sends, within its pre-roll), "streamed" bills every minute of the call
+(what a streaming STT fed every frame bills), "catalog" takes the entry's own `billed_on`. LLM:
+a system prompt shorter than the entry's `cache_min_tokens` is billed at the input rate (the
+provider does not cache it). Self-run software (`compute`) costs CPU-seconds per call-minute at the
+catalog's $/vCPU-hour, on every minute.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +36,7 @@ from callcrew.metrics.pricing import (
     PriceEntry,
     Stack,
     TokenUsage,
+    VcpuPrice,
     llm_cost,
     price_call,
 )
@@ -39,6 +50,10 @@ __all__ = [
     "plan",
     "price_call",
 ]
+
+
+SELF_HOSTED_LIVEKIT = "livekit/self-hosted"
+MAX_VCPU_HOUR_USD = 1000  # far above any cloud's price: a bigger figure is a typo
 
 
 class PlanInputs(BaseModel):
@@ -61,6 +76,9 @@ class PlanInputs(BaseModel):
     tts_characters_per_minute: Decimal | None = Field(
         None, gt=0, allow_inf_nan=False, description="only for TTS billed per character"
     )
+    stt_billing: Literal["speech", "streamed", "catalog"] = Field(
+        "speech", description="STT minutes: caller speech (seed), the whole call, or the entry's"
+    )
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,7 @@ class PlanResult:
     tts_minutes: Decimal
     components: dict[Component, Decimal]
     basis: dict[Component, str]
+    rules: dict[Component, str]
     llm_per_call: Decimal
     subtotal: Decimal
     total: Decimal
@@ -109,6 +128,8 @@ class PlanResult:
             "total_usd": float(cents(self.total)),
             "per_call_usd": None if per_call is None else float(_q(per_call, "0.000001")),
             "per_hour_usd": None if per_hour is None else float(cents(per_hour)),
+            # Added by issue 20 (the contract's keys above are unchanged): the rule per line.
+            "rules": dict(self.rules),
         }
 
 
@@ -120,7 +141,7 @@ def plan(inputs: PlanInputs, catalog: Catalog, stack: str | Stack) -> PlanResult
     calls = inputs.agents * inputs.calls_per_agent_per_day * inputs.business_days
     minutes = calls * inputs.call_minutes
     tts_minutes = minutes * inputs.agent_talk_share
-    stt_minutes = minutes - tts_minutes
+    speech_minutes = minutes - tts_minutes
 
     def entry(component: Component) -> PriceEntry | None:
         model_id = chosen.model_for(component)
@@ -128,34 +149,58 @@ def plan(inputs: PlanInputs, catalog: Catalog, stack: str | Stack) -> PlanResult
 
     costs: dict[Component, Decimal] = {}
     basis: dict[Component, str] = {}
-    costs["livekit"], basis["livekit"] = _minutes_cost(entry("livekit"), minutes)
-    costs["stt"], basis["stt"] = _minutes_cost(entry("stt"), stt_minutes)
+    rules: dict[Component, str] = {}
+    for component in COMPONENTS:
+        e = entry(component)
+        if e is not None and e.compute is not None:
+            costs[component], basis[component] = _compute_cost(catalog, e, minutes)
+            rules[component] = "compute: CPU-s per call-minute x $/vCPU-hour, every minute"
+
+    if "livekit" not in costs:
+        costs["livekit"], basis["livekit"] = _minutes_cost(entry("livekit"), minutes)
+        rules["livekit"] = _minutes_rule(entry("livekit"), "every minute")
+
+    stt_minutes = speech_minutes
+    if "stt" not in costs:
+        stt_entry = entry("stt")
+        billed = _stt_billing(inputs, stt_entry)
+        stt_minutes = minutes if billed == "streamed" else speech_minutes
+        costs["stt"], basis["stt"] = _minutes_cost(stt_entry, stt_minutes)
+        rules["stt"] = _minutes_rule(
+            stt_entry,
+            "every minute of the call (audio streamed)"
+            if billed == "streamed"
+            else "caller-speech minutes (seed rule)",
+        )
 
     llm_entry = catalog.price(chosen.llm)
+    prompt = inputs.llm_turns_per_call * inputs.system_prompt_tokens
+    minimum = llm_entry.cache_min_tokens or 0
+    cached = inputs.system_prompt_tokens >= minimum
     llm_per_call = llm_cost(
         llm_entry,
-        cached_input=inputs.llm_turns_per_call * inputs.system_prompt_tokens,
-        input=inputs.non_cached_input_tokens_per_call,
+        cached_input=prompt if cached else 0,
+        input=inputs.non_cached_input_tokens_per_call + (0 if cached else prompt),
         output=inputs.output_tokens_per_call,
     )
-    costs["llm"] = llm_per_call * calls
-    basis["llm"] = "free" if llm_entry.free else f"{calls:,} calls x ${_plain(llm_per_call)}"
-
-    tts_entry = entry("tts")
-    if tts_entry is not None and tts_entry.per_character is not None:
-        per_minute_chars = inputs.tts_characters_per_minute
-        if per_minute_chars is None:
-            raise CatalogError(
-                [
-                    f"{catalog.origin}: stacks[{name}].tts: billed per character; give the "
-                    "characters spoken per minute (tts_characters_per_minute)"
-                ]
-            )
-        chars = tts_minutes * per_minute_chars
-        costs["tts"] = chars * tts_entry.per_character
-        basis["tts"] = f"{_plain(chars)} chars x ${_plain(tts_entry.per_character)}"
+    if "llm" in costs:
+        llm_per_call = costs["llm"] / calls if calls else Decimal(0)
     else:
-        costs["tts"], basis["tts"] = _minutes_cost(tts_entry, tts_minutes)
+        costs["llm"] = llm_per_call * calls
+        basis["llm"] = "free" if llm_entry.free else f"{calls:,} calls x ${_plain(llm_per_call)}"
+        rules["llm"] = (
+            "free"
+            if llm_entry.free
+            else "per token: turns x system prompt at the cached rate + input + output"
+            if cached
+            else f"per token: system prompt under the {minimum:,}-token caching minimum, "
+            "billed at the input rate"
+        )
+
+    if "tts" not in costs:
+        costs["tts"], basis["tts"], rules["tts"] = _tts_cost(
+            catalog, name, entry("tts"), tts_minutes, inputs.tts_characters_per_minute
+        )
 
     tel_entry = entry("telephony")
     if tel_entry is not None and tel_entry.sip_per_minute is not None:
@@ -165,8 +210,10 @@ def plan(inputs: PlanInputs, catalog: Catalog, stack: str | Stack) -> PlanResult
             f"{_plain(minutes)} min x (${_plain(legs.termination)} out "
             f"+ ${_plain(legs.origination)} in)"
         )
+        rules["telephony"] = "both SIP legs on every minute (seed rule)"
     else:
         costs["telephony"], basis["telephony"] = _minutes_cost(tel_entry, minutes)
+        rules["telephony"] = _minutes_rule(tel_entry, "every minute")
 
     components = {c: costs[c] for c in COMPONENTS}
     subtotal = sum(components.values(), Decimal(0))
@@ -181,10 +228,85 @@ def plan(inputs: PlanInputs, catalog: Catalog, stack: str | Stack) -> PlanResult
         tts_minutes=tts_minutes,
         components=components,
         basis={c: basis[c] for c in COMPONENTS},
+        rules={c: rules[c] for c in COMPONENTS},
         llm_per_call=llm_per_call,
         subtotal=subtotal,
         total=subtotal * (1 - inputs.discount),
     )
+
+
+def self_hosted_stack(catalog: Catalog, stack: str | Stack) -> Stack:
+    """`stack` with LiveKit (server, SIP, the worker's host) on your machines instead of Cloud."""
+    chosen = catalog.stack(stack) if isinstance(stack, str) else stack
+    catalog.price(SELF_HOSTED_LIVEKIT)  # a user's catalog without it fails here, clearly
+    label = f"{chosen.label}, self-hosted LiveKit" if chosen.label else "self-hosted LiveKit"
+    return chosen.model_copy(update={"livekit": SELF_HOSTED_LIVEKIT, "label": label})
+
+
+def with_vcpu_price(catalog: Catalog, usd: float | Decimal | None) -> Catalog:
+    """`catalog` with the vCPU-hour price replaced (None keeps the catalog's)."""
+    if usd is None:
+        return catalog
+    value = Decimal(str(usd))
+    if not value.is_finite() or not 0 <= value <= MAX_VCPU_HOUR_USD:
+        raise CatalogError(
+            [f"--vcpu-hour-usd: must be a number from 0 to {MAX_VCPU_HOUR_USD} (got {usd!r})"]
+        )
+    price = VcpuPrice(
+        usd=Decimal(str(usd)), source="given on the command line", date=dt.date.today().isoformat()
+    )
+    updated = catalog.model_copy(update={"vcpu_hour": price})
+    updated._origin = catalog.origin
+    return updated
+
+
+def _tts_cost(
+    catalog: Catalog,
+    stack: str,
+    entry: PriceEntry | None,
+    tts_minutes: Decimal,
+    chars_per_minute: Decimal | None,
+) -> tuple[Decimal, str, str]:
+    if entry is None or entry.per_character is None:
+        cost, text = _minutes_cost(entry, tts_minutes)
+        return cost, text, _minutes_rule(entry, "agent-speech minutes")
+    if chars_per_minute is None:
+        raise CatalogError(
+            [
+                f"{catalog.origin}: stacks[{stack}].tts: billed per character; give the "
+                "characters spoken per minute (tts_characters_per_minute)"
+            ]
+        )
+    chars = tts_minutes * chars_per_minute
+    text = f"{_plain(chars)} chars x ${_plain(entry.per_character)}"
+    return chars * entry.per_character, text, "per character of agent speech"
+
+
+def _stt_billing(inputs: PlanInputs, entry: PriceEntry | None) -> str:
+    if inputs.stt_billing != "catalog":
+        return inputs.stt_billing
+    # An entry that does not say is taken at the seed's rule.
+    return (entry.billed_on if entry is not None else None) or "speech"
+
+
+def _minutes_rule(entry: PriceEntry | None, minutes: str) -> str:
+    if entry is None:
+        return "not used"
+    if entry.free:
+        return "free"
+    if entry.plan is not None:
+        return f"plan base + overage, on {minutes}"
+    return f"per minute, on {minutes}"
+
+
+def _compute_cost(catalog: Catalog, entry: PriceEntry, minutes: Decimal) -> tuple[Decimal, str]:
+    assert entry.compute is not None and catalog.vcpu_hour is not None  # checked at load
+    cost = catalog.compute_per_minute(entry) * minutes
+    text = (
+        f"{_plain(minutes)} call-min x {_plain(entry.compute.cpu_s_per_call_minute)} CPU-s "
+        f"at ${_plain(catalog.vcpu_hour.usd)}/vCPU-h"
+    )
+    return cost, text
 
 
 def _minutes_cost(entry: PriceEntry | None, minutes: Decimal) -> tuple[Decimal, str]:

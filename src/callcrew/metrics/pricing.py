@@ -1,4 +1,5 @@
-"""The price catalog: what each provider charges, as data, and what one measured call cost.
+"""The price catalog: what each provider charges and how it bills, as data (pricing one measured
+call from it: `call_pricing.py`).
 
 Prices live in YAML files (`callcrew/data/prices/*.yaml`, or the user's own), never in code, each
 with the source and date it came from, so a stale price is visible and fixable without a release.
@@ -15,8 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,7 +31,7 @@ Component = Literal["livekit", "stt", "llm", "tts", "telephony"]
 COMPONENTS: tuple[Component, ...] = ("livekit", "stt", "llm", "tts", "telephony")
 
 Unit = Literal[
-    "per_minute", "per_character", "per_million_tokens", "plan", "sip_per_minute", "free"
+    "per_minute", "per_character", "per_million_tokens", "plan", "sip_per_minute", "compute", "free"
 ]
 UNITS: tuple[Unit, ...] = (
     "per_minute",
@@ -39,15 +39,16 @@ UNITS: tuple[Unit, ...] = (
     "per_million_tokens",
     "plan",
     "sip_per_minute",
+    "compute",
     "free",
 )
 
 # Which billing units make sense for each component; anything else is a mistake in the file.
 UNITS_FOR: dict[Component, frozenset[Unit]] = {
-    "livekit": frozenset({"per_minute", "plan", "free"}),
-    "stt": frozenset({"per_minute", "plan", "free"}),
-    "llm": frozenset({"per_million_tokens", "free"}),
-    "tts": frozenset({"per_minute", "per_character", "plan", "free"}),
+    "livekit": frozenset({"per_minute", "plan", "compute", "free"}),
+    "stt": frozenset({"per_minute", "plan", "compute", "free"}),
+    "llm": frozenset({"per_million_tokens", "compute", "free"}),
+    "tts": frozenset({"per_minute", "per_character", "plan", "compute", "free"}),
     "telephony": frozenset({"sip_per_minute", "per_minute", "free"}),
 }
 
@@ -55,8 +56,6 @@ Channel = Literal["inbound", "outbound", "web"]
 
 _MODEL_KEY = re.compile(r"^[a-z0-9_-]+/([A-Za-z0-9._:-]+|\*)$")
 _DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
-_MILLION = Decimal(1_000_000)
-_SIXTY = Decimal(60)
 
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
@@ -96,8 +95,33 @@ class SipRates(_Strict):
     origination: Money
 
 
+class ComputeRate(_Strict):
+    """Something you run yourself, priced by the CPU it burns: `cpu_s_per_call_minute` CPU-seconds
+    for every minute of call, at the catalog's `vcpu_hour_usd`. `measured` says where the figure
+    comes from (benchmark, machine, date) so it can be re-measured."""
+
+    cpu_s_per_call_minute: Money
+    measured: str = Field(min_length=1)
+
+
+class VcpuPrice(_Strict):
+    """What one vCPU-hour costs you (a cloud VM's hourly price / its vCPUs, or your own)."""
+
+    usd: Money
+    source: str = Field(min_length=1)
+    date: str
+
+
+SttBilling = Literal["streamed", "speech"]
+
+
 class PriceEntry(_Strict):
-    """One priced model or service, with exactly one billing unit."""
+    """One priced model or service, with exactly one billing unit.
+
+    Billing basis, where the unit alone does not say it: `billed_on` for an STT (does the
+    provider bill all the audio streamed to it, or only detected speech?) and
+    `cache_min_tokens` for an LLM (the shortest prompt whose prefix the provider caches).
+    """
 
     kind: Component | None = None
     per_minute: Money | None = None
@@ -105,7 +129,10 @@ class PriceEntry(_Strict):
     per_million_tokens: TokenRates | None = None
     plan: PlanRate | None = None
     sip_per_minute: SipRates | None = None
+    compute: ComputeRate | None = None
     free: Literal[True] | None = None
+    billed_on: SttBilling | None = None
+    cache_min_tokens: int | None = Field(None, ge=0)
     source: str = Field(min_length=1)
     date: str
     note: str | None = None
@@ -153,6 +180,7 @@ class Catalog(_Strict):
     date: str
     source: str = Field(min_length=1)
     extends: str | None = None
+    vcpu_hour: VcpuPrice | None = None
     models: dict[str, PriceEntry]
     stacks: dict[str, Stack] = Field(default_factory=dict)
 
@@ -176,6 +204,12 @@ class Catalog(_Strict):
         if "/" in model_id and wildcard in self.models:
             return self.models[wildcard]
         raise CatalogError([f"{self.origin}: models: no price for {model_id!r}"])
+
+    def compute_per_minute(self, entry: PriceEntry) -> Decimal:
+        """USD per call-minute of a `compute` entry at this catalog's vCPU-hour price."""
+        if entry.compute is None or self.vcpu_hour is None:
+            return Decimal(0)
+        return entry.compute.cpu_s_per_call_minute * self.vcpu_hour.usd / Decimal(3600)
 
     def stack(self, name: str) -> Stack:
         if name not in self.stacks:
@@ -271,6 +305,12 @@ def _check(catalog: Catalog, origin: str) -> list[str]:
             )
         elif entry.kind is not None and units[0] not in UNITS_FOR[entry.kind]:
             problems.append(f"{where}.{units[0]}: not a billing unit for {entry.kind}")
+        if entry.billed_on is not None and entry.kind not in (None, "stt"):
+            problems.append(f"{where}.billed_on: only an STT is billed on streamed or speech audio")
+        if entry.cache_min_tokens is not None and entry.kind not in (None, "llm"):
+            problems.append(f"{where}.cache_min_tokens: only an LLM caches prompts")
+        if entry.compute is not None and catalog.vcpu_hour is None:
+            problems.append(f"{where}.compute: needs the catalog's vcpu_hour price")
     if problems:
         return problems
     for name, stack in catalog.stacks.items():
@@ -314,152 +354,27 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-# --- Pricing one measured call --------------------------------------------------------------
+# Pricing one measured call lives in call_pricing.py; its names stay importable from here.
+from callcrew.metrics.call_pricing import (  # noqa: E402
+    CallCost,
+    CallUsage,
+    TokenUsage,
+    llm_cost,
+    price_call,
+)
 
-
-@dataclass(frozen=True)
-class TokenUsage:
-    """Tokens one model used in a call. `input` counts every prompt token, cached ones included,
-    the way OpenAI and LiveKit's LLMMetrics report them; `cached_input` is the cached share."""
-
-    input: int = 0
-    cached_input: int = 0
-    output: int = 0
-
-    def __post_init__(self) -> None:
-        if min(self.input, self.cached_input, self.output) < 0:
-            raise ValueError("token counts must not be negative")
-        if self.cached_input > self.input:
-            raise ValueError("cached_input is part of input and cannot exceed it")
-
-
-@dataclass(frozen=True)
-class CallUsage:
-    """What one call consumed, as measured.
-
-    `tts_audio_s` and `tts_characters` count only what the TTS provider synthesized;
-    `cached_tts_audio_s` is audio played from the phrase cache, recorded but never billed.
-    `llm` maps "provider/model" (a catalog key) to that model's tokens, so fallbacks are priced
-    at the model that actually answered.
-    """
-
-    duration_s: float
-    stt_audio_s: float = 0.0
-    tts_audio_s: float = 0.0
-    tts_characters: int = 0
-    llm: Mapping[str, TokenUsage] = field(default_factory=dict)
-    cached_tts_audio_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("duration_s", "stt_audio_s", "tts_audio_s", "tts_characters"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
-        if self.cached_tts_audio_s < 0:
-            raise ValueError("cached_tts_audio_s must not be negative")
-
-
-@dataclass(frozen=True)
-class CallCost:
-    """USD per component and total for one call, rounded to 6 decimals."""
-
-    livekit: float
-    stt: float
-    llm: float
-    tts: float
-    telephony: float
-    total: float
-    llm_by_model: dict[str, float] = field(default_factory=dict)
-
-    def components(self) -> dict[str, float]:
-        return {c: getattr(self, c) for c in COMPONENTS}
-
-
-def price_call(usage: CallUsage, catalog: Catalog, stack: str | Stack, *, channel: str) -> CallCost:
-    """Price one measured call with `stack` (a name in the catalog, or a Stack with per-block
-    overrides applied).
-
-    Plans (LiveKit, ElevenLabs) are priced at their overage rate per minute: the monthly base is a
-    fixed cost of the month, not of any one call, and sharing it out would make a call's cost
-    depend on how many other calls happened. Telephony bills only the leg the call used:
-    origination for inbound, termination for outbound, nothing for web. (The planner, following
-    the seed article, budgets both legs on every minute.)
-    """
-    if channel not in ("inbound", "outbound", "web"):
-        raise ValueError(f"channel must be inbound, outbound or web, not {channel!r}")
-    chosen = catalog.stack(stack) if isinstance(stack, str) else stack
-
-    def entry(component: Component) -> PriceEntry | None:
-        model_id = chosen.model_for(component)
-        return None if model_id is None else catalog.price(model_id)
-
-    minutes = _dec(usage.duration_s) / _SIXTY
-    livekit = _per_minute_rate(entry("livekit"), "livekit") * minutes
-    stt = _per_minute_rate(entry("stt"), "stt") * _dec(usage.stt_audio_s) / _SIXTY
-
-    tts_entry = entry("tts")
-    if tts_entry is not None and tts_entry.per_character is not None:
-        tts = tts_entry.per_character * usage.tts_characters
-    else:
-        tts = _per_minute_rate(tts_entry, "tts") * _dec(usage.tts_audio_s) / _SIXTY
-
-    llm_by_model: dict[str, Decimal] = {}
-    for model_id, tokens in usage.llm.items():
-        llm_by_model[model_id] = llm_cost(
-            catalog.price(model_id),
-            cached_input=tokens.cached_input,
-            input=tokens.input - tokens.cached_input,
-            output=tokens.output,
-        )
-    llm = sum(llm_by_model.values(), Decimal(0))
-
-    telephony = Decimal(0)
-    tel_entry = entry("telephony")
-    if channel != "web" and tel_entry is not None:
-        if tel_entry.sip_per_minute is not None:
-            leg = tel_entry.sip_per_minute
-            rate = leg.origination if channel == "inbound" else leg.termination
-        else:
-            rate = _per_minute_rate(tel_entry, "telephony")
-        telephony = rate * minutes
-
-    total = livekit + stt + llm + tts + telephony
-    return CallCost(
-        livekit=_r6(livekit),
-        stt=_r6(stt),
-        llm=_r6(llm),
-        tts=_r6(tts),
-        telephony=_r6(telephony),
-        total=_r6(total),
-        llm_by_model={k: _r6(v) for k, v in llm_by_model.items()},
-    )
-
-
-def llm_cost(entry: PriceEntry, *, cached_input: int, input: int, output: int) -> Decimal:
-    """USD for tokens at `entry`'s rates; `input` here is the non-cached prompt tokens only."""
-    if entry.free:
-        return Decimal(0)
-    rates = entry.per_million_tokens
-    if rates is None:
-        raise CatalogError([f"models: an LLM needs per_million_tokens, got {entry.unit}"])
-    return (
-        cached_input * rates.cached_input + input * rates.input + output * rates.output
-    ) / _MILLION
-
-
-def _per_minute_rate(entry: PriceEntry | None, component: str) -> Decimal:
-    if entry is None or entry.free:
-        return Decimal(0)
-    if entry.per_minute is not None:
-        return entry.per_minute
-    if entry.plan is not None:
-        return entry.plan.overage_per_min
-    raise CatalogError([f"models: {component} billed {entry.unit} cannot be priced per minute"])
-
-
-def _dec(value: float | int) -> Decimal:
-    # via str: Decimal(0.1) would carry the float's binary error into every product
-    return Decimal(str(value))
-
-
-def _r6(value: Decimal) -> float:
-    return float(value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP))
+__all__ = [
+    "BUILTIN_CATALOGS",
+    "COMPONENTS",
+    "CallCost",
+    "CallUsage",
+    "Catalog",
+    "CatalogError",
+    "Component",
+    "PriceEntry",
+    "Stack",
+    "TokenUsage",
+    "llm_cost",
+    "load_catalog",
+    "price_call",
+]

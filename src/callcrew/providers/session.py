@@ -14,6 +14,7 @@ from typing import Any
 from livekit.agents import NOT_GIVEN, AgentSession, llm, vad
 from livekit.agents.voice.turn import TurnHandlingOptions
 
+from callcrew.providers.gated_stt import gate_stt
 from callcrew.providers.stacks import StackChoice, build_llm, build_stt, build_tts
 from callcrew.settings import Settings
 
@@ -58,8 +59,19 @@ def build_session(
 ) -> AgentSession[Any]:
     """`llm_override` replaces only the model (the replay LLM in tests and rehearsals);
     `text_only` (the text console) builds no STT or TTS, so their keys are not needed."""
+    stt_model = (
+        NOT_GIVEN
+        if text_only
+        else gate_stt(
+            build_stt(settings, choice.stt),
+            vad_model,
+            enabled=settings.stt_vad_gate,
+            pre_roll_s=settings.stt_gate_pre_roll_s,
+            post_roll_s=settings.stt_gate_post_roll_s,
+        )
+    )
     session: AgentSession[Any] = AgentSession(
-        stt=NOT_GIVEN if text_only else build_stt(settings, choice.stt),
+        stt=stt_model,
         llm=llm_override or build_llm(settings, choice.llm),
         tts=NOT_GIVEN if text_only else build_tts(settings, choice.tts),
         vad=vad_model,

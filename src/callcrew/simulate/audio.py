@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 from livekit import rtc
-from livekit.agents import AgentSession, llm, metrics, vad
+from livekit.agents import AgentSession, llm, metrics, stt, vad
 from livekit.agents.types import (
     DEFAULT_API_CONNECT_OPTIONS,
     NOT_GIVEN,
@@ -46,6 +46,7 @@ from livekit.agents.voice.turn import TurnHandlingOptions
 
 from callcrew.call import CallState
 from callcrew.profile import BusinessProfile
+from callcrew.providers.gated_stt import GatedSTT
 from callcrew.providers.local_stt import LocalWhisperSTT
 from callcrew.providers.local_tts import LocalHibariTTS
 from callcrew.providers.session import attach_backchannel_guard, load_vad, turn_handling
@@ -548,6 +549,9 @@ class AudioOptions:
     pause_s: float = DEFAULT_PAUSE_S
     turn_timeout_s: float = 30.0
     min_interruption_words: int | None = None  # None: MIN_INTERRUPTION_WORDS from settings
+    # Gate the STT input with its own VAD (providers/gated_stt.py), as a streaming STT would be:
+    # measures what the gate costs in words and turn gap (bench/cost_audio.py).
+    stt_gate: bool = False
 
 
 def rehearsal_turn_handling(
@@ -635,8 +639,12 @@ async def play_audio(
         if options.min_interruption_words is None
         else options.min_interruption_words
     )
+    session_stt: stt.STT[Any] = stt_model
+    if options.stt_gate:
+        adapter = stt.StreamAdapter(stt=stt_model, vad=shared_vad(settings))
+        session_stt = GatedSTT(adapter, shared_vad(settings))
     session: AgentSession[CallState] = AgentSession(
-        stt=stt_model,
+        stt=session_stt,
         llm=model,
         tts=tts_model,
         vad=shared_vad(settings),
@@ -795,6 +803,9 @@ async def play_audio(
     wav = options.wav or Path("var/rehearsals") / f"{scenario.label}.wav"
     audio["wav"] = str(wav)
     audio["wav_seconds"] = round(await asyncio.to_thread(timeline.write_wav, wav), 2)
+    if isinstance(session_stt, GatedSTT):
+        sent, held = round(session_stt.sent_s, 2), round(session_stt.held_s, 2)
+        audio["stt_gate"] = {"sent_s": sent, "held_s": held}
 
     problems = [
         *failures,

@@ -33,7 +33,7 @@ from callcrew.metrics.report import build_report
 from callcrew.profile import BusinessProfile, load_profile, parse_profile
 from callcrew.settings import Settings
 from callcrew.simulate.checks import check_expectations
-from callcrew.simulate.replay import ReplayLLM, ReplayScript
+from callcrew.simulate.replay import ReplayCall, ReplayLLM, ReplayScript
 from callcrew.simulate.scenario import Scenario
 from callcrew.store import AppointmentRecord, Store, open_store
 
@@ -92,6 +92,7 @@ class SimResult:
     wall_s: float
     replay_calls: int
     appointments: list[AppointmentRecord] = field(default_factory=list)  # the store at the end
+    llm_calls: list[ReplayCall] = field(default_factory=list)  # each replayed request (bench/cost)
 
 
 def _profile_for(scenario: Scenario, settings: Settings) -> BusinessProfile:
@@ -313,6 +314,7 @@ async def _play(
             problems=problems,
             started=started,
             replay_calls=len(script.calls),
+            llm_calls=script.calls,
             # A text rehearsal has no audio: its speech minutes are estimated from the words.
             cost_stack=settings.stack,
             estimate_speech=True,
@@ -343,6 +345,7 @@ class Conclusion:
     cost_stack: str
     estimate_speech: bool
     true_end_of_speech: dict[int, float] | None = None
+    llm_calls: list[ReplayCall] = field(default_factory=list)
     rehearsal: dict[str, Any] = field(default_factory=dict)  # extra facts (mode, ...)
     extra: dict[str, Any] = field(default_factory=dict)  # extra report keys (audio, ...)
 
@@ -403,6 +406,7 @@ async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> Sim
         final_agent=c.final_agent,
         wall_s=time.perf_counter() - c.started,
         replay_calls=c.replay_calls,
+        llm_calls=c.llm_calls,
     )
 
 
