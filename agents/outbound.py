@@ -23,7 +23,8 @@ class OutboundIntroAgent(IntroAgent):
 
     async def on_enter(self) -> None:
         self.state.visit(self.stage)
-        self.session.say(outbound_opening(self.state))
+        # Heard whole: the callee's own "Hello?" (or a cough) must not cut off who is calling.
+        self.session.say(outbound_opening(self.state), allow_interruptions=False)
 
     def _confirm(self, state: CallData) -> None:
         state.record_change(f"confirmed the {state.appointment_text or 'appointment'}")
