@@ -216,9 +216,8 @@ async def test_the_stub_answers_no_answer_as_the_real_sip_service_does() -> None
     ],
 )
 async def test_no_final_sip_response_is_told_apart_by_message_and_ring_time(
-    store: Any, profile: Any, callee: DialOutcome, ring: float, expected: Outcome, words: str
+    callee: DialOutcome, ring: float, expected: Outcome, words: str
 ) -> None:
-    state, control = await outbound_call(store, profile)
     async with livekit_sip(callee=callee) as (sip, stub):
         result = await dial(
             sip,

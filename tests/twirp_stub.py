@@ -114,6 +114,7 @@ class StubWorker:
     agent_name: str
     load: float = 0.0
     id: str = "AW_stub"
+    load_per_job: float = 0.0  # what each job it takes adds to its reported load
 
 # How the real server maps a SIP status to a Twirp error (livekit/protocol sipCodeToGRPCCode).
 _SIP_TWIRP = {
@@ -468,6 +469,7 @@ class TwirpStub:
         if not takers:
             return  # "no workers with sufficient capacity": the dispatch just sits there
         worker = min(takers, key=lambda w: w.load)
+        worker.load += worker.load_per_job
         job_id = self._id("AJ_")
         identity = f"agent-{job_id}"
         d.state.jobs.append(

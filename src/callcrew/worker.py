@@ -38,7 +38,7 @@ from callcrew.settings import Settings, load_settings
 from callcrew.store import Store, open_store
 from callcrew.telephony.dialer import DialError, resolve_trunk
 from callcrew.telephony.metadata import OutboundMetadata, parse_outbound_metadata
-from callcrew.telephony.outbound import HoldAgent, LiveKitAMD, connect_outbound
+from callcrew.telephony.outbound import HoldAgent, LiveKitAMD, callee_identity, connect_outbound
 
 logger = logging.getLogger("callcrew.worker")
 
@@ -308,7 +308,7 @@ async def entrypoint(ctx: JobContext) -> None:
             caller_number=outbound.phone_number,
             metadata=outbound.model_dump(),
         )
-        identity = f"callee-{outbound.phone_number.lstrip('+')}"
+        identity = callee_identity(info)
     else:
         assert participant is not None
         info = detect_call(

@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from livekit import api
 from livekit.agents import Agent, AgentSession, ModelSettings, llm
 from livekit.agents.voice.events import UserStateChangedEvent
 
-from callcrew.call import CallState, Crew, Outcome
+from callcrew.call import CallInfo, CallState, Crew, Outcome
 
 logger = logging.getLogger("callcrew.outbound")
 
@@ -101,6 +101,12 @@ class DialResult:
     sip_status: int | None = None
     participant_identity: str | None = None
     ring_s: float | None = None  # seconds from the dial request to its answer or failure
+
+
+def callee_identity(info: CallInfo) -> str:
+    """The SIP participant's identity for a call we place: opaque, like the room name, since
+    identities appear in every LiveKit log line (the number is in the metadata only)."""
+    return f"callee-{info.call_id.removeprefix('call_')}"
 
 
 class SipDialer(Protocol):
