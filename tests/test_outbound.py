@@ -301,6 +301,7 @@ async def test_voicemail_gets_the_message_and_a_hang_up(store: Any, profile: Any
             if i.type == "message" and i.role == "assistant"
         ]
     assert state.outcome is Outcome.VOICEMAIL and control.hung_up == "voicemail"
+    assert state.ended_by == "machine"
     (message,) = said
     assert "Maple Street Salon" in message
     assert "haircut appointment on Tuesday June 16 at 10 am" in message
@@ -442,6 +443,7 @@ async def test_silence_is_nudged_then_the_call_ends(make_call: Any) -> None:
         await guard.aclose()
     assert said == [state.profile.still_there] * 2 + [state.profile.silence_goodbye]
     assert state.outcome is Outcome.SILENT and control.hung_up == "silent"
+    assert state.ended_by == "silence"
     assert guard.nudges == 2
 
 

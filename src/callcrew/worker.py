@@ -21,9 +21,11 @@ from typing import Any
 from livekit import api, rtc
 from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, ToolError, llm
 from livekit.agents.voice import room_io
+from livekit.agents.voice.events import CloseEvent, CloseReason
 
 from callcrew.call import CallInfo, CallState, Channel, Crew, CrewContext
 from callcrew.crews import load_crew
+from callcrew.endings import resolve_ended_by
 from callcrew.guards import CallTimer, SilenceGuard
 from callcrew.metrics.call_cost import cost_of_report
 from callcrew.metrics.pricing import CatalogError, load_catalog
@@ -160,6 +162,7 @@ class CallRun:
     crew: Crew | None = None
     guards: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    close_reason: str | None = None  # LiveKit's CloseEvent.reason, for `ended_by`
 
 
 # One job per process by default; keyed by job id so a thread executor works too.
@@ -228,6 +231,7 @@ async def start_call(
     run.session = build_session(
         settings, choice, userdata=run.state, vad_model=vad_model, llm_override=llm_override
     )
+    run.session.on("close", functools.partial(_record_close, run))
     # An outbound call holds silently until the callee answers (see telephony/outbound.py).
     agent = HoldAgent() if hold else crew.first_agent(run.state)
     run.crew = crew
@@ -256,6 +260,14 @@ async def start_call(
         CallTimer(run.session, run.state, max_seconds=settings.max_call_seconds),
     ]
     return run
+
+
+def _record_close(run: CallRun, ev: CloseEvent) -> None:
+    run.close_reason = ev.reason.value
+    if ev.reason is CloseReason.ERROR and not run.errors:
+        # An unrecoverable STT/LLM/TTS error closed the session: the call failed.
+        what = type(ev.error).__name__ if ev.error is not None else "no detail given"
+        run.errors.append(f"the session closed on an error ({what})")
 
 
 async def _warm_phrases(cache: PhraseCache, engine: Any, state: CallState) -> None:
@@ -408,6 +420,10 @@ async def on_session_end(ctx: JobContext) -> None:
         error = "; ".join(run.errors) or None
         for guard in run.guards:
             await guard.aclose()
+        if run.state is not None:
+            run.state.ended_by = resolve_ended_by(
+                run.state.ended_by, close_reason=run.close_reason, errors=run.errors
+            )
     report = await asyncio.to_thread(write_report, run, error=error)
     # The report is in the outbox before the first try, so a CRM outage loses nothing.
     await deliver_report(run.store, run.settings, report)

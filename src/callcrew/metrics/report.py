@@ -251,7 +251,8 @@ def build_report(
         "duration_s": round((ended - info.started_at).total_seconds(), 3),
         "stack": stack,
         "outcome": outcome.value,
-        "ended_by": state.ended_by if state else "error",
+        # Never empty (endings.py): a report nobody's ending marked is a caller who left.
+        "ended_by": (state.ended_by or ("error" if error else "caller")) if state else "error",
         "agents_visited": list(state.agents_visited) if state else [],
         "transcript": transcript(history) if history is not None else [],
         "turns": turns(history, true_end_of_speech) if history is not None else [],
