@@ -23,7 +23,7 @@ from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, To
 from livekit.agents.voice import room_io
 from livekit.agents.voice.events import CloseEvent, CloseReason
 
-from callcrew.call import CallInfo, CallState, Channel, Crew, CrewContext
+from callcrew.call import CallInfo, CallState, Channel, Crew, CrewContext, KeyPress
 from callcrew.crews import load_crew
 from callcrew.endings import resolve_ended_by
 from callcrew.guards import CallTimer, SilenceGuard
@@ -280,8 +280,23 @@ async def _warm_phrases(cache: PhraseCache, engine: Any, state: CallState) -> No
 
 
 async def dispatch_dtmf(session: AgentSession[Any], digit: str) -> bool:
-    """Hands a keypad digit to the current agent if it takes them (an `on_dtmf` method)."""
-    handler = getattr(session.current_agent, "on_dtmf", None)
+    """Hands a keypad digit to the current agent if it takes them (an `on_dtmf` method); every
+    digit is recorded in the call state (the report's `keypad`) and logged at debug."""
+    agent = session.current_agent
+    try:
+        data = session.userdata
+    except ValueError:  # a session without userdata (raised by LiveKit)
+        data = None
+    state = data if isinstance(data, CallState) else None
+    if state is not None:
+        state.keypad.append(KeyPress(digit, datetime.now(UTC), type(agent).__name__))
+    logger.debug(
+        "call %s: key %r pressed (agent %s)",
+        state.info.call_id if state else "-",
+        digit,
+        type(agent).__name__,
+    )
+    handler = getattr(agent, "on_dtmf", None)
     if handler is None:
         return False
     await handler(digit)

@@ -254,6 +254,7 @@ def build_report(
         # Never empty (endings.py): a report nobody's ending marked is a caller who left.
         "ended_by": (state.ended_by or ("error" if error else "caller")) if state else "error",
         "agents_visited": list(state.agents_visited) if state else [],
+        "keypad": [k.as_dict() for k in state.keypad] if state else [],
         "transcript": transcript(history) if history is not None else [],
         "turns": turns(history, true_end_of_speech) if history is not None else [],
         "latency_notes": dict(LATENCY_NOTES),
