@@ -85,7 +85,13 @@ def transcript(history: llm.ChatContext) -> list[dict[str, Any]]:
                 "time": _iso(item.created_at),
             }
             if item.interrupted:
+                # Cut short: `text` is what LiveKit says was played (its synchronized
+                # transcript when the output has one); `heard_s` how long it played.
                 entry["interrupted"] = True
+                m = item.metrics or {}
+                start, stop = m.get("started_speaking_at"), m.get("stopped_speaking_at")
+                if _is_number(start) and _is_number(stop):
+                    entry["heard_s"] = round(float(stop) - float(start), 2)
             out.append(entry)
         elif item.type == "function_call":
             out.append(

@@ -8,6 +8,7 @@ an answering machine gets the voicemail path instead of the crew.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 from livekit import api
 from livekit.agents import Agent, AgentSession, ModelSettings, llm
-from livekit.agents.voice.events import UserStateChangedEvent
+from livekit.agents.voice.events import ConversationItemAddedEvent, UserStateChangedEvent
 
 from callcrew.call import CallInfo, CallState, Crew, Outcome
 
@@ -222,15 +223,19 @@ PICKUP_MAX_S = 6.0  # a callee still talking after this long: start anyway
 
 
 class PickupListener:
-    """Watches the callee's voice activity from the moment the call is answered."""
+    """Watches the callee from the moment the call is answered: voice activity, and their
+    first words reaching the history (so the report keeps them: a turn that commits while the
+    crew's first agent is taking over is dropped by LiveKit)."""
 
     def __init__(self, session: AgentSession[Any]) -> None:
         self._session = session
         self._spoke = asyncio.Event()
         self._done = asyncio.Event()
+        self._heard = asyncio.Event()
         if session.user_state == "speaking":
             self._spoke.set()
         session.on("user_state_changed", self._on_user_state)
+        session.on("conversation_item_added", self._on_item)
 
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:
         if ev.new_state == "speaking":
@@ -238,6 +243,10 @@ class PickupListener:
             self._done.clear()
         elif self._spoke.is_set() and ev.old_state == "speaking":
             self._done.set()
+
+    def _on_item(self, ev: ConversationItemAddedEvent) -> None:
+        if isinstance(ev.item, llm.ChatMessage) and ev.item.role == "user":
+            self._heard.set()
 
     async def wait(self, *, quiet_s: float = PICKUP_QUIET_S, max_s: float = PICKUP_MAX_S) -> str:
         """'spoke' once the callee's first words ended; 'silent' or 'talking' on the timeouts."""
@@ -252,12 +261,16 @@ class PickupListener:
                 await asyncio.wait_for(self._done.wait(), max(0.0, deadline - loop.time()))
             except TimeoutError:
                 return "talking"
+            # End of speech -> endpointing delay -> transcript -> committed turn.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._heard.wait(), max(0.0, deadline - loop.time()))
             return "spoke"
         finally:
             self.close()
 
     def close(self) -> None:
         self._session.off("user_state_changed", self._on_user_state)
+        self._session.off("conversation_item_added", self._on_item)
 
 
 async def connect_outbound(
