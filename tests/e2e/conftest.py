@@ -77,7 +77,13 @@ class Devstack:
 
 
 def _state_dir() -> Path:
-    return Path(os.environ.get("CALLCREW_DEVSTACK_DIR") or "/tmp/callcrew-devstack")
+    # The devstack's own rule (CALLCREW_DEVSTACK_DIR, else one dir per network namespace).
+    return Path(_devstack_module().state_dir())
+
+
+# The test worker never sheds load (WORKER_LOAD_THRESHOLD below), so the server it registers
+# with must not either: livekit-server's agents.target_load is set to the same figure.
+E2E_LOAD_THRESHOLD = "1.0"
 
 
 def _unavailable(reason: str) -> None:
@@ -87,8 +93,14 @@ def _unavailable(reason: str) -> None:
 
 
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DEVSTACK_AGENT_TARGET_LOAD": E2E_LOAD_THRESHOLD}
     return subprocess.run(
-        [str(DEVSTACK), *args], capture_output=True, text=True, timeout=timeout, check=False
+        [str(DEVSTACK), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
     )
 
 
@@ -371,7 +383,7 @@ def callcrew_worker(
         LLM="openai/stub",
         LLM_BASE_URL=llm_stub.url,
         LOG_LEVEL="INFO",
-        WORKER_LOAD_THRESHOLD="1.0",
+        WORKER_LOAD_THRESHOLD=E2E_LOAD_THRESHOLD,
         PYTHONUNBUFFERED="1",
     )
     callcrew = Path(sys.executable).with_name("callcrew")
