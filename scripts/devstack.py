@@ -49,6 +49,14 @@ SIP_UNAVAILABLE = (
     "here); SIP tests will be skipped"
 )
 
+# Upstream limit, seen with v1.11.0: its SIP user agent looks for a non-loopback IPv4 address
+# and, finding none, exits 0 with "server not connected to any network".
+SIP_LOOPBACK_ONLY = (
+    "livekit-sip: not started: livekit-sip v1.11.0 cannot start where the only network "
+    "interfaces are loopback (it exits with 'server not connected to any network'); a given "
+    "LIVEKIT_SIP_BIN runs only outside a loopback-only namespace, so SIP tests are skipped here"
+)
+
 APT_FOR_REDIS = ["redis-server"]
 
 BIND = "127.0.0.1"  # not configurable: the stack must stay on loopback
@@ -646,7 +654,22 @@ def wait_healthy(
     sys.exit(1)
 
 
-def env_text(p: Ports, key: str, secret: str, *, sip: bool) -> str:
+def non_loopback_ipv4() -> bool:
+    """True if this network namespace has an IPv4 address outside 127.0.0.0/8."""
+    try:
+        out = run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout
+    except OSError:
+        return True  # cannot tell: let livekit-sip try
+    return any(
+        not parts[3].startswith("127.")
+        for parts in (line.split() for line in out.splitlines())
+        if len(parts) >= 4 and parts[2] == "inet"
+    )
+
+
+def env_text(
+    p: Ports, key: str, secret: str, *, sip: bool, sip_reason: str = SIP_UNAVAILABLE
+) -> str:
     text = (
         f"LIVEKIT_URL=ws://{BIND}:{p.http}\n"
         f"LIVEKIT_API_KEY={key}\n"
@@ -659,7 +682,7 @@ def env_text(p: Ports, key: str, secret: str, *, sip: bool) -> str:
             f"LIVEKIT_SIP_ADDRESS={BIND}:{p.sip}\n"
             f"LIVEKIT_SIP_HEALTH_URL=http://{BIND}:{p.sip_health}/\n"
         )
-    return text + f"# {SIP_UNAVAILABLE}\nDEVSTACK_SIP=unavailable\n"
+    return text + f'DEVSTACK_SIP=unavailable\nDEVSTACK_SIP_REASON="{sip_reason}"\n'
 
 
 def print_ports(p: Ports, services: list[str]) -> None:
@@ -691,6 +714,10 @@ def cmd_up(args: argparse.Namespace) -> None:
     sd.mkdir(parents=True, exist_ok=True)
     tools = tools_dir()
     sip = sip_binary()
+    sip_reason = SIP_UNAVAILABLE
+    if sip and not non_loopback_ipv4():
+        log(f"{SIP_LOOPBACK_ONLY} (given: {sip})")
+        sip, sip_reason = None, SIP_LOOPBACK_ONLY
     if (sd / "env").is_file() and all_healthy(sd, load_ports(sd)):
         running = started_services(sd)
         log(f"already up (state: {sd})")
@@ -783,10 +810,10 @@ def cmd_up(args: argparse.Namespace) -> None:
         proc = start_service(sd, svc, argv, extra, token)
         wait_healthy(sd, svc, proc, p, timeout)
         log(f"{svc} up (pid {proc.pid}, healthy after {time.monotonic() - ts:.1f} s)")
-    if not sip:
+    if not sip and sip_reason == SIP_UNAVAILABLE:
         log(SIP_UNAVAILABLE)
 
-    (sd / "env").write_text(env_text(p, key, secret, sip=bool(sip)))
+    (sd / "env").write_text(env_text(p, key, secret, sip=bool(sip), sip_reason=sip_reason))
     (sd / "env").chmod(0o600)
     log(f"stack up in {time.monotonic() - t0:.1f} s; env file: {sd / 'env'}")
     print((sd / "env").read_text(), end="")

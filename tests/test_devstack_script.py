@@ -148,3 +148,27 @@ def test_the_servers_target_load_matches_the_workers_threshold(
     monkeypatch.setenv("DEVSTACK_AGENT_TARGET_LOAD", "1.0")
     devstack.write_configs(tmp_path, devstack.Ports.from_env(), "K", "S", sip=False)
     assert yaml.safe_load((tmp_path / "livekit.yaml").read_text())["agents"]["target_load"] == 1.0
+
+
+@needs_unshare
+def test_a_given_sip_binary_is_not_started_on_loopback_only_and_says_why() -> None:
+    """livekit-sip v1.11.0 exits ("server not connected to any network") where the only
+    interfaces are loopback: the devstack does not start it there, and the e2e `sip` fixture
+    skips with this reason instead of the "not on the module proxy" one."""
+    probe = (
+        "import importlib.util as u, sys; "
+        f"s = u.spec_from_file_location('d', {str(SCRIPT)!r}); m = u.module_from_spec(s); "
+        "sys.modules['d'] = m; s.loader.exec_module(m); print(m.non_loopback_ipv4())"
+    )
+    inside = subprocess.run(
+        ["unshare", "--net", "--map-root-user", sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert inside == "False"
+    text = devstack.env_text(
+        devstack.Ports.from_env(), "K", "S", sip=False, sip_reason=devstack.SIP_LOOPBACK_ONLY
+    )
+    assert "DEVSTACK_SIP=unavailable" in text
+    assert "server not connected to any network" in text
