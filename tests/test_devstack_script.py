@@ -172,3 +172,34 @@ def test_a_given_sip_binary_is_not_started_on_loopback_only_and_says_why() -> No
     )
     assert "DEVSTACK_SIP=unavailable" in text
     assert "server not connected to any network" in text
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+def test_redis_keeps_its_run_token_after_renaming_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis rewrites its process title over its argv and environment, which would hide the
+    token: its config puts the token into the new title, so `down` still finds it (and only
+    it)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("DEVSTACK_REDIS_PORT", str(port))
+    ports = devstack.Ports.from_env()
+    devstack.write_configs(tmp_path, ports, "K", "S", sip=False, run_token="t0k")
+    argv = [shutil.which("redis-server") or "", str(tmp_path / "redis.conf")]
+    proc = devstack.start_service(tmp_path, "redis", argv, {}, "t0k")
+    try:
+        deadline = time.monotonic() + 10
+        while not devstack.redis_ping(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert devstack.redis_ping(port)
+        assert devstack.read_pid(tmp_path, "redis") == proc.pid
+        devstack.stop_all(tmp_path, quiet=True)
+        assert proc.wait(10) is not None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
