@@ -134,7 +134,7 @@ async def test_the_callee_speaks_first_and_then_hears_the_whole_opening(
             state, info=state.info, history=session.history, usage=None, stack="test"
         )
 
-    assert state.notes["pickup"] == "spoke"
+    assert state.notes["pickup"] == "spoke" and state.notes["dial"]["outcome"] == "answered"
     assert hello.ended_at is not None and speaker.segments[0].started_at > hello.ended_at
     text = opening.text_content or ""
     assert text.startswith("Hello Rosa Diaz") and "Press 1" in text

@@ -320,6 +320,7 @@ async def connect_outbound(
         await state.control.hang_up(result.outcome.value)
         return result
 
+    state.notes["dial"] = {"outcome": "answered", "ring_s": _round(result.ring_s)}
     pickup = PickupListener(session)
     category = HUMAN
     if detector is not None:
