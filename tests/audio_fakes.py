@@ -192,4 +192,3 @@ class ToneStream(tts.ChunkedStream):
         pcm = (np.sin(2 * np.pi * 300 * t) * 8000).astype("<i2")
         output_emitter.push(pcm.tobytes())
         output_emitter.flush()
-

@@ -358,9 +358,7 @@ def test_dial_checks_the_appointment_exists_before_dispatching(
     )
     assert len(stub.calls) == before  # LiveKit was never asked
     text = (
-        "phone_number,purpose,appointment_id\n"
-        "+14155550132,reminder,42\n"
-        "+12125550188,confirm,999\n"
+        "phone_number,purpose,appointment_id\n+14155550132,reminder,42\n+12125550188,confirm,999\n"
     )
     code, out = dial("--csv", str(write_campaign(tmp_path, text)), "--poll-interval", "0.01")
     assert code == 0, out

@@ -116,6 +116,7 @@ class StubWorker:
     id: str = "AW_stub"
     load_per_job: float = 0.0  # what each job it takes adds to its reported load
 
+
 # How the real server maps a SIP status to a Twirp error (livekit/protocol sipCodeToGRPCCode).
 _SIP_TWIRP = {
     486: ("failed_precondition", 412),

@@ -1,8 +1,10 @@
 """Placing an outbound call from the job, and what its SIP result means for the report.
 
 The job starts the session first (so not a word of the callee's greeting is lost), then dials
-with `wait_until_answered`; a SIP failure becomes the call's outcome (busy, no answer, ...), and
-an answering machine gets the voicemail path instead of the crew.
+with `wait_until_answered`; a SIP failure becomes the call's outcome (busy, no answer, ...) —
+including the ring-out livekit-sip reports as a Twirp `canceled` error rather than a SIP status —
+an answering machine gets the voicemail path, and a person says their "Hello?" before the crew's
+opening, which they then hear whole. The table of results is in docs/telephony.md.
 """
 
 from __future__ import annotations
