@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from livekit.agents import Agent, FlushSentinel, ModelSettings, llm
 
+from agents import keypad
 from agents.calldata import CallData
 from agents.prompting import instructions
 from callcrew.context import trim_context
@@ -28,6 +29,10 @@ class CrewAgent(Agent):
 
     async def on_enter(self) -> None:
         self.state.visit(self.stage)
+
+    async def on_dtmf(self, digit: str) -> None:
+        """Keypad digits every stage understands (agents/keypad.py: 0 for a person, ...)."""
+        await keypad.handle_key(self, digit)
 
     def carried_context(self) -> llm.ChatContext:
         """The conversation so far, for the next agent: callers must never repeat themselves.

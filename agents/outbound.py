@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from livekit.agents import Agent, RunContext, function_tool
 
-from agents import stages
+from agents import keypad, stages
 from agents.calldata import CallData
 from agents.intro import IntroAgent
 from agents.prompting import outbound_opening
@@ -23,7 +23,8 @@ class OutboundIntroAgent(IntroAgent):
 
     async def on_enter(self) -> None:
         self.state.visit(self.stage)
-        self.session.say(outbound_opening(self.state))
+        # Heard whole: the callee's own "Hello?" (or a cough) must not cut off who is calling.
+        self.session.say(outbound_opening(self.state), allow_interruptions=False)
 
     def _confirm(self, state: CallData) -> None:
         state.record_change(f"confirmed the {state.appointment_text or 'appointment'}")
@@ -40,12 +41,15 @@ class OutboundIntroAgent(IntroAgent):
         the choice."""
         state = self.state
         if state.purpose == "confirm" and digit == KEY_CONFIRM:
+            keypad.mark(state, digit, "confirm")
             self._confirm(state)
             self.session.update_agent(stages.wrapup_agent(state, chat_ctx=self.carried_context()))
         elif state.purpose == "confirm" and digit == KEY_RESCHEDULE:
+            keypad.mark(state, digit, "reschedule")
             state.reason = f"reschedule the {state.appointment_text or 'appointment'}"
             self.session.update_agent(stages.task_agent(state, chat_ctx=self.carried_context()))
-        else:
+        elif not await keypad.handle_key(self, digit):  # 0 for a person, as at any stage
+            keypad.mark(state, digit, "help")
             await say_phrase(
                 self.session, KEYPAD_HELP, cache=state.phrases, stats=state.phrase_stats
             )

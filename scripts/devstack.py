@@ -49,6 +49,14 @@ SIP_UNAVAILABLE = (
     "here); SIP tests will be skipped"
 )
 
+# Upstream limit, seen with v1.11.0: its SIP user agent looks for a non-loopback IPv4 address
+# and, finding none, exits 0 with "server not connected to any network".
+SIP_LOOPBACK_ONLY = (
+    "livekit-sip: not started: livekit-sip v1.11.0 cannot start where the only network "
+    "interfaces are loopback (it exits with 'server not connected to any network'); a given "
+    "LIVEKIT_SIP_BIN runs only outside a loopback-only namespace, so SIP tests are skipped here"
+)
+
 APT_FOR_REDIS = ["redis-server"]
 
 BIND = "127.0.0.1"  # not configurable: the stack must stay on loopback
@@ -70,8 +78,26 @@ def tools_dir() -> Path:
     ).expanduser()
 
 
+def netns_id(pid: int | str = "self") -> str | None:
+    """The network namespace of a process ("net:[4026531840]" -> "4026531840"), if readable."""
+    try:
+        link = os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
+    m = re.search(r"\[(\d+)\]", link)
+    return m.group(1) if m else None
+
+
 def state_dir() -> Path:
-    return Path(os.environ.get("CALLCREW_DEVSTACK_DIR") or "/tmp/callcrew-devstack").expanduser()
+    """CALLCREW_DEVSTACK_DIR, else one directory per network namespace: two stacks in two
+    namespaces (two `isolated` runs) never share pid files, so neither can stop the other."""
+    given = os.environ.get("CALLCREW_DEVSTACK_DIR")
+    if given:
+        return Path(given).expanduser()
+    ours = netns_id()
+    if ours is None or ours == netns_id(1):
+        return Path("/tmp/callcrew-devstack")  # the machine's own namespace
+    return Path(f"/tmp/callcrew-devstack-net{ours}")
 
 
 @dataclass
@@ -387,18 +413,42 @@ def logfile(sd: Path, svc: str) -> Path:
     return sd / f"{svc}.log"
 
 
-def read_pid(sd: Path, svc: str) -> int | None:
-    """The pid of a service we started, if that process is still the one we started.
+RUN_ENV = "CALLCREW_DEVSTACK_RUN"  # each `up` gives its processes a fresh token in this
 
-    The pid file holds `PID PROGRAM` (PROGRAM: basename of the binary; guards against pid reuse).
+
+def read_pid(sd: Path, svc: str) -> int | None:
+    """The pid of a service this stack started, if that process is still the one it started.
+
+    The pid file holds `PID PROGRAM TOKEN`. A pid counts only if the process runs PROGRAM (the
+    binary's basename: pid reuse), carries `CALLCREW_DEVSTACK_RUN=TOKEN` in its environment (this
+    run's token: not another stack's process that happens to share the pid file) and lives in
+    our network namespace. Anything unverifiable (an old pid file without a token, an
+    environment we may not read) is left alone: we only ever signal our own processes.
     """
     try:
         fields = pidfile(sd, svc).read_text().split()
-        pid = int(fields[0])
+        pid, program, token = int(fields[0]), fields[1], fields[2]
     except (OSError, ValueError, IndexError):
         return None
-    want = fields[1] if len(fields) > 1 else {"redis": "redis-server"}.get(svc, svc)
-    return pid if pid_is(pid, want) else None
+    if not pid_is(pid, program) or not has_run_token(pid, token):
+        return None
+    return pid if netns_id(pid) == netns_id() else None
+
+
+def has_run_token(pid: int, token: str) -> bool:
+    """The process carries `CALLCREW_DEVSTACK_RUN=TOKEN`: in its environment, or in its command
+    line (Redis rewrites its process title over argv and environ; its config puts the token in
+    the new title, `proc-title-template`)."""
+    mark = f"{RUN_ENV}={token}".encode()
+    for part in ("environ", "cmdline"):
+        try:
+            with open(f"/proc/{pid}/{part}", "rb") as f:
+                words = f.read().replace(b"\0", b" ").split(b" ")
+        except OSError:
+            continue
+        if mark in words:
+            return True
+    return False
 
 
 def pid_is(pid: int, program: str) -> bool:
@@ -480,7 +530,34 @@ def tail(path: Path, n: int = 40, width: int = 600) -> str:
     return "\n".join(x if len(x) <= width else x[:width] + " ..." for x in lines[-n:])
 
 
-def write_configs(sd: Path, p: Ports, key: str, secret: str, *, sip: bool) -> None:
+# livekit-server hands a job only to a worker whose load is below its `agents.target_load`
+# (default 0.7); the worker's own WORKER_LOAD_THRESHOLD does not change that. Keep the two equal
+# (docs/telephony.md): DEVSTACK_AGENT_TARGET_LOAD for a worker started with another threshold.
+DEFAULT_TARGET_LOAD = 0.7
+
+
+def agent_target_load() -> float:
+    v = os.environ.get("DEVSTACK_AGENT_TARGET_LOAD", "").strip()
+    if not v:
+        return DEFAULT_TARGET_LOAD
+    try:
+        load = float(v)
+    except ValueError:
+        die(f"DEVSTACK_AGENT_TARGET_LOAD must be a number, got {v!r}")
+    if not 0 < load <= 1:
+        die(f"DEVSTACK_AGENT_TARGET_LOAD must be in (0, 1], got {v}")
+    return load
+
+
+def write_configs(
+    sd: Path, p: Ports, key: str, secret: str, *, sip: bool, run_token: str = ""
+) -> None:
+    # Redis overwrites its argv and environ with its process title: the run token goes there.
+    title = (
+        f'proc-title-template "{{title}} {{listen-addr}} {RUN_ENV}={run_token}"\n'
+        if run_token
+        else ""
+    )
     (sd / "redis.conf").write_text(
         f"""# generated by scripts/devstack
 bind {BIND}
@@ -491,7 +568,7 @@ appendonly no
 dir {sd}
 daemonize no
 logfile ""
-"""
+{title}"""
     )
     (sd / "livekit.yaml").write_text(
         f"""# generated by scripts/devstack: loopback only
@@ -515,6 +592,8 @@ turn:
   enabled: false
 redis:
   address: {BIND}:{p.redis}
+agents:
+  target_load: {agent_target_load()}  # = the worker's WORKER_LOAD_THRESHOLD
 keys:
   {key}: {secret}
 """
@@ -547,7 +626,7 @@ logging:
 
 
 def start_service(
-    sd: Path, svc: str, argv: list[str], env_extra: dict[str, str]
+    sd: Path, svc: str, argv: list[str], env_extra: dict[str, str], token: str
 ) -> subprocess.Popen[bytes]:
     lf = logfile(sd, svc).open("ab")
     lf.write(
@@ -560,11 +639,11 @@ def start_service(
         stdin=subprocess.DEVNULL,
         stdout=lf,
         stderr=subprocess.STDOUT,
-        env=dict(os.environ, **env_extra),
+        env={**os.environ, **env_extra, RUN_ENV: token},
         start_new_session=True,
     )
     lf.close()
-    pidfile(sd, svc).write_text(f"{proc.pid} {os.path.basename(argv[0])}\n")
+    pidfile(sd, svc).write_text(f"{proc.pid} {os.path.basename(argv[0])} {token}\n")
     return proc
 
 
@@ -590,7 +669,22 @@ def wait_healthy(
     sys.exit(1)
 
 
-def env_text(p: Ports, key: str, secret: str, *, sip: bool) -> str:
+def non_loopback_ipv4() -> bool:
+    """True if this network namespace has an IPv4 address outside 127.0.0.0/8."""
+    try:
+        out = run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout
+    except OSError:
+        return True  # cannot tell: let livekit-sip try
+    return any(
+        not parts[3].startswith("127.")
+        for parts in (line.split() for line in out.splitlines())
+        if len(parts) >= 4 and parts[2] == "inet"
+    )
+
+
+def env_text(
+    p: Ports, key: str, secret: str, *, sip: bool, sip_reason: str = SIP_UNAVAILABLE
+) -> str:
     text = (
         f"LIVEKIT_URL=ws://{BIND}:{p.http}\n"
         f"LIVEKIT_API_KEY={key}\n"
@@ -603,7 +697,7 @@ def env_text(p: Ports, key: str, secret: str, *, sip: bool) -> str:
             f"LIVEKIT_SIP_ADDRESS={BIND}:{p.sip}\n"
             f"LIVEKIT_SIP_HEALTH_URL=http://{BIND}:{p.sip_health}/\n"
         )
-    return text + f"# {SIP_UNAVAILABLE}\nDEVSTACK_SIP=unavailable\n"
+    return text + f'DEVSTACK_SIP=unavailable\nDEVSTACK_SIP_REASON="{sip_reason}"\n'
 
 
 def print_ports(p: Ports, services: list[str]) -> None:
@@ -635,6 +729,10 @@ def cmd_up(args: argparse.Namespace) -> None:
     sd.mkdir(parents=True, exist_ok=True)
     tools = tools_dir()
     sip = sip_binary()
+    sip_reason = SIP_UNAVAILABLE
+    if sip and not non_loopback_ipv4():
+        log(f"{SIP_LOOPBACK_ONLY} (given: {sip})")
+        sip, sip_reason = None, SIP_LOOPBACK_ONLY
     if (sd / "env").is_file() and all_healthy(sd, load_ports(sd)):
         running = started_services(sd)
         log(f"already up (state: {sd})")
@@ -698,7 +796,8 @@ def cmd_up(args: argparse.Namespace) -> None:
     for svc in SERVICES:
         pidfile(sd, svc).unlink(missing_ok=True)
     (sd / "env").unlink(missing_ok=True)
-    write_configs(sd, p, key, secret, sip=bool(sip))
+    token = secrets.token_hex(8)
+    write_configs(sd, p, key, secret, sip=bool(sip), run_token=token)
     (sd / "ports.json").write_text(json.dumps(p.__dict__, indent=1) + "\n")
     (sd / "services.json").write_text(
         json.dumps({"services": services, "sip_bin": str(sip) if sip else None}, indent=1) + "\n"
@@ -723,13 +822,13 @@ def cmd_up(args: argparse.Namespace) -> None:
             )
     for svc, argv, extra in plan:
         ts = time.monotonic()
-        proc = start_service(sd, svc, argv, extra)
+        proc = start_service(sd, svc, argv, extra, token)
         wait_healthy(sd, svc, proc, p, timeout)
         log(f"{svc} up (pid {proc.pid}, healthy after {time.monotonic() - ts:.1f} s)")
-    if not sip:
+    if not sip and sip_reason == SIP_UNAVAILABLE:
         log(SIP_UNAVAILABLE)
 
-    (sd / "env").write_text(env_text(p, key, secret, sip=bool(sip)))
+    (sd / "env").write_text(env_text(p, key, secret, sip=bool(sip), sip_reason=sip_reason))
     (sd / "env").chmod(0o600)
     log(f"stack up in {time.monotonic() - t0:.1f} s; env file: {sd / 'env'}")
     print((sd / "env").read_text(), end="")
@@ -836,7 +935,9 @@ def cmd_isolated(args: argparse.Namespace) -> None:
     for tool in ("unshare", "ip"):
         if not shutil.which(tool):
             die(f"`{tool}` not found (Debian: util-linux / iproute2)")
-    os.environ.setdefault("CALLCREW_DEVSTACK_DIR", "/tmp/callcrew-devstack-isolated")
+    # A state dir of its own per run: two isolated runs at once never share pid files.
+    if not os.environ.get("CALLCREW_DEVSTACK_DIR"):
+        os.environ["CALLCREW_DEVSTACK_DIR"] = tempfile.mkdtemp(prefix="callcrew-devstack-isolated-")
     unshare = ["unshare", "--net"]
     if os.geteuid() != 0:
         unshare.append("--map-root-user")

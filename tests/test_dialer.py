@@ -7,20 +7,26 @@ import json
 import re
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from livekit import api
 from typer.testing import CliRunner
 
+from callcrew.call import CallInfo, Channel
 from callcrew.cli import app
+from callcrew.settings import Settings
+from callcrew.store import Store, open_store
 from callcrew.telephony.dialer import normalize_number, room_name
 from callcrew.telephony.metadata import OutboundMetadata, parse_outbound_metadata
+from callcrew.telephony.outbound import callee_identity
 from tests.twirp_stub import (
     API_KEY,
     API_SECRET,
     BUSY,
-    NO_ANSWER,
+    NO_ANSWER_480,
+    StubWorker,
     TwirpFailure,
     TwirpStub,
     running_stub,
@@ -30,7 +36,7 @@ from tests.twirp_stub import (
 pytestmark = pytest.mark.unit
 runner = CliRunner()
 
-ROOM_RE = re.compile(r"^call-out-(\d+)-([0-9a-f]{8})$")
+ROOM_RE = re.compile(r"^call-out-[0-9a-f]{12}$")
 
 
 def add_outbound(stub: TwirpStub, name: str) -> str:
@@ -47,11 +53,27 @@ def add_outbound(stub: TwirpStub, name: str) -> str:
 
 @pytest.fixture
 def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwirpStub]:
+    """The Twirp stub with an idle worker registered for the agent names these tests use."""
     with stub_in_thread() as s:
+        s.workers = [StubWorker("callcrew"), StubWorker("outbound-desk", id="AW_desk")]
         monkeypatch.setenv("LIVEKIT_URL", s.url)
         monkeypatch.setenv("LIVEKIT_API_KEY", API_KEY)
         monkeypatch.setenv("LIVEKIT_API_SECRET", API_SECRET)
         yield s
+
+
+@pytest.fixture
+def appointments() -> Iterator[Store]:
+    """The default store (sqlite:///var/callcrew.db in the test's folder) with appointments
+    1-50, so the ids the campaigns name exist."""
+    store = open_store(Settings().database_url)
+    customer = store.customers.create("Dana Whitfield", "+14155550132")
+    first = datetime(2026, 6, 15, 13, 0, tzinfo=UTC)
+    for i in range(50):
+        start = first + timedelta(hours=i)
+        store.appointments.book(customer.id, "haircut", start, start + timedelta(minutes=30))
+    yield store
+    store.close()
 
 
 def dial(*args: str) -> tuple[int, str]:
@@ -97,11 +119,14 @@ def test_fictional_numbers_need_the_test_flag() -> None:
     assert normalize_number("+1 555 010 0000", allow_unassigned=True) == "+15550100000"
 
 
-def test_room_names_are_unique_and_carry_the_digits() -> None:
-    a, b = room_name("+14155550132"), room_name("+14155550132")
-    assert a != b
-    m = ROOM_RE.match(a)
-    assert m and m.group(1) == "14155550132"
+def test_room_names_and_callee_identities_are_opaque() -> None:
+    """LiveKit logs every room name and identity: neither may carry the number."""
+    a, b = room_name(), room_name()
+    assert a != b and ROOM_RE.match(a) and ROOM_RE.match(b)
+    info = CallInfo(channel=Channel.OUTBOUND, room=a, caller_number="+14155550132")
+    identity = callee_identity(info)
+    assert identity.startswith("callee-") and "4155550132" not in identity
+    assert identity != callee_identity(CallInfo(channel=Channel.OUTBOUND, room=b))
 
 
 def test_metadata_round_trip() -> None:
@@ -148,6 +173,7 @@ def test_malformed_metadata_is_a_clear_value_error(text: str, message: str) -> N
 # --- one call -------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("appointments")
 def test_dial_one_number(stub: TwirpStub) -> None:
     trunk_id = add_outbound(stub, "carrier-out")
     code, out = dial(
@@ -166,7 +192,7 @@ def test_dial_one_number(stub: TwirpStub) -> None:
     # which a room created without `agents` would get.
     (d,) = stub.dispatches
     assert d.agent_name == "callcrew"
-    assert ROOM_RE.match(d.room) and d.room.startswith("call-out-14155550132-")
+    assert ROOM_RE.match(d.room) and "4155550132" not in d.room
     assert d.room in out and f"(dispatch {d.id})" in out
     room = stub.rooms[d.room].room
     assert room.empty_timeout > 0 and room.departure_timeout > 0
@@ -258,6 +284,89 @@ def test_a_refused_room_exits_1(stub: TwirpStub) -> None:
     assert stub.rooms == {} and stub.dispatches == []
 
 
+# --- a worker must take the job; the appointment must exist ---------------------------------
+
+
+def test_a_dispatch_nobody_takes_is_not_placed_exits_1_and_leaves_a_report(
+    stub: TwirpStub, appointments: Store
+) -> None:
+    """livekit-server drops a dispatch no worker takes; dial must not say "placed"."""
+    add_outbound(stub, "carrier-out")
+    stub.workers = []  # no `callcrew start` running
+    code, out = dial(
+        "+14155550132", "--purpose", "confirm", "--appointment", "7",
+        "--confirm-timeout", "0.2", "--poll-interval", "0.01",
+    )  # fmt: skip
+    assert code == 1, out
+    assert "not placed: no worker took the call within 0.2 s" in out
+    assert "placed: agent" not in out
+    (d,) = stub.dispatches
+    assert list(d.state.jobs) == []
+    assert stub.deleted_rooms == [d.room]  # no late worker can still ring the callee
+    (report,) = appointments.reports.list()
+    assert report["room"] == d.room and report["channel"] == "outbound"
+    assert report["outcome"] == "failed" and report["ended_by"] == "no_worker"
+    assert "no worker took the call" in report["errors"][0]
+
+
+def test_a_worker_at_the_servers_target_load_gets_no_job(stub: TwirpStub) -> None:
+    """The server's agents.target_load decides, not the worker's own threshold: a worker at
+    0.72 is refused by the default 0.7 and taken by a server configured with 0.75."""
+    add_outbound(stub, "carrier-out")
+    stub.workers = [StubWorker("callcrew", load=0.72)]
+    args = ("+14155550132", "--purpose", "custom", "--confirm-timeout", "0.2")
+    code, out = dial(*args, "--poll-interval", "0.01")
+    assert code == 1 and "not placed" in out
+    stub.target_load = 0.75
+    code, out = dial(*args, "--poll-interval", "0.01")
+    assert code == 0, out
+    assert "placed: agent callcrew took the call in room call-out-" in out
+    job = stub.dispatches[-1].state.jobs[0]
+    assert job.state.status == api.JobStatus.JS_RUNNING and job.state.worker_id == "AW_stub"
+
+
+def test_a_campaign_counts_dispatches_nobody_took_as_not_placed(
+    stub: TwirpStub, tmp_path: Path, appointments: Store
+) -> None:
+    """Under load the server drops some dispatches: each one is listed, and dial exits 1."""
+    add_outbound(stub, "carrier-out")
+    stub.workers = [StubWorker("callcrew", load_per_job=0.2)]  # full after 4 jobs (0.8 > 0.7)
+    rows = "\n".join(f"+1 646 555 01{i:02d},custom" for i in range(6))
+    path = write_campaign(tmp_path, "phone_number,purpose\n" + rows + "\n")
+    code, out = dial(
+        "--csv", str(path), "--max-concurrent", "1", "--no-wait",
+        "--confirm-timeout", "0.2", "--poll-interval", "0.01",
+    )  # fmt: skip
+    assert code == 1, out
+    assert "4 placed, 2 failed (2 not placed: no worker took them), 0 skipped" in out
+    assert "line 6: +16465550104: not placed: no worker took the call" in out
+    assert "line 7: +16465550105: not placed" in out
+    not_placed = [r for r in appointments.reports.list() if r["ended_by"] == "no_worker"]
+    assert sorted(r["caller_number"] for r in not_placed) == ["+16465550104", "+16465550105"]
+
+
+@pytest.mark.usefixtures("appointments")
+def test_dial_checks_the_appointment_exists_before_dispatching(
+    stub: TwirpStub, tmp_path: Path
+) -> None:
+    add_outbound(stub, "carrier-out")
+    before = len(stub.calls)
+    code, out = dial("+14155550132", "--purpose", "reminder", "--appointment", "999")
+    assert code == 2
+    assert out.strip() == (
+        "appointment 999 does not exist in the store (DATABASE_URL); nothing dialled"
+    )
+    assert len(stub.calls) == before  # LiveKit was never asked
+    text = (
+        "phone_number,purpose,appointment_id\n+14155550132,reminder,42\n+12125550188,confirm,999\n"
+    )
+    code, out = dial("--csv", str(write_campaign(tmp_path, text)), "--poll-interval", "0.01")
+    assert code == 0, out
+    assert "1 placed, 0 failed (0 not placed: no worker took them), 1 skipped" in out
+    assert "line 3: appointment 999 does not exist" in out
+    assert [m.appointment_id for m in dispatched(stub)] == [42]
+
+
 def test_the_stub_gives_rooms_without_agents_the_default_dispatch() -> None:
     """Why dial puts its dispatch in CreateRoom: the server's backward-compatible default."""
     stub = TwirpStub()
@@ -294,6 +403,7 @@ def write_campaign(tmp_path: Path, text: str = CAMPAIGN) -> Path:
     return p
 
 
+@pytest.mark.usefixtures("appointments")
 def test_a_campaign_dials_good_rows_and_reports_bad_ones(stub: TwirpStub, tmp_path: Path) -> None:
     trunk_id = add_outbound(stub, "carrier-out")
     code, out = dial(
@@ -321,7 +431,8 @@ def test_a_campaign_dials_good_rows_and_reports_bad_ones(stub: TwirpStub, tmp_pa
     assert metas[0].custom == {"clinic": "Maple", "name": "Dana"}
     assert metas[2].purpose == "confirm"  # the --purpose default for an empty cell
     assert metas[3].custom == {"clinic": "Maple", "name": "Last"}
-    assert f"campaign {campaign}: 4 dispatched, 0 failed, 5 skipped" in out
+    assert f"campaign {campaign}: 4 placed, 0 failed (0 not placed: no worker took them)" in out
+    assert ", 5 skipped" in out
     for line, reason in [
         (5, "'not a number' is not a phone number"),
         (7, "purpose 'reminder' needs an appointment_id"),
@@ -343,23 +454,25 @@ def test_a_campaign_keeps_at_most_n_calls_in_progress(stub: TwirpStub, tmp_path:
     assert code == 0, out
     assert len(stub.dispatches) == 6
     assert stub.peak_open_rooms == 2
-    assert "6 dispatched, 0 failed, 0 skipped" in out
+    assert "6 placed, 0 failed (0 not placed: no worker took them), 0 skipped" in out
     assert "ListRooms" in stub.methods()
 
 
+@pytest.mark.usefixtures("appointments")
 def test_a_campaign_with_a_failed_dispatch_exits_1(stub: TwirpStub, tmp_path: Path) -> None:
     add_outbound(stub, "carrier-out")
 
     def refuse_ravi(call: object) -> TwirpFailure | None:
         req = getattr(call, "request", None)
-        if isinstance(req, api.CreateRoomRequest) and "442071838750" in req.name:
+        if isinstance(req, api.CreateRoomRequest) and "442071838750" in req.agents[0].metadata:
             return TwirpFailure("internal", "room allocation failed", 500)
         return None
 
     stub.fail_when = refuse_ravi
     code, out = dial("--csv", str(write_campaign(tmp_path)), "--poll-interval", "0.01")
     assert code == 1
-    assert "2 dispatched, 1 failed, 6 skipped" in out  # no --purpose: line 6 has none
+    # no --purpose: line 6 has none
+    assert "2 placed, 1 failed (0 not placed: no worker took them), 6 skipped" in out
     assert "line 6: no purpose" in out
     assert "line 4: +442071838750: could not create the room" in out
 
@@ -377,10 +490,11 @@ def test_campaign_files_that_cannot_be_dialled_exit_2(stub: TwirpStub, tmp_path:
     assert stub.dispatches == []
 
 
+@pytest.mark.usefixtures("appointments")
 def test_campaign_dry_run_needs_no_server(tmp_path: Path) -> None:
     code, out = dial("--csv", str(write_campaign(tmp_path)), "--dry-run", "--purpose", "confirm")
     assert code == 0, out
-    assert "would dial line 3: +14155550132 -> room call-out-14155550132-" in out
+    assert "would dial line 3: +14155550132 -> room call-out-" in out
     assert '"appointment_id":42' in out
     assert "line 5: 'not a number' is not a phone number" in out
     assert "dry run: nothing dispatched" in out
@@ -390,7 +504,7 @@ def test_campaign_dry_run_needs_no_server(tmp_path: Path) -> None:
 
 
 async def test_the_stub_answers_dials_with_programmed_outcomes() -> None:
-    stub = TwirpStub(dial_outcomes={"+14155550100": BUSY, "+14155550101": NO_ANSWER})
+    stub = TwirpStub(dial_outcomes={"+14155550100": BUSY, "+14155550101": NO_ANSWER_480})
     async with running_stub(stub) as s:
         trunk = add_outbound(s, "carrier-out")
         lk = api.LiveKitAPI(s.url, API_KEY, API_SECRET)

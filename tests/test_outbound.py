@@ -27,6 +27,7 @@ from callcrew.simulate.scenario import AgentStep
 from callcrew.telephony.outbound import (
     HoldAgent,
     connect_outbound,
+    dial,
     outcome_for_sip_status,
 )
 from callcrew.worker import dispatch_dtmf
@@ -35,7 +36,12 @@ from tests.twirp_stub import (
     API_KEY,
     API_SECRET,
     BUSY,
+    DECLINED,
     NO_ANSWER,
+    NO_ANSWER_408,
+    NO_ANSWER_480,
+    UNREACHABLE,
+    UNREACHABLE_LONG_RING,
     DialOutcome,
     TwirpStub,
     running_stub,
@@ -96,6 +102,7 @@ async def ring(
         trunk_id=trunk_id,
         identity="callee-1",
         detector=detector,
+        pickup_quiet_s=0.05,  # no audio here: nobody will say "Hello?"
     )
 
 
@@ -135,7 +142,13 @@ async def outbound_call(store: Any, profile: Any, purpose: str = "confirm") -> A
 
 @pytest.mark.parametrize(
     ("outcome", "expected", "reason"),
-    [(BUSY, Outcome.BUSY, "busy (SIP 486)"), (NO_ANSWER, Outcome.NO_ANSWER, "nobody answered")],
+    [
+        (BUSY, Outcome.BUSY, "busy (SIP 486)"),
+        (DECLINED, Outcome.FAILED, "rejected (SIP 603)"),
+        # The old promise (a SipCallError with 480/408): some carriers do answer that way.
+        (NO_ANSWER_480, Outcome.NO_ANSWER, "nobody answered (SIP 480)"),
+        (NO_ANSWER_408, Outcome.NO_ANSWER, "nobody answered (SIP 408)"),
+    ],
 )
 async def test_a_failed_dial_becomes_the_outcome_and_no_crew_speaks(
     store: Any, profile: Any, outcome: DialOutcome, expected: Outcome, reason: str
@@ -152,10 +165,99 @@ async def test_a_failed_dial_becomes_the_outcome_and_no_crew_speaks(
     assert not result.answered and result.sip_status == outcome.sip_status_code
     assert state.outcome is expected and control.hung_up == expected.value
     assert reason in state.errors[0]
+    assert state.ended_by == "dial"
     assert detector.closed
     (req,) = stub.sip_participants
     assert (req.sip_call_to, req.sip_trunk_id, req.wait_until_answered) == (CALLEE, "ST_out", True)
     assert req.room_name == "call-out-1"
+
+
+class Clock:
+    """A monotonic clock that moves only when told: the ring time without waiting for it."""
+
+    def __init__(self, *readings: float) -> None:
+        self._readings = list(readings)
+
+    def __call__(self) -> float:
+        return self._readings.pop(0) if len(self._readings) > 1 else self._readings[0]
+
+
+async def test_the_stub_answers_no_answer_as_the_real_sip_service_does() -> None:
+    """livekit-sip v1.11.0 on the wire: Twirp `canceled` / "sip request timed out", HTTP 408,
+    no SIP status in `meta`, so livekit-api raises a plain ServerError, not a SipCallError."""
+    async with livekit_sip(callee=NO_ANSWER) as (sip, _stub):
+        request = api.CreateSIPParticipantRequest(
+            room_name="r", sip_trunk_id="ST_out", sip_call_to=CALLEE, wait_until_answered=True
+        )
+        with pytest.raises(api.ServerError) as caught:
+            await sip.create_sip_participant(request)
+    err = caught.value
+    assert not isinstance(err, api.SipCallError)
+    assert (err.code, err.message, err.status, err.metadata) == (
+        "canceled",
+        "sip request timed out",
+        408,
+        {},
+    )
+
+
+@pytest.mark.parametrize(
+    ("callee", "ring", "expected", "words"),
+    [
+        # Rang the whole 30 s and the SIP service sent CANCEL: no answer.
+        (NO_ANSWER, 30.4, Outcome.NO_ANSWER, "nobody answered within 30 s"),
+        # Nothing at the trunk address looks exactly the same within a 30 s ring; the report
+        # says so rather than guess.
+        (UNREACHABLE, 30.4, Outcome.NO_ANSWER, "where nothing listens looks the same"),
+        # With a ring time past SIP timer B the transaction gives up first, with no response.
+        (UNREACHABLE_LONG_RING, 32.0, Outcome.FAILED, "did not answer at all"),
+        # The same error well before the ring time ran out is not a phone ringing out.
+        (NO_ANSWER, 3.0, Outcome.FAILED, "timed out after 3 s (before the ring time)"),
+    ],
+)
+async def test_no_final_sip_response_is_told_apart_by_message_and_ring_time(
+    callee: DialOutcome, ring: float, expected: Outcome, words: str
+) -> None:
+    async with livekit_sip(callee=callee) as (sip, stub):
+        result = await dial(
+            sip,
+            room="call-out-1",
+            trunk_id="ST_out",
+            number=CALLEE,
+            identity="callee-1",
+            clock=Clock(100.0, 100.0 + ring),
+        )
+    assert not result.answered and result.outcome is expected, result
+    assert words in result.reason
+    assert "LiveKit refused" not in result.reason
+    assert result.sip_status is None and result.ring_s == pytest.approx(ring)
+    assert stub.sip_participants[0].ringing_timeout.seconds == 30
+
+
+async def test_no_answer_ends_the_call_as_no_answer_with_the_reason_in_the_report(
+    store: Any, profile: Any
+) -> None:
+    state, control = await outbound_call(store, profile)
+    async with (
+        livekit_sip(callee=NO_ANSWER) as (sip, _),
+        AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session,
+    ):
+        await session.start(HoldAgent())
+        # A 1 s ring time: the stub's "sip request timed out" is then a ring that ran out.
+        await connect_outbound(
+            session=session,
+            state=state,
+            crew=CREW,
+            sip=sip,
+            trunk_id="ST_out",
+            identity="callee-1",
+            detector=None,
+            ringing_timeout_s=1.0,
+        )
+        assert isinstance(session.current_agent, HoldAgent)  # the crew never spoke
+    assert state.outcome is Outcome.NO_ANSWER and control.hung_up == "no_answer"
+    assert state.ended_by == "dial" and state.notes["dial"]["outcome"] == "no_answer"
+    assert "nobody answered within 1 s" in state.errors[0]
 
 
 async def test_an_unknown_trunk_is_a_failed_call_with_livekits_reason(
@@ -169,7 +271,7 @@ async def test_an_unknown_trunk_is_a_failed_call_with_livekits_reason(
         await session.start(HoldAgent())
         await ring(session, state, sip, detector=None, trunk_id="ST_missing")
     assert state.outcome is Outcome.FAILED and control.hung_up == "failed"
-    assert "LiveKit refused the dial" in state.errors[0]
+    assert "LiveKit refused the dial: sip trunk ST_missing not found (not_found)" in state.errors[0]
 
 
 async def test_no_trunk_is_a_failed_call_not_a_crash(store: Any, profile: Any) -> None:
@@ -199,6 +301,7 @@ async def test_voicemail_gets_the_message_and_a_hang_up(store: Any, profile: Any
             if i.type == "message" and i.role == "assistant"
         ]
     assert state.outcome is Outcome.VOICEMAIL and control.hung_up == "voicemail"
+    assert state.ended_by == "machine"
     (message,) = said
     assert "Maple Street Salon" in message
     assert "haircut appointment on Tuesday June 16 at 10 am" in message
@@ -340,6 +443,7 @@ async def test_silence_is_nudged_then_the_call_ends(make_call: Any) -> None:
         await guard.aclose()
     assert said == [state.profile.still_there] * 2 + [state.profile.silence_goodbye]
     assert state.outcome is Outcome.SILENT and control.hung_up == "silent"
+    assert state.ended_by == "silence"
     assert guard.nudges == 2
 
 

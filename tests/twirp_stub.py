@@ -8,12 +8,24 @@ It listens on 127.0.0.1 only and speaks the wire format the real server does:
 - every request must carry `Authorization: Bearer <JWT>` signed with the stub's key and secret,
   with the grants the real server checks (SIP admin for trunks and rules, SIP call for dialling,
   roomCreate / roomList / roomAdmin for rooms and dispatches), else 401 / 403;
-- errors are Twirp JSON (`{"code", "msg", "meta"}`); a failed dial carries `sip_status_code` and
-  `sip_status` in `meta`, which the client turns into `SipCallError`.
+- errors are Twirp JSON (`{"code", "msg", "meta"}`) with Twirp's HTTP status for the code; a
+  dial the callee's side refused with a SIP status carries `sip_status_code` and `sip_status` in
+  `meta`, which the client turns into `SipCallError`;
+- a dial nobody answers is what livekit-sip v1.11.0 really returns (seen on the wire,
+  2026-12-01): it rings for the ringing timeout, sends CANCEL, and the request fails with Twirp
+  `canceled` / "sip request timed out" (HTTP 408) and no SIP status at all — a plain
+  `ServerError`, not a `SipCallError`. An address where nothing listens gives the same within
+  the ring time (SIP's own transaction timer B, 32 s, outlasts the 30 s ring), and
+  "transaction failed to complete (0 intermediate responses)" when the ring time is longer;
+- an agent dispatch is taken only by a registered worker for that agent name whose load is below
+  the server's `agents.target_load` (livekit-server `JobRequestAffinity`: `target_load - load`
+  must be > 0); then the dispatch's `state.jobs` holds a running job and the agent joins the
+  room. Otherwise the server logs "no workers with sufficient capacity" and nothing happens.
 
-State (trunks, rules, rooms, dispatches) lives in memory. `dial_outcomes` programs what a dialled
-number does (answered, 486 busy, 480 no answer, ...), `fail` makes a method fail, and
-`redact_passwords` answers lists without passwords, as a hosted LiveKit may.
+State (trunks, rules, rooms, dispatches, workers) lives in memory. `dial_outcomes` programs what
+a dialled number does (answered, 486 busy, no answer, unreachable, ...), `workers` and
+`target_load` who takes dispatches, `fail` makes a method fail, and `redact_passwords` answers
+lists without passwords, as a hosted LiveKit may.
 """
 
 from __future__ import annotations
@@ -39,10 +51,18 @@ API_SECRET = "stub-secret-that-is-long-enough-for-hs256-0123456789"
 
 @dataclass
 class DialOutcome:
-    """What happens when the stub is asked to dial a number."""
+    """What happens when the stub is asked to dial a number.
+
+    `sip_status_code` 0 means no SIP final response ever came: the request fails with the Twirp
+    error `twirp_code` / `twirp_msg` and no SIP status, after `ring_s` seconds (scaled down in
+    tests; the real service rings for the request's ringing timeout).
+    """
 
     sip_status_code: int = 200
     sip_status: str = "OK"
+    twirp_code: str = ""
+    twirp_msg: str = ""
+    ring_s: float = 0.0
 
     @property
     def answered(self) -> bool:
@@ -51,8 +71,51 @@ class DialOutcome:
 
 ANSWERED = DialOutcome()
 BUSY = DialOutcome(486, "Busy Here")
-NO_ANSWER = DialOutcome(480, "Temporarily Unavailable")
 DECLINED = DialOutcome(603, "Decline")
+# livekit-sip v1.11.0 (pkg/sip/outbound.go sipResponse): the ring timeout expired, CANCEL sent.
+NO_ANSWER = DialOutcome(0, "", "canceled", "sip request timed out")
+# Nothing listens at the trunk address: within a 30 s ring the same error as NO_ANSWER; with a
+# ring time past SIP timer B (32 s) the transaction itself gives up first, with this message.
+UNREACHABLE = NO_ANSWER
+UNREACHABLE_LONG_RING = DialOutcome(
+    0, "", "canceled", "transaction failed to complete (0 intermediate responses)"
+)
+# What the notes of older LiveKit docs promise, and some carriers do send as a final response.
+NO_ANSWER_480 = DialOutcome(480, "Temporarily Unavailable")
+NO_ANSWER_408 = DialOutcome(408, "Request Timeout")
+
+# Twirp's own code -> HTTP status table (twitchtv/twirp errors.go ServerHTTPStatusFromErrorCode).
+TWIRP_HTTP_STATUS = {
+    "canceled": 408,
+    "unknown": 500,
+    "invalid_argument": 400,
+    "malformed": 400,
+    "deadline_exceeded": 408,
+    "not_found": 404,
+    "bad_route": 404,
+    "already_exists": 409,
+    "permission_denied": 403,
+    "unauthenticated": 401,
+    "resource_exhausted": 429,
+    "failed_precondition": 412,
+    "aborted": 409,
+    "out_of_range": 400,
+    "unimplemented": 501,
+    "internal": 500,
+    "unavailable": 503,
+    "dataloss": 500,
+}
+
+
+@dataclass
+class StubWorker:
+    """A registered agent worker, as livekit-server sees it: its agent name and reported load."""
+
+    agent_name: str
+    load: float = 0.0
+    id: str = "AW_stub"
+    load_per_job: float = 0.0  # what each job it takes adds to its reported load
+
 
 # How the real server maps a SIP status to a Twirp error (livekit/protocol sipCodeToGRPCCode).
 _SIP_TWIRP = {
@@ -102,12 +165,16 @@ class TwirpStub:
     calls: list[Call] = field(default_factory=list)
     # Programmable behaviour.
     dial_outcomes: dict[str, DialOutcome] = field(default_factory=dict)
+    workers: list[StubWorker] = field(default_factory=list)
+    target_load: float = 0.7  # livekit-server's agents.target_load (its default)
+    participants: dict[str, list[api.ParticipantInfo]] = field(default_factory=dict)
     transfer_outcomes: dict[str, DialOutcome] = field(default_factory=dict)
     fail: dict[str, TwirpFailure] = field(default_factory=dict)  # "Service/Method" -> error
     fail_when: Callable[[Call], TwirpFailure | None] | None = None
     redact_passwords: bool = False
     room_lifetime: float = 0.0  # seconds a created room stays listed (the call's length)
     peak_open_rooms: int = 0
+    deleted_rooms: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # --- bookkeeping ----------------------------------------------------------------------------
@@ -128,7 +195,7 @@ class TwirpStub:
 
     # --- handlers -------------------------------------------------------------------------------
 
-    def _table(self) -> dict[str, tuple[type[Message], Callable[[Any], Message], str]]:
+    def _table(self) -> dict[str, tuple[type[Message], Callable[[Any], Any], str]]:
         return {
             "SIP/CreateSIPInboundTrunk": (
                 api.CreateSIPInboundTrunkRequest,
@@ -204,6 +271,11 @@ class TwirpStub:
             "RoomService/CreateRoom": (api.CreateRoomRequest, self._create_room, "room_create"),
             "RoomService/DeleteRoom": (api.DeleteRoomRequest, self._delete_room, "room_create"),
             "RoomService/ListRooms": (api.ListRoomsRequest, self._list_rooms, "room_list"),
+            "RoomService/ListParticipants": (
+                api.ListParticipantsRequest,
+                self._list_participants,
+                "room_admin",
+            ),
         }
 
     @staticmethod
@@ -349,11 +421,17 @@ class TwirpStub:
             {"sip_status_code": str(outcome.sip_status_code), "sip_status": outcome.sip_status},
         )
 
-    def _create_participant(self, req: api.CreateSIPParticipantRequest) -> Message:
+    async def _create_participant(self, req: api.CreateSIPParticipantRequest) -> Message:
         if req.sip_trunk_id and req.sip_trunk_id not in self.outbound:
             raise TwirpFailure("not_found", f"sip trunk {req.sip_trunk_id} not found", 404)
         self.sip_participants.append(req)
         outcome = self.dial_outcomes.get(req.sip_call_to, ANSWERED)
+        if outcome.ring_s:
+            await asyncio.sleep(outcome.ring_s)
+        if outcome.sip_status_code == 0:
+            # No final SIP response: a psrpc error, surfaced as Twirp with no SIP metadata.
+            code = outcome.twirp_code
+            raise TwirpFailure(code, outcome.twirp_msg, TWIRP_HTTP_STATUS[code])
         if not outcome.answered:
             raise self._sip_failure(outcome, "dial")
         identity = req.participant_identity or f"sip_{req.sip_call_to}"
@@ -379,7 +457,45 @@ class TwirpStub:
             id=self._id("AD_"), agent_name=agent_name, room=room, metadata=metadata
         )
         self.dispatches.append(d)
+        self._launch_job(d)
         return d
+
+    def _launch_job(self, d: api.AgentDispatch) -> None:
+        """livekit-server's LaunchJob + JobRequest: a worker with spare capacity takes it."""
+        takers = [
+            w
+            for w in self.workers
+            if w.agent_name == d.agent_name and self.target_load - w.load > 0
+        ]
+        if not takers:
+            return  # "no workers with sufficient capacity": the dispatch just sits there
+        worker = min(takers, key=lambda w: w.load)
+        worker.load += worker.load_per_job
+        job_id = self._id("AJ_")
+        identity = f"agent-{job_id}"
+        d.state.jobs.append(
+            api.Job(
+                id=job_id,
+                dispatch_id=d.id,
+                type=api.JobType.JT_ROOM,
+                agent_name=d.agent_name,
+                metadata=d.metadata,
+                state=api.JobState(
+                    status=api.JobStatus.JS_RUNNING,
+                    participant_identity=identity,
+                    worker_id=worker.id,
+                    started_at=int(time.time() * 1e9),
+                ),
+            )
+        )
+        self.participants.setdefault(d.room, []).append(
+            api.ParticipantInfo(
+                sid=self._id("PA_"),
+                identity=identity,
+                kind=api.ParticipantInfo.Kind.AGENT,
+                state=api.ParticipantInfo.State.ACTIVE,
+            )
+        )
 
     def _create_dispatch(self, req: api.CreateAgentDispatchRequest) -> Message:
         if not req.room:
@@ -389,6 +505,8 @@ class TwirpStub:
         return self._add_dispatch(req.room, req.agent_name, req.metadata)
 
     def _list_dispatch(self, req: api.ListAgentDispatchRequest) -> Message:
+        if req.room not in self.rooms:  # as RoomManager.ListDispatch: ErrRoomNotFound
+            raise TwirpFailure("not_found", "requested room does not exist", 404)
         return api.ListAgentDispatchResponse(
             agent_dispatches=[d for d in self.dispatches if d.room == req.room]
         )
@@ -412,7 +530,14 @@ class TwirpStub:
 
     def _delete_room(self, req: api.DeleteRoomRequest) -> Message:
         self.rooms.pop(req.room, None)
+        self.participants.pop(req.room, None)
+        self.deleted_rooms.append(req.room)
         return api.DeleteRoomResponse()
+
+    def _list_participants(self, req: api.ListParticipantsRequest) -> Message:
+        if req.room not in self.rooms:
+            raise TwirpFailure("not_found", "requested room does not exist", 404)
+        return api.ListParticipantsResponse(participants=self.participants.get(req.room, []))
 
     def _list_rooms(self, req: api.ListRoomsRequest) -> Message:
         open_names = set(self.open_rooms())
@@ -480,6 +605,8 @@ class TwirpStub:
             if self.fail_when is not None and (failure := self.fail_when(call)) is not None:
                 raise failure
             resp = handler(req)
+            if asyncio.iscoroutine(resp):
+                resp = await resp
         except TwirpFailure as f:
             return web.json_response(
                 {"code": f.code, "msg": f.msg, **({"meta": f.meta} if f.meta else {})},

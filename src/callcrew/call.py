@@ -75,6 +75,24 @@ class CallInfo:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+@dataclass
+class KeyPress:
+    """One keypad digit the caller pressed (RFC 2833 DTMF, `sip_dtmf_received`)."""
+
+    digit: str
+    at: datetime
+    agent: str | None  # the agent that was current when it arrived
+    action: str | None = None  # what the crew did with it ("person", "confirm", ...), or None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "digit": self.digit,
+            "at": self.at.isoformat(),
+            "agent": self.agent,
+            "action": self.action,
+        }
+
+
 class CallControl(Protocol):
     """What agents may do to the call itself. The worker acts on the LiveKit room; the
     simulator records the request so a rehearsal can assert it."""
@@ -109,6 +127,7 @@ class CallState:
     errors: list[str] = field(default_factory=list)
     ended_by: str | None = None  # "agent", "caller", "error", ...
     notes: dict[str, Any] = field(default_factory=dict)  # engine facts for the report (amd, ...)
+    keypad: list[KeyPress] = field(default_factory=list)  # every digit, in order
     context_policy: ContextPolicy = field(default_factory=ContextPolicy)
     phrases: PhraseCache | None = None  # fixed phrases played from disk (providers/phrases.py)
     phrase_stats: PhraseStats = field(default_factory=PhraseStats)

@@ -50,6 +50,10 @@ class Hours(BaseModel):
         return self
 
 
+# What a keypad digit can do at any stage (agents/keypad.py acts them out).
+KEYPAD_ACTIONS = ("person", "repeat")
+
+
 class BusinessProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -73,6 +77,10 @@ class BusinessProfile(BaseModel):
     phone: str | None = Field(None, description="the business's own number, E.164 (call-backs)")
     transfer_number: str | None = Field(None, description="a human's number, E.164")
     warm_transfer: bool = False
+    keypad: dict[str, str] = Field(
+        default_factory=lambda: {"0": "person"},
+        description="keypad digit -> what it does at any stage of a call (agents/keypad.py)",
+    )
     task: str = Field("appointments", description="which task agent serves callers")
     slot_step_minutes: int = Field(30, gt=0, le=240)
     booking_horizon_days: int = Field(60, gt=0, le=366)
@@ -98,6 +106,19 @@ class BusinessProfile(BaseModel):
             v.format(first_name="Ada")
         except (KeyError, IndexError, ValueError):
             raise ValueError("may only use the placeholder {first_name}") from None
+        return v
+
+    @field_validator("keypad")
+    @classmethod
+    def _keys(cls, v: dict[str, str]) -> dict[str, str]:
+        bad_keys = {k for k in v if not (len(k) == 1 and k in "0123456789*#")}
+        if bad_keys:
+            raise ValueError(f"keys must be one of 0-9, * or # (got {sorted(bad_keys)})")
+        unknown = {a for a in v.values() if a not in KEYPAD_ACTIONS}
+        if unknown:
+            raise ValueError(
+                f"unknown keypad action(s) {sorted(unknown)}; one of {', '.join(KEYPAD_ACTIONS)}"
+            )
         return v
 
     @field_validator("phone", "transfer_number")

@@ -22,9 +22,11 @@ from typing import Any
 from livekit import api, rtc
 from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, ToolError, llm
 from livekit.agents.voice import room_io
+from livekit.agents.voice.events import CloseEvent, CloseReason
 
-from callcrew.call import CallInfo, CallState, Channel, Crew, CrewContext
+from callcrew.call import CallInfo, CallState, Channel, Crew, CrewContext, KeyPress
 from callcrew.crews import load_crew
+from callcrew.endings import resolve_ended_by
 from callcrew.guards import CallTimer, SilenceGuard
 from callcrew.metrics import prometheus, tracing
 from callcrew.metrics.call_cost import cost_of_report
@@ -41,7 +43,7 @@ from callcrew.settings import Settings, load_settings
 from callcrew.store import Store, open_store
 from callcrew.telephony.dialer import DialError, resolve_trunk
 from callcrew.telephony.metadata import OutboundMetadata, parse_outbound_metadata
-from callcrew.telephony.outbound import HoldAgent, LiveKitAMD, connect_outbound
+from callcrew.telephony.outbound import HoldAgent, LiveKitAMD, callee_identity, connect_outbound
 
 logger = logging.getLogger("callcrew.worker")
 
@@ -166,6 +168,7 @@ class CallRun:
     crew: Crew | None = None
     guards: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    close_reason: str | None = None  # LiveKit's CloseEvent.reason, for `ended_by`
 
 
 # One job per process by default; keyed by job id so a thread executor works too.
@@ -240,6 +243,7 @@ async def start_call(
         llm_override=llm_override,
         text_only=os.environ.get(TEXT_ONLY_ENV) == "1",
     )
+    run.session.on("close", functools.partial(_record_close, run))
     # An outbound call holds silently until the callee answers (see telephony/outbound.py).
     agent = HoldAgent() if hold else crew.first_agent(run.state)
     run.crew = crew
@@ -270,6 +274,14 @@ async def start_call(
     return run
 
 
+def _record_close(run: CallRun, ev: CloseEvent) -> None:
+    run.close_reason = ev.reason.value
+    if ev.reason is CloseReason.ERROR and not run.errors:
+        # An unrecoverable STT/LLM/TTS error closed the session: the call failed.
+        what = type(ev.error).__name__ if ev.error is not None else "no detail given"
+        run.errors.append(f"the session closed on an error ({what})")
+
+
 async def _warm_phrases(cache: PhraseCache, engine: Any, state: CallState) -> None:
     p = state.profile
     texts = [p.greeting, p.goodbye, p.still_there, p.silence_goodbye, p.time_limit_goodbye]
@@ -280,8 +292,23 @@ async def _warm_phrases(cache: PhraseCache, engine: Any, state: CallState) -> No
 
 
 async def dispatch_dtmf(session: AgentSession[Any], digit: str) -> bool:
-    """Hands a keypad digit to the current agent if it takes them (an `on_dtmf` method)."""
-    handler = getattr(session.current_agent, "on_dtmf", None)
+    """Hands a keypad digit to the current agent if it takes them (an `on_dtmf` method); every
+    digit is recorded in the call state (the report's `keypad`) and logged at debug."""
+    agent = session.current_agent
+    try:
+        data = session.userdata
+    except ValueError:  # a session without userdata (raised by LiveKit)
+        data = None
+    state = data if isinstance(data, CallState) else None
+    if state is not None:
+        state.keypad.append(KeyPress(digit, datetime.now(UTC), type(agent).__name__))
+    logger.debug(
+        "call %s: key %r pressed (agent %s)",
+        state.info.call_id if state else "-",
+        digit,
+        type(agent).__name__,
+    )
+    handler = getattr(agent, "on_dtmf", None)
     if handler is None:
         return False
     await handler(digit)
@@ -320,7 +347,7 @@ async def entrypoint(ctx: JobContext) -> None:
             caller_number=outbound.phone_number,
             metadata=outbound.model_dump(),
         )
-        identity = f"callee-{outbound.phone_number.lstrip('+')}"
+        identity = callee_identity(info)
     else:
         assert participant is not None
         info = detect_call(
@@ -426,6 +453,10 @@ async def on_session_end(ctx: JobContext) -> None:
         error = "; ".join(run.errors) or None
         for guard in run.guards:
             await guard.aclose()
+        if run.state is not None:
+            run.state.ended_by = resolve_ended_by(
+                run.state.ended_by, close_reason=run.close_reason, errors=run.errors
+            )
     report = await asyncio.to_thread(write_report, run, error=error)
     prometheus.observe_report(report)
     await asyncio.to_thread(tracing.flush)

@@ -55,6 +55,7 @@ class Devstack:
     api_key: str
     api_secret: str
     sip_running: bool  # livekit-sip runs only when a binary was given (LIVEKIT_SIP_BIN / PATH)
+    sip_reason: str  # why it does not run, when it does not
     sip_host: str  # "" without livekit-sip
     sip_port: int  # 0 without livekit-sip
     sip_health_url: str  # "" without livekit-sip
@@ -77,7 +78,13 @@ class Devstack:
 
 
 def _state_dir() -> Path:
-    return Path(os.environ.get("CALLCREW_DEVSTACK_DIR") or "/tmp/callcrew-devstack")
+    # The devstack's own rule (CALLCREW_DEVSTACK_DIR, else one dir per network namespace).
+    return Path(_devstack_module().state_dir())
+
+
+# The test worker never sheds load (WORKER_LOAD_THRESHOLD below), so the server it registers
+# with must not either: livekit-server's agents.target_load is set to the same figure.
+E2E_LOAD_THRESHOLD = "1.0"
 
 
 def _unavailable(reason: str) -> None:
@@ -87,8 +94,14 @@ def _unavailable(reason: str) -> None:
 
 
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DEVSTACK_AGENT_TARGET_LOAD": E2E_LOAD_THRESHOLD}
     return subprocess.run(
-        [str(DEVSTACK), *args], capture_output=True, text=True, timeout=timeout, check=False
+        [str(DEVSTACK), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
     )
 
 
@@ -140,6 +153,7 @@ def devstack() -> Iterator[Devstack]:
         api_key=env["LIVEKIT_API_KEY"],
         api_secret=env["LIVEKIT_API_SECRET"],
         sip_running=sip_running,
+        sip_reason=env.get("DEVSTACK_SIP_REASON", "").strip('"') or SIP_UNAVAILABLE,
         sip_host=host,
         sip_port=int(port),
         sip_health_url=env.get("LIVEKIT_SIP_HEALTH_URL", ""),
@@ -166,7 +180,8 @@ def sip(devstack: Devstack) -> Devstack:
     source is not on the Go module proxy), so without a binary these tests are skipped, also
     under CI: that is a limit of the registries, not a broken machine."""
     if not devstack.sip_running:
-        pytest.skip(SIP_UNAVAILABLE)
+        # No binary (not on the Go module proxy), or one that cannot start on loopback only.
+        pytest.skip(devstack.sip_reason)
     return devstack
 
 
@@ -371,7 +386,7 @@ def callcrew_worker(
         LLM="openai/stub",
         LLM_BASE_URL=llm_stub.url,
         LOG_LEVEL="INFO",
-        WORKER_LOAD_THRESHOLD="1.0",
+        WORKER_LOAD_THRESHOLD=E2E_LOAD_THRESHOLD,
         PYTHONUNBUFFERED="1",
     )
     callcrew = Path(sys.executable).with_name("callcrew")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,13 +47,18 @@ def _transcribe(audio: np.ndarray) -> str | None:
     return " ".join(s.text.strip() for s in segments)
 
 
-async def _wait_for_report(store_url: str, room: str, timeout: float) -> dict[str, Any] | None:
+async def _wait_for_report(
+    store_url: str, reports_dir: Path, room: str, timeout: float
+) -> dict[str, Any] | None:
+    """The room's report once it is both in the store and written as JSON: the worker's sinks
+    run one after the other (in whatever order), so seeing the row does not mean the file is
+    there yet. Waiting for both is right whichever order they run in."""
     store = open_store(store_url)
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             mine = [r for r in store.reports.list(limit=20) if r.get("room") == room]
-            if mine:
+            if mine and (reports_dir / f"{mine[0]['call_id']}.json").is_file():
                 return mine[0]
             await asyncio.sleep(0.25)
         return None
@@ -143,13 +149,17 @@ async def test_web_call_greets_and_reports(devstack: Devstack, callcrew_worker: 
                 "(Maple Street Salon)"
             )
 
-        report = await _wait_for_report(callcrew_worker.database_url, room_name, timeout=60)
+        report = await _wait_for_report(
+            callcrew_worker.database_url, callcrew_worker.reports_dir, room_name, timeout=60
+        )
         timings["report stored"] = time.monotonic() - t0
         assert report is not None, (
-            f"no call report for room {room_name} in {callcrew_worker.database_url} within 60 s"
+            f"no call report for room {room_name} in {callcrew_worker.database_url} (and as "
+            f"JSON in {callcrew_worker.reports_dir}) within 60 s"
             f"\n---- worker log:\n{callcrew_worker.log_tail()}"
         )
         assert report["channel"] == "web", report
+        assert report["ended_by"] == "caller", report  # the participant left
         assert report["duration_s"] > 0, report
         assert (callcrew_worker.reports_dir / f"{report['call_id']}.json").is_file()
         print(

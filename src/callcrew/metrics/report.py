@@ -85,7 +85,13 @@ def transcript(history: llm.ChatContext) -> list[dict[str, Any]]:
                 "time": _iso(item.created_at),
             }
             if item.interrupted:
+                # Cut short: `text` is what LiveKit says was played (its synchronized
+                # transcript when the output has one); `heard_s` how long it played.
                 entry["interrupted"] = True
+                m = item.metrics or {}
+                start, stop = m.get("started_speaking_at"), m.get("stopped_speaking_at")
+                if _is_number(start) and _is_number(stop):
+                    entry["heard_s"] = round(float(stop) - float(start), 2)
             out.append(entry)
         elif item.type == "function_call":
             out.append(
@@ -251,8 +257,10 @@ def build_report(
         "duration_s": round((ended - info.started_at).total_seconds(), 3),
         "stack": stack,
         "outcome": outcome.value,
-        "ended_by": state.ended_by if state else "error",
+        # Never empty (endings.py): a report nobody's ending marked is a caller who left.
+        "ended_by": (state.ended_by or ("error" if error else "caller")) if state else "error",
         "agents_visited": list(state.agents_visited) if state else [],
+        "keypad": [k.as_dict() for k in state.keypad] if state else [],
         "transcript": transcript(history) if history is not None else [],
         "turns": turns(history, true_end_of_speech) if history is not None else [],
         "latency_notes": dict(LATENCY_NOTES),

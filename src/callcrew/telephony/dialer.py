@@ -1,9 +1,11 @@
 """`callcrew dial`: place outbound calls by asking LiveKit to dispatch the agent to a new room.
 
-Each call gets its own room (`call-out-<digits>-<8 hex>`) and an agent dispatch whose metadata is
-an `OutboundMetadata` (telephony/metadata.py). The job — not this command — then dials the number
-through the outbound trunk (`sip.create_sip_participant`, as LiveKit's outbound-caller example
-does), so busy / no answer / voicemail are the worker's business and end up in its call report.
+Each call gets its own room (`call-out-<12 hex>`, never the number) and an agent dispatch whose
+metadata is an `OutboundMetadata` (telephony/metadata.py). The job — not this command — then
+dials the number through the outbound trunk (`sip.create_sip_participant`, as LiveKit's
+outbound-caller example does), so busy / no answer / voicemail are the worker's business and end
+up in its call report. This command checks what it can on either side of the dispatch
+(telephony/placement.py): the appointment exists before, a worker took the job after.
 
 A campaign (`--csv`) validates every row first: bad rows are reported with their line number and
 skipped, the rest are dialled with at most `--max-concurrent` calls in progress at once (a call's
@@ -33,8 +35,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from callcrew.settings import Settings, SettingsError, load_settings
+from callcrew.store import Store, open_store
 from callcrew.telephony.lkapi import LiveKitError, livekit_api, server_error_text
 from callcrew.telephony.metadata import PURPOSES, OutboundMetadata
+from callcrew.telephony.placement import (
+    CONFIRM_TIMEOUT_S,
+    abandon,
+    missing_appointments,
+    no_worker_report,
+    wait_until_taken,
+)
 
 # A room nobody joins closes after this long; once the call is over it closes after DEPARTURE.
 ROOM_EMPTY_TIMEOUT = 120
@@ -78,8 +88,10 @@ def normalize_number(raw: str, region: str = "US", *, allow_unassigned: bool = F
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
-def room_name(e164: str) -> str:
-    return f"call-out-{e164.lstrip('+')}-{uuid.uuid4().hex[:8]}"
+def room_name() -> str:
+    """An opaque room name. Never the number: every LiveKit and SIP log line names the room, and
+    the number stays in the dispatch metadata (and the SIP participant's attributes) only."""
+    return f"call-out-{uuid.uuid4().hex[:12]}"
 
 
 def new_campaign_id(now: datetime | None = None) -> str:
@@ -162,7 +174,7 @@ def build_call(
         meta.to_json()
     except ValidationError as exc:
         raise ValueError(_validation_text(exc)) from None
-    return CallRequest(meta, room_name(e164), line)
+    return CallRequest(meta, room_name(), line)
 
 
 def read_campaign(
@@ -317,6 +329,7 @@ class CallResult:
     dispatch_id: str = ""
     error: str = ""
     still_open: bool = False
+    not_placed: bool = False  # dispatched, but no worker took it (placement.py)
 
     @property
     def ok(self) -> bool:
@@ -361,6 +374,54 @@ async def dispatch_call(lk: api.LiveKitAPI, call: CallRequest, agent_name: str) 
     return CallResult(call, dispatch_id=dispatch_id)
 
 
+async def place_call(
+    lk: api.LiveKitAPI,
+    call: CallRequest,
+    agent_name: str,
+    *,
+    confirm_timeout: float,
+    poll: float,
+    record: Callable[[dict[str, Any]], None] | None,
+) -> CallResult:
+    """Dispatch, then confirm a worker took the job; a dispatch nobody takes is not placed: its
+    room is deleted and a `no_worker` report saved, so the operator sees why."""
+    result = await dispatch_call(lk, call, agent_name)
+    if not result.ok:
+        return result
+    taken = await wait_until_taken(
+        lk, call.room, agent_name, timeout=confirm_timeout, poll=min(poll, 0.5)
+    )
+    if taken.ok:
+        return result
+    await abandon(lk, call.room)
+    result.error, result.not_placed = f"not placed: {taken.how}", True
+    if record is not None:
+        report = no_worker_report(
+            room=call.room,
+            phone_number=call.metadata.phone_number,
+            metadata=call.metadata.model_dump(),
+            reason=taken.how,
+        )
+        with contextlib.suppress(Exception):  # the command's own output still says it
+            await asyncio.to_thread(record, report)
+    return result
+
+
+def report_saver(settings: Settings, store: Store | None) -> Callable[[dict[str, Any]], None]:
+    """Saves a report in the store, opening it only when needed (a dial about no appointment
+    never touches the database unless a call is not placed)."""
+
+    def save(report: dict[str, Any]) -> None:
+        target = store or open_store(settings.database_url)
+        try:
+            target.reports.save(report)
+        finally:
+            if target is not store:
+                target.close()
+
+    return save
+
+
 async def wait_for_room_to_close(
     lk: api.LiveKitAPI, room: str, *, poll: float, timeout: float
 ) -> bool:
@@ -383,6 +444,7 @@ class CampaignProgress:
     dispatched: int = 0
     finished: int = 0
     failed: int = 0
+    not_placed: int = 0
     in_progress: int = 0
     results: list[CallResult] = field(default_factory=list)
 
@@ -397,8 +459,10 @@ async def run_calls(
     poll: float,
     call_timeout: float,
     on_update: Callable[[CampaignProgress], None] = lambda p: None,
+    confirm_timeout: float = CONFIRM_TIMEOUT_S,
+    record: Callable[[dict[str, Any]], None] | None = None,
 ) -> CampaignProgress:
-    """Dispatch every call, never more than `max_concurrent` in progress at once."""
+    """Place every call, never more than `max_concurrent` in progress at once."""
     progress = CampaignProgress(total=len(calls))
     slots = asyncio.Semaphore(max_concurrent)
 
@@ -406,7 +470,14 @@ async def run_calls(
         async with slots:
             progress.in_progress += 1
             on_update(progress)
-            result = await dispatch_call(lk, call, agent_name)
+            result = await place_call(
+                lk,
+                call,
+                agent_name,
+                confirm_timeout=confirm_timeout,
+                poll=poll,
+                record=record,
+            )
             if result.ok:
                 progress.dispatched += 1
                 on_update(progress)
@@ -415,6 +486,8 @@ async def run_calls(
                         lk, call.room, poll=poll, timeout=call_timeout
                     )
                     result.still_open = not closed
+            elif result.not_placed:
+                progress.not_placed += 1
             else:
                 progress.failed += 1
             progress.in_progress -= 1
@@ -445,9 +518,10 @@ def _print_summary(campaign: Campaign, progress: CampaignProgress | None) -> Non
     results = progress.results if progress else []
     ok = [r for r in results if r.ok]
     failed = [r for r in results if not r.ok]
+    not_placed = sum(r.not_placed for r in failed)
     typer.echo(
-        f"campaign {campaign.id}: {len(ok)} dispatched, {len(failed)} failed, "
-        f"{len(campaign.skipped)} skipped"
+        f"campaign {campaign.id}: {len(ok)} placed, {len(failed)} failed "
+        f"({not_placed} not placed: no worker took them), {len(campaign.skipped)} skipped"
     )
     if campaign.skipped:
         typer.echo("skipped:")
@@ -458,7 +532,7 @@ def _print_summary(campaign: Campaign, progress: CampaignProgress | None) -> Non
         for r in failed:
             typer.echo(f"  line {r.request.line}: {r.request.metadata.phone_number}: {r.error}")
     if ok:
-        typer.echo("dispatched:")
+        typer.echo("placed (a worker took each):")
         for r in ok:
             open_note = "  (room still open when we stopped waiting)" if r.still_open else ""
             typer.echo(
@@ -476,6 +550,8 @@ async def _dial_async(
     max_concurrent: int,
     wait: bool,
     poll: float,
+    confirm_timeout: float,
+    store: Store | None,
 ) -> int:
     async with livekit_api(settings) as lk:
         trunk_id, trunk_name = await resolve_trunk(lk, trunk)
@@ -486,14 +562,21 @@ async def _dial_async(
                 f"dialling {call.metadata.phone_number} through outbound trunk "
                 f'"{trunk_name}" ({trunk_id})'
             )
-            result = await dispatch_call(lk, call, settings.agent_name)
+            result = await place_call(
+                lk,
+                call,
+                settings.agent_name,
+                confirm_timeout=confirm_timeout,
+                poll=poll,
+                record=report_saver(settings, store),
+            )
             if not result.ok:
                 typer.echo(f"failed: {result.error}", err=True)
                 return 1
             typer.echo(
-                f"dispatched: agent {settings.agent_name} to room {call.room}"
+                f"placed: agent {settings.agent_name} took the call in room {call.room}"
                 + (f" (dispatch {result.dispatch_id})" if result.dispatch_id else "")
-                + "; the worker places the call"
+                + "; the worker dials the number"
             )
             return 0
 
@@ -517,7 +600,7 @@ async def _dial_async(
                 bar.update(
                     task,
                     completed=p.finished,
-                    status=f"{p.in_progress} in progress, {p.failed} failed",
+                    status=f"{p.in_progress} in progress, {p.failed + p.not_placed} failed",
                 )
 
             progress = await run_calls(
@@ -529,9 +612,45 @@ async def _dial_async(
                 poll=poll,
                 call_timeout=settings.max_call_seconds + ROOM_EMPTY_TIMEOUT,
                 on_update=update,
+                confirm_timeout=confirm_timeout,
+                record=report_saver(settings, store),
             )
         _print_summary(campaign, progress)
-        return 1 if progress.failed else 0
+        return 1 if progress.failed or progress.not_placed else 0
+
+
+def _check_appointments(
+    settings: Settings, calls: list[CallRequest], campaign: Campaign | None, source: str
+) -> Store | None:
+    """Calls about an appointment the store does not have are not dialled (exit 2 for one
+    call; a campaign reports the row by line and skips it). Returns the store it opened."""
+    ids = {c.metadata.appointment_id for c in calls if c.metadata.appointment_id is not None}
+    if not ids:
+        return None
+    try:
+        store = open_store(settings.database_url)
+        missing = missing_appointments(store, ids)
+    except Exception as exc:  # a store we cannot read is a setting problem, said in one line
+        raise DialError(f"cannot check the appointments in the store: {exc}") from None
+    if campaign is None:
+        if missing:
+            store.close()
+            raise DialError(
+                f"appointment {min(missing)} does not exist in the store (DATABASE_URL); "
+                "nothing dialled"
+            )
+        return store
+    for c in [c for c in calls if c.metadata.appointment_id in missing]:
+        calls.remove(c)
+        campaign.skipped.append(
+            SkippedRow(c.line or 0, f"appointment {c.metadata.appointment_id} does not exist")
+        )
+    campaign.skipped.sort(key=lambda r: r.line)
+    if not calls:
+        store.close()
+        _print_summary(campaign, None)
+        raise DialError(f"{source}: no row can be dialled")
+    return store
 
 
 def dial(
@@ -570,6 +689,13 @@ def dial(
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Validate and list the calls; contact nobody."
+    ),
+    confirm_timeout: float = typer.Option(
+        CONFIRM_TIMEOUT_S,
+        "--confirm-timeout",
+        min=0.1,
+        max=600,
+        help="Seconds to wait for a worker to take each call before it counts as not placed.",
     ),
     poll_interval: float = typer.Option(2.0, "--poll-interval", hidden=True, min=0.01),
 ) -> None:
@@ -620,6 +746,7 @@ def dial(
                 ]
             except ValueError as exc:
                 raise DialError(f"cannot dial {number!r}: {exc}") from None
+        store = _check_appointments(settings, calls, campaign, str(csv_file))
     except (SettingsError, DialError) as exc:
         raise _fail(str(exc), 2) from None
 
@@ -633,6 +760,8 @@ def dial(
             for s in campaign.skipped:
                 typer.echo(f"  line {s.line}: {s.reason}")
         typer.echo("dry run: nothing dispatched")
+        if store is not None:
+            store.close()
         return
 
     try:
@@ -645,6 +774,8 @@ def dial(
                 max_concurrent=max_concurrent,
                 wait=wait,
                 poll=poll_interval,
+                confirm_timeout=confirm_timeout,
+                store=store,
             )
         )
     except DialError as exc:
@@ -653,5 +784,8 @@ def dial(
         raise _fail(str(exc), 1) from None
     except api.ServerError as exc:
         raise _fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
+    finally:
+        if store is not None:
+            store.close()
     if code:
         raise typer.Exit(code)
