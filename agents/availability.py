@@ -184,12 +184,12 @@ class Availability:
         if near.inside:
             return f"Free {asked}:\n{self.lines(list(near.inside)[:OFFERED_AT_ONCE])}"
         if until is None:
-            reason = "is taken"
+            reason = "is taken."
             try:
                 validate_start(self.profile, service, at, self.now())
             except SlotError as exc:
                 reason = f"can't be booked: {exc}"
-            return f"{asked} {reason} {self.nearby_text(near)}"
+            return f"{asked} {reason} {self.nearby_text(near)}"  # reason ends its sentence
         return f"Nothing free {asked}. {self.nearby_text(near)}"
 
     async def on_day(self, service: Service, day: date, part: PartOfDay) -> str:
