@@ -15,7 +15,12 @@ from callcrew.crews import CrewNotFound
 from callcrew.profile import ProfileError
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.simulate.runner import SimResult, TurnLog, run_scenario
-from callcrew.simulate.scenario import ScenarioError, expand_paths, load_scenarios
+from callcrew.simulate.scenario import (
+    CallsScenario,
+    ScenarioError,
+    expand_paths,
+    load_scenarios,
+)
 
 DEMO_SCENARIO = "demo_call.yaml"
 
@@ -142,6 +147,12 @@ def simulate(
         skipped: list[Path] = []
         paths = expand_paths(files, skipped) if files else [_demo_path()]
         scenarios = [s for p in paths for s in load_scenarios(p)]
+        if audio:
+            for s in scenarios:
+                if isinstance(s, CallsScenario):
+                    raise ScenarioError(
+                        f"{s.label}: a calls: scenario is rehearsed in text only; drop --audio"
+                    )
         live_llm = _live_llm(settings) if live else None
         if audio:
             _check_audio(settings, live)

@@ -21,13 +21,13 @@ from callcrew.profile import BusinessProfile
 from callcrew.settings import Settings
 from callcrew.simulate.checks import check_store
 from callcrew.simulate.runner import SimResult, TurnLog, frozen_clock, profile_for
-from callcrew.simulate.scenario import Scenario
+from callcrew.simulate.scenario import CallsScenario
 from callcrew.simulate.textcall import TextCall, play_text
 from callcrew.store import Store
 
 
 async def play_group(
-    scenario: Scenario,
+    scenario: CallsScenario,
     settings: Settings,
     profile: BusinessProfile,
     store: Store,
@@ -35,7 +35,6 @@ async def play_group(
     on_turn: Callable[[TurnLog], None] | None,
 ) -> SimResult:
     started = time.perf_counter()
-    assert scenario.calls
     calls = []
     for spec in scenario.calls:
         call_profile = profile_for(spec, settings)

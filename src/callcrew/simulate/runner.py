@@ -33,7 +33,7 @@ from callcrew.metrics.report import build_report
 from callcrew.profile import BusinessProfile, load_profile, parse_profile
 from callcrew.settings import Settings
 from callcrew.simulate.checks import check_expectations
-from callcrew.simulate.scenario import Scenario
+from callcrew.simulate.scenario import CallsScenario, Scenario
 from callcrew.store import AppointmentRecord, Store, open_store
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ async def run_scenario(
         store = open_store(f"sqlite:///{Path(tmp) / 'rehearsal.db'}")
         try:
             await asyncio.to_thread(seed, store, scenario, profile)
-            if scenario.calls is not None:
+            if isinstance(scenario, CallsScenario):
                 if audio is not None:
                     raise ValueError("a 'calls:' scenario is rehearsed in text only (no --audio)")
                 from callcrew.simulate.group import play_group

@@ -123,13 +123,7 @@ class Scenario(BaseModel):
     opening: list[AgentStep] = Field(
         default_factory=list, description="replay: model responses before the caller speaks"
     )
-    turns: list[Turn] = Field(default_factory=list)
-    calls: list[Scenario] | None = Field(
-        None, description="several calls against one store, instead of `turns`"
-    )
-    run: Literal["sequence", "together"] = Field(
-        "sequence", description="calls: one after another, or at once (caller lines in lockstep)"
-    )
+    turns: list[Turn] = Field(min_length=1)
     expect: Expectations = Field(default_factory=Expectations)
     replay: dict[str, float] = Field(
         default_factory=dict, description="replay timing: ttft_ms, tokens_per_s"
@@ -161,33 +155,6 @@ class Scenario(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _calls_inherit(cls, data: Any) -> Any:
-        """Each call of a `calls:` scenario takes channel, caller, clock... from the file."""
-        if not isinstance(data, dict) or not isinstance(data.get("calls"), list):
-            return data
-        data = dict(data)
-        calls = []
-        for i, call in enumerate(data["calls"]):
-            if not isinstance(call, dict):
-                calls.append(call)
-                continue
-            call = dict(call)
-            for key in ("data", "calls", "run"):
-                if key in call:
-                    raise ValueError(
-                        f"calls[{i}]: {key!r} belongs at the top of the file (one store, "
-                        "seeded once)"
-                    )
-            for key in INHERITED_KEYS:
-                if key in data and key not in call:
-                    call[key] = data[key]
-            call.setdefault("name", f"{data.get('name') or data.get('label')} (call {i + 1})")
-            calls.append(call)
-        data["calls"] = calls
-        return data
-
-    @model_validator(mode="before")
-    @classmethod
     def _frontdesk_shape(cls, data: Any) -> Any:
         """Accept LiveKit frontdesk keys: label, userdata.now, userdata.expected_booking."""
         if not isinstance(data, dict):
@@ -214,33 +181,9 @@ class Scenario(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _turns_or_calls(self) -> Scenario:
-        if self.calls is None:
-            if not self.turns:
-                raise ValueError("a scenario needs 'turns' (the caller's lines) or 'calls'")
-            return self
-        if self.turns or self.opening:
-            raise ValueError("'turns' and 'opening' go inside each of the 'calls'")
-        if not self.calls:
-            raise ValueError("'calls' is an empty list")
-        per_call = sorted(
-            k
-            for k in self.expect.model_fields_set
-            if k not in ("appointments", "customers")
-        )
-        if per_call:
-            raise ValueError(
-                f"expect: {', '.join(per_call)} belong(s) under each call; the file's expect "
-                "checks the shared store (appointments, customers)"
-            )
-        for i, call in enumerate(self.calls):
-            call.call_index = i
-        return self
-
-    @model_validator(mode="after")
     def _caller_for_phone(self) -> Scenario:
-        if self.calls is not None:
-            return self
+        if isinstance(self, CallsScenario):
+            return self  # each call says (or inherits) its own
         if self.channel is not Channel.WEB and self.caller is None:
             raise ValueError(f"a {self.channel.value} call needs 'caller' (the phone number)")
         for appt in self.data.appointments:
@@ -261,8 +204,65 @@ class Scenario(BaseModel):
 
     def set_source(self, path: Path | None, suite_index: int | None = None) -> None:
         self.source, self.suite_index = path, suite_index
-        for call in self.calls or []:
-            call.source, call.suite_index = path, suite_index
+        if isinstance(self, CallsScenario):
+            for call in self.calls:
+                call.source, call.suite_index = path, suite_index
+
+
+class CallsScenario(Scenario):
+    """Several calls against one store (`calls:`), run in sequence or together (group.py).
+    Each call is a scenario of its own and takes channel, caller, clock, profile, task and
+    replay timing from the file when it does not set them; the file seeds `data` once and its
+    `expect` checks the shared store after every call."""
+
+    turns: list[Turn] = Field(default_factory=list)
+    calls: list[Scenario] = Field(min_length=1)
+    run: Literal["sequence", "together"] = Field(
+        "sequence", description="one call after another, or at once (caller lines in lockstep)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calls_inherit(cls, data: Any) -> Any:
+        """Each call of a `calls:` scenario takes channel, caller, clock... from the file."""
+        if not isinstance(data, dict) or not isinstance(data.get("calls"), list):
+            return data
+        data = dict(data)
+        calls = []
+        for i, call in enumerate(data["calls"]):
+            if not isinstance(call, dict):
+                calls.append(call)
+                continue
+            call = dict(call)
+            for key in ("data", "calls", "run"):
+                if key in call:
+                    raise ValueError(
+                        f"calls[{i}]: {key!r} belongs at the top of the file (one store, "
+                        "seeded once)"
+                    )
+            for key in INHERITED_KEYS:
+                if key in data and key not in call:
+                    call[key] = data[key]
+            call.setdefault("name", f"{data.get('name') or data.get('label')} (call {i + 1})")
+            calls.append(call)
+        data["calls"] = calls
+        return data
+
+    @model_validator(mode="after")
+    def _store_level_expect(self) -> CallsScenario:
+        if self.turns or self.opening:
+            raise ValueError("'turns' and 'opening' go inside each of the 'calls'")
+        per_call = sorted(
+            k for k in self.expect.model_fields_set if k not in ("appointments", "customers")
+        )
+        if per_call:
+            raise ValueError(
+                f"expect: {', '.join(per_call)} belong(s) under each call; the file's expect "
+                "checks the shared store (appointments, customers)"
+            )
+        for i, call in enumerate(self.calls):
+            call.call_index = i
+        return self
 
 
 def _format(source: str, exc: ValidationError) -> str:
@@ -277,8 +277,9 @@ def _format(source: str, exc: ValidationError) -> str:
 def parse_scenario(data: Any, source: str = "<scenario>", path: Path | None = None) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a YAML mapping")
+    model = CallsScenario if "calls" in data else Scenario
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = model.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(_format(source, exc)) from None
     scenario.set_source(path)

@@ -111,8 +111,7 @@ class TextCall:
         turn = self.scenario.turns[i]
         if self.control.hung_up or self.control.transferred_to:
             self.failures.append(
-                f"caller line {i + 1} ({turn.caller!r}) was never heard: the call had already "
-                "ended"
+                f"caller line {i + 1} ({turn.caller!r}) was never heard: the call had already ended"
             )
             self.ended = True
             return
