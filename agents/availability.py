@@ -149,22 +149,27 @@ class Availability:
     async def closed_day(self, service: Service, day: date, wanted: time | None) -> str:
         opens = next_open_days(self.profile, day, self.now())
         head = f"We're closed on {day_name(day)}s."
+        # The caller may prefer the day before to a later one: offer that side too.
+        midnight = datetime.combine(day, time.min, tzinfo=self.profile.tz)
+        before = (await self.near(service, midnight, None)).before
+        earlier = (
+            f"\nNearest free before {day_name(day)}:\n{self.lines([before])}" if before else ""
+        )
         if not opens:
-            return head + " No open day is bookable after it."
+            return head + " No open day is bookable after it." + earlier
         days = " and ".join(f"{self.day_text(d)} ({hours_on(self.profile, d)})" for d in opens)
         head += f" Next open days: {days}."
         if wanted is not None:
             at = datetime.combine(opens[0], wanted, tzinfo=self.profile.tz)
             near = await self.near(service, at, None)
             if near.inside:
-                return f"{head} Free at that time on {self.day_text(opens[0])}:\n" + self.lines(
-                    list(near.inside)
-                )
-            return f"{head} {self.nearby_text(near)}"
+                same = self.lines(list(near.inside))
+                return f"{head} Free at that time on {self.day_text(opens[0])}:\n{same}{earlier}"
+            return f"{head} {self.nearby_text(near)}{earlier}"
         found = await self.free(service, opens[0], SEARCH_DAYS, "any", OFFERED_AT_ONCE)
         if not found:
-            return head + f" Nothing free in the {SEARCH_DAYS} days after."
-        return f"{head} First free times:\n{self.lines(found)}"
+            return head + f" Nothing free in the {SEARCH_DAYS} days after." + earlier
+        return f"{head} First free times:\n{self.lines(found)}{earlier}"
 
     async def at_time(self, service: Service, day: date, start: time, end: time | None) -> str:
         """The caller's own time (or window) on `day`, which is open and not in the past."""

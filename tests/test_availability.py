@@ -93,6 +93,10 @@ async def test_a_closed_day_says_so_with_the_next_open_days(make_call: Any, stor
         "We're closed on Sundays. Next open days: Tuesday June 16 (9:00 to 17:00) and "
         "Wednesday June 17 (9:00 to 17:00). First free times:\n2026-06-16T09:00:"
     )
+    # The other side too: the last free time before the closed day.
+    assert text.endswith(
+        "Nearest free before Sunday:\n2026-06-13T13:30: Saturday June 13 at 1:30 pm"
+    )
 
 
 async def test_a_past_time_says_so_and_offers_the_next_free_time(
