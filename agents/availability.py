@@ -34,6 +34,7 @@ from callcrew.scheduling import (
     spoken_day,
     spoken_time,
     validate_start,
+    validate_wall_time,
 )
 
 PartOfDay = Literal["any", "morning", "afternoon", "evening"]
@@ -179,6 +180,13 @@ class Availability:
         asked = f"{self.day_text(day)} at {spoken_time(at)}"
         if until is not None:
             asked = f"{self.day_text(day)} between {spoken_time(at)} and {spoken_time(until)}"
+        try:
+            # Wall time as the caller said it: a time the clocks skip is refused, not shifted.
+            for wall in (start, end):
+                if wall is not None:
+                    validate_wall_time(self.profile, datetime.combine(day, wall))
+        except SlotError as exc:
+            raise ToolError(str(exc)) from None
         if (until or at) <= self.now():
             now_local = self.now().astimezone(tz)
             raise ToolError(

@@ -10,6 +10,8 @@ import pytest
 from agents.availability import Availability, parse_clock, parse_time_or_window
 from livekit.agents import ToolError
 
+from callcrew.profile import parse_profile
+
 pytestmark = pytest.mark.unit
 
 
@@ -134,3 +136,15 @@ async def test_a_time_needs_its_day(make_call: Any, store: Any) -> None:
     assert haircut is not None
     with pytest.raises(ToolError, match="A time needs its day"):
         await avail.answer(haircut, "", "11:00", "any")
+
+
+async def test_a_time_the_clocks_skip_is_refused(make_call: Any, store: Any) -> None:
+    state, _ = await make_call()
+    data = {**state.profile.model_dump(mode="json"), "hours": {"sun": "01:00-05:00"}}
+    profile = parse_profile(data, "test")
+    state.profile = profile
+    avail = Availability(state)
+    haircut = profile.service("haircut")
+    assert haircut is not None
+    with pytest.raises(ToolError, match="clocks go forward that night, so 2:30 am doesn't exist"):
+        await avail.answer(haircut, "2027-03-14", "02:30", "any")

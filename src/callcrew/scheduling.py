@@ -146,6 +146,11 @@ def _localize(profile: BusinessProfile, when: datetime) -> datetime:
     return when.astimezone(tz)
 
 
+def validate_wall_time(profile: BusinessProfile, wall: datetime) -> datetime:
+    """A naive business-local wall time as an aware one; SlotError when the clocks skip it."""
+    return _localize(profile, wall.replace(tzinfo=None))
+
+
 def parse_slot_id(profile: BusinessProfile, slot_id: str) -> datetime:
     """The start time named by a slot id (see `Slot.id`), aware, in the business's zone.
 
