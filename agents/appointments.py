@@ -7,40 +7,22 @@ the caller. The store does the booking in a transaction, so two callers never ge
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
-from typing import Literal
 
 from livekit.agents import Agent, RunContext, ToolError, function_tool
 
 from agents import stages
+from agents.actions import Action
+from agents.availability import Availability, PartOfDay
 from agents.base import CrewAgent
 from agents.calldata import CallData
-from callcrew.call import Channel, Outcome
+from agents.person import TRANSFER_PHRASE as TRANSFER_PHRASE  # bench/cost.py reads it here
+from agents.person import PersonTools
 from callcrew.profile import Service
-from callcrew.providers.phrases import say_phrase
-from callcrew.scheduling import (
-    Slot,
-    SlotError,
-    describe_slot,
-    free_slots,
-    parse_slot_id,
-    validate_start,
-)
+from callcrew.scheduling import Slot, SlotError, describe_slot, parse_slot_id, validate_start
 from callcrew.store import AppointmentNotActive, AppointmentNotFound, SlotTaken
 
-PartOfDay = Literal["any", "morning", "afternoon", "evening"]
-OFFERED_AT_ONCE = 3
-TRANSFER_PHRASE = "Of course. I'm putting you through to a colleague now, please hold."
-MAX_MESSAGE_LENGTH = 1000
-_PARTS: dict[str, tuple[int, int]] = {
-    "any": (0, 24),
-    "morning": (0, 12),
-    "afternoon": (12, 17),
-    "evening": (17, 24),
-}
 
-
-class AppointmentsAgent(CrewAgent):
+class AppointmentsAgent(PersonTools, CrewAgent):
     stage = "appointments"
     prompt = "appointments"
 
@@ -63,16 +45,6 @@ class AppointmentsAgent(CrewAgent):
             raise ToolError("I don't know who the caller is yet. Ask for their name.")
         return self.state.customer_id
 
-    def _parse_day(self, text: str) -> date:
-        try:
-            day = date.fromisoformat(text.strip())
-        except ValueError:
-            raise ToolError(f"{text!r} is not a date; use the form 2026-06-16.") from None
-        today = self.state.now().astimezone(self.state.profile.tz).date()
-        if day < today:
-            raise ToolError(f"{day:%A %B} {day.day} has already passed. Ask for a later day.")
-        return day
-
     def _slot(self, service: Service, slot_id: str) -> Slot:
         try:
             start = parse_slot_id(self.state.profile, slot_id)
@@ -83,17 +55,25 @@ class AppointmentsAgent(CrewAgent):
     def _say(self, slot: Slot) -> str:
         return describe_slot(self.state.profile, slot, self.state.now())
 
-    async def _free(
-        self, service: Service, start_day: date, days: int, part: PartOfDay, limit: int
-    ) -> list[Slot]:
-        profile, now = self.state.profile, self.state.now()
-        first = datetime.combine(start_day, datetime.min.time(), tzinfo=profile.tz)
-        busy = await asyncio.to_thread(
-            self.state.store.appointments.busy_between, first, first + timedelta(days=days + 1)
+    def _local_id(self, slot: Slot) -> str:
+        return f"{slot.start.astimezone(self.state.profile.tz):%Y-%m-%dT%H:%M}"
+
+    async def _refuse_taken(self, svc: Service, slot: Slot) -> ToolError:
+        """A slot that is not free. Offered earlier: someone just took it. Never offered: the
+        model made the id up (LiveKit's frontdesk refuses unlisted ids the same way). Either
+        way the nearest free times come with the refusal, so the next reply can offer them."""
+        avail = Availability(self.state)
+        near = await avail.near(svc, slot.start.astimezone(self.state.profile.tz), None)
+        alternatives = avail.nearby_text(near)
+        if slot.id in self.state.offered_slots:
+            return ToolError(
+                f"{self._say(slot)} was just taken by someone else. Offer other free times. "
+                + alternatives
+            )
+        return ToolError(
+            f"{self._say(slot)} is not free, and it was never offered on this call: only book "
+            f"times from find_free_slots. {alternatives}"
         )
-        slots = free_slots(profile, service, busy, now, start_day=start_day, days=days, limit=500)
-        lo, hi = _PARTS[part]
-        return [s for s in slots if lo <= s.start.astimezone(profile.tz).hour < hi][:limit]
 
     # --- tools ---------------------------------------------------------------------------------
 
@@ -103,39 +83,21 @@ class AppointmentsAgent(CrewAgent):
         ctx: RunContext[CallData],
         service: str,
         day: str = "",
+        time: str = "",
         part_of_day: PartOfDay = "any",
     ) -> str:
-        """Find free appointment times. Returns lines of `slot_id: spoken time`.
+        """Find free appointment times, or check a time the caller named. Returns lines of
+        `slot_id: spoken time`, with the reason when the asked time is not possible.
 
         Args:
             service: The service id or name, e.g. "haircut".
             day: A specific date as YYYY-MM-DD, or empty for the next free times.
-            part_of_day: Limit to the morning, afternoon or evening.
+            time: A time the caller named on that day, "14:00", or a window "13:00-15:00".
+                Gives that slot if free, else the nearest free ones before and after it.
+            part_of_day: Limit to the morning, afternoon or evening (when no time is given).
         """
         svc = self._service(service)
-        today = self.state.now().astimezone(self.state.profile.tz).date()
-        if day:
-            wanted = self._parse_day(day)
-            found = await self._free(svc, wanted, 1, part_of_day, OFFERED_AT_ONCE)
-            if found:
-                return self._format(found)
-            nearby = await self._free(svc, wanted + timedelta(days=1), 14, part_of_day, 3)
-            when = f"{wanted:%A %B} {wanted.day}"
-            if part_of_day != "any":
-                when += f" {part_of_day}"
-            if not nearby:
-                return (
-                    f"Nothing free for a {svc.name.lower()} on {when}, nor in the two weeks after."
-                )
-            return (
-                f"Nothing free for a {svc.name.lower()} on {when}. "
-                f"Nearest alternatives:\n{self._format(nearby)}"
-            )
-        found = await self._free(svc, today, 14, part_of_day, OFFERED_AT_ONCE)
-        return self._format(found) if found else "Nothing free in the next two weeks."
-
-    def _format(self, slots: list[Slot]) -> str:
-        return "\n".join(f"{s.id}: {self._say(s)}" for s in slots)
+        return await Availability(ctx.userdata).answer(svc, day, time, part_of_day)
 
     @function_tool
     async def book_appointment(self, ctx: RunContext[CallData], service: str, slot_id: str) -> str:
@@ -159,12 +121,10 @@ class AppointmentsAgent(CrewAgent):
                 state.info.call_id,
             )
         except SlotTaken:
-            raise ToolError(
-                f"{self._say(slot)} was just taken by someone else. Offer other free times."
-            ) from None
+            raise await self._refuse_taken(svc, slot) from None
         state.booked_ids.append(appt.id)
         state.record_change(f"booked a {svc.name.lower()} on {self._say(slot)}")
-        state.set_outcome(Outcome.BOOKED)
+        state.record_action(Action("booked", appt.id, svc.id, self._local_id(slot)))
         return f"Booked appointment {appt.id}: {svc.name} on {self._say(slot)}."
 
     @function_tool
@@ -176,6 +136,7 @@ class AppointmentsAgent(CrewAgent):
             state.store.appointments.for_customer, customer_id, upcoming_after=state.now()
         )
         booked = [a for a in appts if a.status == "booked"]
+        state.record_action(Action("listed"))
         if not booked:
             return "The caller has no upcoming appointments."
         lines = []
@@ -217,10 +178,13 @@ class AppointmentsAgent(CrewAgent):
                 f"Appointment {appointment_id} was cancelled; book a new one."
             ) from None
         except SlotTaken:
-            raise ToolError(f"{self._say(slot)} is taken. Offer other free times.") from None
-        old = self._say(Slot(current.start, current.end))
+            raise await self._refuse_taken(svc, slot) from None
+        old_slot = Slot(current.start, current.end)
+        old = self._say(old_slot)
         state.record_change(f"moved the {svc.name.lower()} from {old} to {self._say(slot)}")
-        state.set_outcome(Outcome.RESCHEDULED)
+        state.record_action(
+            Action("moved", appointment_id, svc.id, self._local_id(slot), self._local_id(old_slot))
+        )
         return f"Moved appointment {appointment_id} to {self._say(slot)}."
 
     @function_tool
@@ -242,70 +206,12 @@ class AppointmentsAgent(CrewAgent):
             raise ToolError(f"Appointment {appointment_id} is already cancelled.") from None
         svc = state.profile.service(appt.service_id)
         label = svc.name.lower() if svc else appt.service_id
-        state.record_change(f"cancelled the {label} on {self._say(Slot(appt.start, appt.end))}")
-        state.set_outcome(Outcome.CANCELLED)
-        return f"Cancelled appointment {appointment_id}."
-
-    @function_tool
-    async def request_human(self, ctx: RunContext[CallData], reason: str) -> str | None:
-        """Put the caller through to a person, when they ask for one or you are stuck.
-
-        Args:
-            reason: Why a person is needed, in a few words.
-        """
-        state = ctx.userdata
-        number = state.profile.transfer_number
-        phone_call = state.info.channel is not Channel.WEB
-        if not (number and phone_call and state.control.can_transfer):
-            return (
-                "Nobody can be put through on this line right now. Offer to take a message "
-                "for the team and record it with take_message."
-            )
-        await ctx.wait_for_playout()
-        summary = " ".join(reason.split())[:200]
-        if state.profile.warm_transfer and state.control.can_warm_transfer:
-            try:
-                await state.control.warm_transfer(number, self.chat_ctx)
-            except ToolError as exc:
-                raise ToolError(
-                    f"No colleague could take the call ({exc}). Apologise and offer to take a "
-                    "message with take_message."
-                ) from None
-            state.record_change(f"put through to a colleague, who was briefed ({summary})")
-            state.set_outcome(Outcome.TRANSFERRED)
-            state.ended_by = "transfer"
-            return None
-        ctx.disallow_interruptions()
-        handle = await say_phrase(
-            self.session,
-            TRANSFER_PHRASE,
-            cache=state.phrases,
-            stats=state.phrase_stats,
-            allow_interruptions=False,
+        old_slot = Slot(appt.start, appt.end)
+        state.record_change(f"cancelled the {label} on {self._say(old_slot)}")
+        state.record_action(
+            Action("cancelled", appointment_id, appt.service_id, self._local_id(old_slot))
         )
-        await handle
-        state.record_change(f"transferred to a colleague ({summary})")
-        state.set_outcome(Outcome.TRANSFERRED)
-        state.ended_by = "transfer"
-        await state.control.transfer(number)
-        return None
-
-    @function_tool
-    async def take_message(self, ctx: RunContext[CallData], message: str) -> str:
-        """Record a message for the team when nobody can take the call.
-
-        Args:
-            message: The caller's message, with any call-back details they gave.
-        """
-        text = " ".join(message.split())
-        if not text:
-            raise ToolError("The message is empty. Ask the caller what to pass on.")
-        if len(text) > MAX_MESSAGE_LENGTH:
-            raise ToolError("That message is too long. Ask the caller for the short version.")
-        ctx.userdata.message_for_staff = text
-        ctx.userdata.record_change("took a message for the team")
-        ctx.userdata.set_outcome(Outcome.MESSAGE_TAKEN)
-        return "Message recorded; the team will see it."
+        return f"Cancelled appointment {appointment_id}."
 
     @function_tool
     async def wrap_up(self, ctx: RunContext[CallData]) -> Agent:

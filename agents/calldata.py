@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from callcrew.call import CallState
+from agents.actions import Action, net_outcome
+from callcrew.call import CallState, Outcome
 
 
 @dataclass
@@ -17,6 +18,10 @@ class CallData(CallState):
     # One line per change made on this call, spoken back by the wrap-up ("Booked a haircut ...").
     changes: list[str] = field(default_factory=list)
     booked_ids: list[int] = field(default_factory=list)
+    # Every action in order (booked, moved, cancelled, listed, message taken, transferred).
+    actions: list[Action] = field(default_factory=list)
+    # Slot ids the desk has offered on this call: a never-offered id that is not free is refused.
+    offered_slots: set[str] = field(default_factory=set)
     message_for_staff: str | None = None
     survey_answers: dict[str, str] = field(default_factory=dict)
     # Outbound calls: why we called, and about which appointment.
@@ -30,6 +35,16 @@ class CallData(CallState):
     def record_change(self, sentence: str) -> None:
         self.changes.append(sentence)
 
+    def record_action(self, action: Action) -> None:
+        """Log the action; an appointment change re-derives the outcome from the net effect."""
+        self.actions.append(action)
+        if action.kind in ("booked", "moved", "cancelled"):
+            self.set_outcome(net_outcome(self.actions) or Outcome.INFO)
+        elif action.kind == "message_taken":
+            self.set_outcome(Outcome.MESSAGE_TAKEN)
+        elif action.kind == "transferred":
+            self.set_outcome(Outcome.TRANSFERRED)
+
     def report_extras(self) -> dict[str, Any]:
         return {
             "customer_id": self.customer_id,
@@ -37,6 +52,7 @@ class CallData(CallState):
             "reason": self.reason,
             "changes": list(self.changes),
             "appointment_ids": list(self.booked_ids),
+            "actions": [a.as_dict() for a in self.actions],
             "message_for_staff": self.message_for_staff,
             "survey_answers": dict(self.survey_answers),
         }

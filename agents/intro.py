@@ -9,6 +9,7 @@ from livekit.agents import Agent, RunContext, ToolError, function_tool
 from agents import stages
 from agents.base import CrewAgent
 from agents.calldata import CallData
+from agents.person import PersonTools
 from callcrew.call import Channel
 from callcrew.providers.phrases import say_phrase
 
@@ -24,7 +25,10 @@ def clean_name(raw: str) -> str:
     return name
 
 
-class IntroAgent(CrewAgent):
+class IntroAgent(PersonTools, CrewAgent):
+    """Also answers "just put me through to a person" itself (`request_human`, then
+    `take_message` when nobody can take the call), without asking for a name first."""
+
     stage = "intro"
     prompt = "intro"
 

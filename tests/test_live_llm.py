@@ -58,6 +58,8 @@ async def test_live_rehearsal_against_an_openai_compatible_server() -> None:
     assert {t["function"]["name"] for t in first["tools"]} == {
         "hand_off_to_desk",
         "end_conversation",
+        "request_human",
+        "take_message",
     }
     assert "receptionist of Maple Street Salon" in first["messages"][0]["content"]
     llm_usage = next(u for u in result.report["usage"] if u["kind"] == "llm")

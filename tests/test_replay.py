@@ -458,3 +458,50 @@ async def test_time_to_first_token_is_simulated() -> None:
         result: RunResult[Any] = await session.run(user_input="Weather?")
         message = result.expect.next_event().is_message(role="assistant").event().item
         assert message.metrics["llm_node_ttft"] >= 0.05
+
+
+# --- branches on the last tool result ---------------------------------------------------------
+
+
+BRANCH = {
+    "when_ok": [{"say": "It is sunny."}],
+    "when_error": [{"say": "The weather service is down."}],
+}
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "said"),
+    [
+        ("lookup", {"city": "Oslo"}, "It is sunny."),
+        ("broken", {}, "The weather service is down."),
+    ],
+)
+async def test_a_branch_follows_the_last_tool_result(
+    tool: str, args: dict[str, Any], said: str
+) -> None:
+    script = ReplayScript(turns={0: steps({"tool": tool, "args": args}, BRANCH)})
+    async with session_for(script) as session:
+        await session.start(WeatherAgent())
+        script.begin_turn(0)
+        result: RunResult[Any] = await session.run(user_input="Weather?")
+        result.expect.next_event().is_function_call(name=tool)
+        result.expect.next_event().is_function_call_output()
+        message = result.expect.next_event().is_message(role="assistant").event().item
+        assert message.text_content == said
+    script.finish_turn()
+    assert script.problems == []  # the branch not taken is not "unused"
+
+
+def test_a_branch_before_any_tool_result_is_a_problem_and_follows_when_ok() -> None:
+    script = ReplayScript(turns={0: steps(BRANCH)})
+    script.begin_turn(0)
+    step = script.next_step(["lookup"], None, None)
+    assert step is not None and step.say == "It is sunny."
+    assert "came before any tool result" in script.problems[0]
+
+
+def test_an_empty_branch_uses_the_steps_after_it() -> None:
+    script = ReplayScript(turns={0: steps({"when_error": [{"say": "Sorry."}]}, {"say": "Next."})})
+    script.begin_turn(0)
+    step = script.next_step([], None, False)
+    assert step is not None and step.say == "Next."

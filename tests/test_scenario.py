@@ -12,9 +12,11 @@ import yaml
 from callcrew.call import Channel
 from callcrew.simulate.scenario import (
     AgentStep,
+    CallsScenario,
     ScenarioError,
     ToolCall,
     expand_paths,
+    is_scenario_data,
     load_scenario,
     load_scenarios,
     parse_scenario,
@@ -399,7 +401,7 @@ def test_expand_paths_sorts_folders_and_keeps_files(tmp_path: Path) -> None:
     folder = tmp_path / "calls"
     folder.mkdir()
     for name in ("b.yaml", "a.yml", "c.yaml", "notes.md"):
-        (folder / name).write_text("")
+        (folder / name).write_text("turns: []\n")
     single = tmp_path / "single.yaml"
     assert expand_paths([single, folder]) == [
         single,
@@ -415,9 +417,132 @@ def test_expand_paths_refuses_an_empty_folder(tmp_path: Path) -> None:
 
 
 def test_every_library_scenario_parses_and_describes_itself() -> None:
-    files = sorted(SCENARIOS.glob("*.yaml"))
+    files = expand_paths([SCENARIOS])
     assert len(files) >= 10
     for path in files:
         s = load_scenario(path)
         assert s.description.strip(), path
         assert s.expect.model_dump(exclude_none=True), path
+
+
+# --- several calls on one store, branches, turn expectations, what a scenario file is ---------
+
+
+def two_calls(**extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": "Two calls",
+        "caller": "+15550142233",
+        "now": "2026-06-12T09:00:00",
+        "profile": {"warm_transfer": True},
+        "calls": [
+            {"turns": [{"caller": "Hi"}]},
+            {"caller": "+15550142234", "now": "2026-06-13T10:00:00", "turns": [{"caller": "Yo"}]},
+        ],
+    }
+    data.update(extra)
+    return data
+
+
+def test_calls_inherit_the_files_settings_unless_they_set_their_own(tmp_path: Path) -> None:
+    path = tmp_path / "pair.yaml"
+    path.write_text(yaml.safe_dump(two_calls(run="together")))
+    [s] = load_scenarios(path)
+    assert isinstance(s, CallsScenario) and s.run == "together"
+    first, second = s.calls
+    assert first.caller == "+15550142233" and first.now == datetime(2026, 6, 12, 9, 0)
+    assert first.profile == {"warm_transfer": True}
+    assert second.caller == "+15550142234" and second.now == datetime(2026, 6, 13, 10, 0)
+    assert first.name == "Two calls (call 1)"
+    assert [first.label, second.label] == ["pair call 1", "pair call 2"]
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"calls": []}, "calls: List should have at least 1 item"),
+        ({"run": "parallel"}, "run: Input should be 'sequence' or 'together'"),
+        ({"turns": [{"caller": "Hi"}]}, "'turns' and 'opening' go inside each of the 'calls'"),
+        ({"expect": {"outcome": "booked"}}, "expect: outcome belong(s) under each call"),
+        (
+            {"calls": [{"data": {}, "turns": [{"caller": "Hi"}]}]},
+            "calls[0]: 'data' belongs at the top of the file",
+        ),
+        (
+            {"calls": [{"channel": "inbound", "caller": None, "turns": [{"caller": "x"}]}]},
+            "calls.0",
+        ),
+    ],
+)
+def test_calls_errors_name_the_field(change: dict[str, Any], fragment: str) -> None:
+    assert fragment in error_of(two_calls(**change))
+
+
+def test_a_branch_step_holds_only_branches() -> None:
+    step = AgentStep.model_validate(
+        {"when_ok": [{"say": "Booked."}], "when_error": [{"tool": "find_free_slots"}]}
+    )
+    assert step.is_branch and step.describe() == "when_ok/when_error branch"
+    assert [s.say for s in step.branch(False)] == ["Booked."]
+    assert step.branch(True)[0].tool == "find_free_slots"
+    assert AgentStep.model_validate({"when_error": [{"say": "x"}]}).branch(False) == []
+    text = error_of(minimal(turns=[{"caller": "Hi", "agent": [{"say": "x", "when_ok": []}]}]))
+    assert "a branch step holds only 'when_ok' and/or 'when_error'" in text
+
+
+def test_a_turn_may_expect_store_and_tool_counts() -> None:
+    s = parse_scenario(
+        minimal(
+            turns=[
+                {
+                    "caller": "Hi",
+                    "expect": {"tools_called": {"book_appointment": 1}, "customers": 1},
+                }
+            ]
+        )
+    )
+    assert s.turns[0].expect is not None
+    assert s.turns[0].expect.tools_called == {"book_appointment": 1}
+    assert "turns.0.expect.final_agent: Extra inputs" in error_of(
+        minimal(turns=[{"caller": "Hi", "expect": {"final_agent": "wrapup"}}])
+    )
+
+
+@pytest.mark.parametrize(
+    ("expect", "fragment"),
+    [
+        ({"tools_called": {"book_appointment": -1}}, "tool counts must not be negative"),
+        ({"within_turns": {"request_human": 0}}, "within_turns counts caller lines from 1"),
+        ({"actions": ["booked", "sold"]}, "unknown action(s) sold"),
+    ],
+)
+def test_richer_expectations_are_validated(expect: dict[str, Any], fragment: str) -> None:
+    assert fragment in error_of(minimal(expect=expect))
+
+
+def test_outcome_not_takes_one_or_many() -> None:
+    assert parse_scenario(minimal(expect={"outcome_not": "booked"})).expect.outcome_not == [
+        "booked"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "is_one"),
+    [
+        ({"turns": []}, True),
+        ({"calls": []}, True),
+        ({"scenarios": []}, True),
+        ({"name": "Salon", "greeting": "Hi", "services": []}, False),
+        (["turns"], False),
+        (None, False),
+    ],
+)
+def test_what_counts_as_a_scenario_file(data: Any, is_one: bool) -> None:
+    assert is_scenario_data(data) is is_one
+
+
+def test_a_folder_skips_a_business_profile_beside_its_scenarios(tmp_path: Path) -> None:
+    (tmp_path / "call.yaml").write_text(yaml.safe_dump(minimal()))
+    (tmp_path / "business.yaml").write_text("name: Salon\ngreeting: Hi\n")
+    skipped: list[Path] = []
+    assert expand_paths([tmp_path], skipped) == [tmp_path / "call.yaml"]
+    assert skipped == [tmp_path / "business.yaml"]

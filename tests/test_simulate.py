@@ -17,13 +17,14 @@ from typer.testing import CliRunner, Result
 from callcrew.cli import app
 from callcrew.settings import load_settings
 from callcrew.simulate.runner import run_scenario
-from callcrew.simulate.scenario import load_scenario
+from callcrew.simulate.scenario import expand_paths, load_scenario
 from callcrew.store import open_store
 
 pytestmark = pytest.mark.rehearsal
 
 SCENARIOS = Path(__file__).parent / "scenarios"
-SCENARIO_FILES = sorted(SCENARIOS.glob("*.yaml"))
+# The shipped rehearsals, without the business profile kept beside them (clinic_business.yaml).
+SCENARIO_FILES = expand_paths([SCENARIOS])
 DEMO = Path(__file__).resolve().parents[1] / "src" / "callcrew" / "data" / "demo_call.yaml"
 
 runner = CliRunner()
@@ -217,7 +218,7 @@ def test_a_tool_the_current_agent_lacks_fails_with_that_message(tmp_path: Path) 
     out = flat(result.output)
     assert (
         "caller line 1: scripted tool call 'book_appointment' is not a tool of the current "
-        "agent (it has: end_conversation, hand_off_to_desk)"
+        "agent (it has: end_conversation, hand_off_to_desk, request_human, take_message)"
     ) in out
 
 
@@ -500,7 +501,8 @@ def test_a_folder_of_scenarios_shares_one_report_store(tmp_path: Path) -> None:
     result = simulate(SCENARIOS, "-q", "--database-url", url)
     assert result.exit_code == 0, result.output
     with open_store(url) as store:
-        assert len(store.reports.list(limit=1000)) == len(SCENARIO_FILES)
+        calls = [len(getattr(load_scenario(p), "calls", [None])) for p in SCENARIO_FILES]
+        assert len(store.reports.list(limit=1000)) == sum(calls)  # one report per call
 
 
 def test_without_database_url_nothing_is_kept(tmp_path: Path) -> None:
@@ -555,8 +557,9 @@ def test_a_scripted_argument_the_tool_does_not_take_fails_the_rehearsal(tmp_path
     typo.write_text(text)
     result = simulate(typo, "-q")
     assert result.exit_code == 1
-    assert "find_free_slots() has no argument(s) dya (it takes: day, part_of_day, service)" in (
-        result.output
+    assert (
+        "find_free_slots() has no argument(s) dya (it takes: day, part_of_day, service, time)"
+        in (result.output)
     )
 
 
@@ -570,3 +573,68 @@ async def test_warm_transfer_scenario_briefs_a_colleague_instead_of_the_hold_phr
     assert result.report["crew"]["changes"] == [
         "put through to a colleague, who was briefed (complaint about a colouring)"
     ]
+
+
+# --- several calls on one store, turn checks, branches, folders --------------------------------
+
+
+def test_a_calls_file_prints_each_call_and_checks_the_shared_store(tmp_path: Path) -> None:
+    result = simulate(SCENARIOS / "race_for_the_last_slot.yaml")
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert "call 1" in out and "call 2" in out
+    # Exactly one of the two callers met the race's loser path.
+    assert out.count("was just taken by someone else") == 1
+    assert "PASS race_for_the_last_slot" in out
+
+
+def test_a_calls_file_reports_every_call_and_fails_on_the_shared_store(tmp_path: Path) -> None:
+    text = (SCENARIOS / "book_today_cancel_tomorrow.yaml").read_text()
+    text = text.replace("status: cancelled}", "status: booked}")
+    path = write(tmp_path, "callback.yaml", text)
+    report = tmp_path / "reports.json"
+    result = simulate(path, "-q", "--report", report)
+    assert result.exit_code == 1, result.output
+    out = flat(result.output)
+    assert (
+        "- the shared store at the end: appointments: expected ['2026-06-16T10:00 booked'], "
+        "store holds ['2026-06-16T10:00 cancelled']"
+    ) in out
+    reports = json.loads(report.read_text())
+    assert [r["outcome"] for r in reports] == ["booked", "cancelled"]
+    assert reports[0]["call_id"] != reports[1]["call_id"]
+
+
+def test_a_failed_turn_expectation_names_the_line(tmp_path: Path) -> None:
+    text = textwrap.dedent(BOOKING).replace(
+        '      - say: "A haircut on Tuesday at 9:30. Anything else?"\n',
+        '      - say: "A haircut on Tuesday at 9:30. Anything else?"\n'
+        "    expect:\n"
+        "      tools_called: {book_appointment: 2}\n"
+        '      appointments: [{start: "2026-06-16T10:00"}]\n',
+    )
+    path = write(tmp_path, "turn.yaml", text + "  outcome: booked\n")
+    result = simulate(path, "-q")
+    assert result.exit_code == 1, result.output
+    out = flat(result.output)
+    assert "after caller line 1: tools called: 'book_appointment' 2 time(s), got 1" in out
+    assert (
+        "after caller line 1: appointments: expected ['2026-06-16T10:00 booked'], "
+        "store holds ['2026-06-16T09:30 booked']"
+    ) in out
+
+
+def test_a_folder_with_a_business_profile_beside_the_scenarios_runs(tmp_path: Path) -> None:
+    for name in ("clinic_business.yaml", "clinic_profile_file.yaml"):
+        (tmp_path / name).write_text((SCENARIOS / name).read_text())
+    result = simulate(tmp_path, "-q")
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert "skipped" in out and "clinic_business.yaml: not a scenario" in out
+    assert "PASS clinic_profile_file" in out
+
+
+def test_a_calls_file_refuses_audio(tmp_path: Path) -> None:
+    result = simulate(SCENARIOS / "race_for_the_last_slot.yaml", "--audio")
+    assert result.exit_code == 2
+    assert "a calls: scenario is rehearsed in text only; drop --audio" in flat(result.stderr)

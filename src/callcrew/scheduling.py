@@ -146,6 +146,11 @@ def _localize(profile: BusinessProfile, when: datetime) -> datetime:
     return when.astimezone(tz)
 
 
+def validate_wall_time(profile: BusinessProfile, wall: datetime) -> datetime:
+    """A naive business-local wall time as an aware one; SlotError when the clocks skip it."""
+    return _localize(profile, wall.replace(tzinfo=None))
+
+
 def parse_slot_id(profile: BusinessProfile, slot_id: str) -> datetime:
     """The start time named by a slot id (see `Slot.id`), aware, in the business's zone.
 
@@ -292,3 +297,91 @@ def describe_slot(profile: BusinessProfile, slot: Slot, now: datetime) -> str:
         # The repeated hour when clocks go back: say which one.
         text += f" {local.tzname()}"
     return text
+
+
+@dataclass(frozen=True)
+class Nearby:
+    """What a caller's own time (or window) looks like: the free slots inside it, or else the
+    nearest free slot before it and the nearest after it (either may not exist)."""
+
+    inside: tuple[Slot, ...]
+    before: Slot | None
+    after: Slot | None
+
+
+def nearest_free(
+    profile: BusinessProfile,
+    service: Service,
+    busy: Sequence[tuple[datetime, datetime]],
+    now: datetime,
+    start: datetime,
+    end: datetime | None = None,
+    *,
+    search_days: int = 14,
+) -> Nearby:
+    """Free slots for a time the caller named (`end` None: exactly `start`) or a window
+    [start, end); when none is free, the nearest free slot on each side, up to `search_days`
+    local days away. A callers asks "Friday at 11"; answering with only later times makes them
+    ask again for the earlier one, so both sides are looked up at once.
+
+    `busy` must cover the days searched. Nothing before `now` is ever offered.
+    """
+    _require_aware(now)
+    tz = profile.tz
+    lo = _localize(profile, start).astimezone(UTC)
+    hi = lo if end is None else _localize(profile, end).astimezone(UTC)
+    if hi < lo:
+        raise ValueError("a window must not end before it starts")
+    today = now.astimezone(tz).date()
+    first = max(today, lo.astimezone(tz).date() - timedelta(days=search_days))
+    last = hi.astimezone(tz).date() + timedelta(days=search_days)
+    slots = free_slots(
+        profile, service, busy, now, start_day=first, days=(last - first).days + 1, limit=10_000
+    )
+    if end is None:
+        inside = [s for s in slots if s.start.astimezone(UTC) == lo]
+    else:
+        inside = [s for s in slots if lo <= s.start.astimezone(UTC) < hi]
+    if inside:
+        return Nearby(tuple(inside), None, None)
+    earlier = [s for s in slots if s.start.astimezone(UTC) < lo]
+    later = [s for s in slots if s.start.astimezone(UTC) >= hi]
+    return Nearby((), earlier[-1] if earlier else None, later[0] if later else None)
+
+
+def next_open_days(
+    profile: BusinessProfile, after: date, now: datetime, count: int = 2
+) -> list[date]:
+    """The next `count` days after `after` with opening hours, within the booking horizon."""
+    out: list[date] = []
+    day = after
+    last = _last_bookable_day(profile, now)
+    while len(out) < count and day < last:
+        day += timedelta(days=1)
+        if _windows(profile, day):
+            out.append(day)
+    return out
+
+
+def closed_on(profile: BusinessProfile, day: date) -> bool:
+    return not _windows(profile, day)
+
+
+def hours_on(profile: BusinessProfile, day: date) -> str:
+    """Opening hours of one day, as in "9:00 to 12:00 and 13:00 to 19:00" ("closed")."""
+    windows = _windows(profile, day)
+    return _hours_phrase(windows) if windows else "closed"
+
+
+def spoken_day(profile: BusinessProfile, day: date, now: datetime) -> str:
+    """ "Tuesday June 16", with the year only when it is not this year."""
+    return _spoken_day(day, now.astimezone(profile.tz).date())
+
+
+def spoken_time(local: datetime) -> str:
+    """ "9:30 am", "2 pm"."""
+    return _spoken_time(local)
+
+
+def day_name(day: date) -> str:
+    return _DAY_NAMES[day.weekday()]

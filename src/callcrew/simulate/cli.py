@@ -15,7 +15,12 @@ from callcrew.crews import CrewNotFound
 from callcrew.profile import ProfileError
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.simulate.runner import SimResult, TurnLog, run_scenario
-from callcrew.simulate.scenario import ScenarioError, expand_paths, load_scenarios
+from callcrew.simulate.scenario import (
+    CallsScenario,
+    ScenarioError,
+    expand_paths,
+    load_scenarios,
+)
 
 DEMO_SCENARIO = "demo_call.yaml"
 
@@ -29,6 +34,8 @@ def _ms(value: Any) -> str:
 
 
 def print_turn(log: TurnLog) -> None:
+    if log.call:
+        out.print(f"[bold magenta]{log.call}[/]")
     if log.index >= 0:
         out.print(f"[bold cyan]caller[/]  {log.caller}")
     for e in log.events:
@@ -51,6 +58,20 @@ def print_turn(log: TurnLog) -> None:
 
 
 def print_summary(result: SimResult) -> None:
+    for part in result.parts:
+        out.print(f"[dim]{part.scenario.label}:[/]")
+        _print_figures(part)
+    if not result.parts:
+        _print_figures(result)
+    if result.passed:
+        out.print(f"[bold green]PASS[/] {result.scenario.label}")
+    else:
+        out.print(f"[bold red]FAIL[/] {result.scenario.label}")
+        for f in result.failures:
+            out.print(f"  [red]- {f}[/]")
+
+
+def _print_figures(result: SimResult) -> None:
     report = result.report
     llm_rows = [u for u in report["usage"] if u["kind"] == "llm"]
     tokens = ", ".join(
@@ -72,12 +93,6 @@ def print_summary(result: SimResult) -> None:
             f"[dim]cost ${cost['total']:.4f} for {cost['minutes']:.1f} min on {cost['stack']} "
             f"({cost['catalog']} prices, {kind}): {parts}[/]"
         )
-    if result.passed:
-        out.print(f"[bold green]PASS[/] {result.scenario.label}")
-    else:
-        out.print(f"[bold red]FAIL[/] {result.scenario.label}")
-        for f in result.failures:
-            out.print(f"  [red]- {f}[/]")
 
 
 def _demo_path() -> Path:
@@ -129,8 +144,15 @@ def simulate(
     """Rehearse calls offline: the real crew, tools and store; a scripted (replay) model."""
     try:
         settings = load_settings()
-        paths = expand_paths(files) if files else [_demo_path()]
+        skipped: list[Path] = []
+        paths = expand_paths(files, skipped) if files else [_demo_path()]
         scenarios = [s for p in paths for s in load_scenarios(p)]
+        if audio:
+            for s in scenarios:
+                if isinstance(s, CallsScenario):
+                    raise ScenarioError(
+                        f"{s.label}: a calls: scenario is rehearsed in text only; drop --audio"
+                    )
         live_llm = _live_llm(settings) if live else None
         if audio:
             _check_audio(settings, live)
@@ -138,6 +160,8 @@ def simulate(
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
 
+    for path in skipped:
+        out.print(f"[dim]skipped {path}: not a scenario (no turns:, calls: or scenarios:)[/]")
     results: list[SimResult] = []
     for scenario in scenarios:
         if not quiet:
@@ -168,7 +192,7 @@ def simulate(
             print_summary(result)
 
     if report_json:
-        reports = [r.report for r in results]
+        reports = [p.report for r in results for p in (r.parts or [r])]
         report_json.write_text(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
     failed = [r for r in results if not r.passed]
     if len(results) > 1:

@@ -28,7 +28,7 @@ from livekit.agents.types import (
     NotGivenOr,
 )
 
-from callcrew.simulate.scenario import AgentStep
+from callcrew.simulate.steps import AgentStep
 
 CHARS_PER_TOKEN = 4
 CACHE_MIN_TOKENS = 1024
@@ -113,10 +113,23 @@ class ReplayScript:
             self._queues[self.current_turn] = []
 
     def next_step(
-        self, tools_offered: list[str], params: dict[str, set[str]] | None = None
+        self,
+        tools_offered: list[str],
+        params: dict[str, set[str]] | None = None,
+        last_error: bool | None = None,
     ) -> AgentStep | None:
-        queue = self._queues.get(self.current_turn, [])
+        """The next scripted response; a branch step is replaced by the list matching
+        `last_error` (the last tool result the model saw was an error; None: no tool ran)."""
+        queue = self._queues.setdefault(self.current_turn, [])
         where = _turn_name(self.current_turn)
+        while queue and queue[0].is_branch:
+            branch = queue.pop(0)
+            if last_error is None:
+                self.problems.append(
+                    f"{where}: a when_ok/when_error step came before any tool result; "
+                    "it followed when_ok"
+                )
+            queue[0:0] = branch.branch(bool(last_error))
         if not queue:
             self.problems.append(
                 f"{where}: the agent asked the model for another response but the script has "
@@ -148,6 +161,14 @@ def _turn_name(turn: int) -> str:
 
 
 _ids = itertools.count(1)
+
+
+def last_tool_error(chat_ctx: llm.ChatContext) -> bool | None:
+    """Whether the last tool result in the request was an error; None when there is none."""
+    for item in reversed(chat_ctx.items):
+        if item.type == "function_call_output":
+            return bool(item.is_error)
+    return None
 
 
 def _tool_params(tools: list[llm.Tool]) -> dict[str, set[str]]:
@@ -194,7 +215,7 @@ class ReplayLLM(llm.LLM[Any]):
     ) -> llm.LLMStream:
         tools = tools or []
         offered = [t.info.name for t in tools if hasattr(t, "info")]
-        step = self.script.next_step(offered, _tool_params(tools))
+        step = self.script.next_step(offered, _tool_params(tools), last_tool_error(chat_ctx))
         request = render_request(chat_ctx, tools)
         input_tokens = estimate_tokens(request)
         cached = cached_tokens(self._last_request, request)

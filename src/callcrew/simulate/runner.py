@@ -1,7 +1,8 @@
 """Plays a scenario through the real crew, tools and store in a text-mode AgentSession.
 
 Only the model is replaced (the replay LLM), unless a live OpenAI-compatible LLM is given, in
-which case the same caller lines and expectations rehearse the real model.
+which case the same caller lines and expectations rehearse the real model. The text call
+itself is `textcall.py`; several calls on one store, `group.py`; spoken ones, `audio.py`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from livekit.agents import AgentSession, ToolError, llm
+from livekit.agents import ToolError, llm
 from livekit.agents.voice.run_result import (
     AgentHandoffEvent,
     ChatMessageEvent,
     FunctionCallEvent,
     FunctionCallOutputEvent,
-    RunResult,
 )
 
 from callcrew.call import CallInfo, CallState, Channel, Crew, CrewContext
@@ -33,8 +33,8 @@ from callcrew.metrics.report import build_report
 from callcrew.profile import BusinessProfile, load_profile, parse_profile
 from callcrew.settings import Settings
 from callcrew.simulate.checks import check_expectations
-from callcrew.simulate.replay import ReplayCall, ReplayLLM, ReplayScript
-from callcrew.simulate.scenario import Scenario
+from callcrew.simulate.replay import ReplayCall
+from callcrew.simulate.scenario import CallsScenario, Scenario
 from callcrew.store import AppointmentRecord, Store, open_store
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class TurnLog:
     caller: str
     wall_s: float
     events: list[dict[str, Any]] = field(default_factory=list)
+    call: str | None = None  # "call 2" when several calls share a store
 
 
 @dataclass
@@ -92,10 +93,11 @@ class SimResult:
     wall_s: float
     replay_calls: int
     appointments: list[AppointmentRecord] = field(default_factory=list)  # the store at the end
+    parts: list[SimResult] = field(default_factory=list)  # each call of a `calls:` scenario
     llm_calls: list[ReplayCall] = field(default_factory=list)  # each replayed request (bench/cost)
 
 
-def _profile_for(scenario: Scenario, settings: Settings) -> BusinessProfile:
+def profile_for(scenario: Scenario, settings: Settings) -> BusinessProfile:
     base = load_profile(settings.business_profile)
     if scenario.profile is None:
         return base
@@ -108,11 +110,11 @@ def _profile_for(scenario: Scenario, settings: Settings) -> BusinessProfile:
     return load_profile(path)
 
 
-def _local(profile: BusinessProfile, when: datetime) -> datetime:
+def local_time(profile: BusinessProfile, when: datetime) -> datetime:
     return when.replace(tzinfo=profile.tz) if when.tzinfo is None else when
 
 
-def _seed(store: Store, scenario: Scenario, profile: BusinessProfile) -> None:
+def seed(store: Store, scenario: Scenario, profile: BusinessProfile) -> None:
     ids: dict[str, int] = {}
     for c in scenario.data.customers:
         rec = store.customers.create(c.name, c.phone)
@@ -123,14 +125,14 @@ def _seed(store: Store, scenario: Scenario, profile: BusinessProfile) -> None:
         service = profile.service(a.service)
         if service is None:
             raise ValueError(f"data.appointments: unknown service {a.service!r}")
-        start = _local(profile, a.start)
+        start = local_time(profile, a.start)
         end = start + timedelta(minutes=service.duration_minutes)
         appt = store.appointments.book(ids[a.customer], service.id, start, end)
         if a.status == "cancelled":
             store.appointments.cancel(appt.id, ids[a.customer])
 
 
-def _event_dict(ev: Any) -> dict[str, Any] | None:
+def event_dict(ev: Any) -> dict[str, Any] | None:
     if isinstance(ev, ChatMessageEvent):
         if ev.item.role != "assistant":
             return None
@@ -153,7 +155,7 @@ def _event_dict(ev: Any) -> dict[str, Any] | None:
     return None
 
 
-def _opening_events(history: llm.ChatContext) -> list[dict[str, Any]]:
+def opening_events(history: llm.ChatContext) -> list[dict[str, Any]]:
     """What the crew said before the caller's first line (the greeting)."""
     return [
         {"type": "say", "text": item.text_content or "", "metrics": dict(item.metrics)}
@@ -177,34 +179,51 @@ async def run_scenario(
     With `audio`, the caller's lines are spoken into the real audio pipeline (simulate/audio.py).
     """
     started = time.perf_counter()
-    profile = _profile_for(scenario, settings)
-    frozen = _local(profile, scenario.now).astimezone(UTC)
-
-    def now() -> datetime:
-        return frozen
+    profile = profile_for(scenario, settings)
+    now = frozen_clock(profile, scenario.now)
 
     with tempfile.TemporaryDirectory(prefix="callcrew-sim-") as tmp:
         store = open_store(f"sqlite:///{Path(tmp) / 'rehearsal.db'}")
         try:
-            await asyncio.to_thread(_seed, store, scenario, profile)
-            if audio is not None:
+            await asyncio.to_thread(seed, store, scenario, profile)
+            if isinstance(scenario, CallsScenario):
+                if audio is not None:
+                    raise ValueError("a 'calls:' scenario is rehearsed in text only (no --audio)")
+                from callcrew.simulate.group import play_group
+
+                result = await play_group(scenario, settings, profile, store, live_llm, on_turn)
+            elif audio is not None:
                 from callcrew.simulate.audio import play_audio
 
                 result = await play_audio(
                     scenario, settings, profile, store, now, on_turn, started, audio
                 )
             else:
-                result = await _play(
-                    scenario, settings, profile, store, now, live_llm, on_turn, started
+                from callcrew.simulate.textcall import TextCall, play_text
+
+                call = TextCall(
+                    scenario, settings, profile, store, now, live_llm=live_llm, on_turn=on_turn
                 )
+                result = await play_text(call)
             result.appointments = await asyncio.to_thread(store.appointments.all)
         finally:
             store.close()
     if database_url:
         # Every scenario seeds its own data, so only the reports go to the shared store.
         with open_store(database_url) as reports:
-            await asyncio.to_thread(reports.reports.save, result.report)
+            for part in result.parts or [result]:
+                await asyncio.to_thread(reports.reports.save, part.report)
     return result
+
+
+def frozen_clock(profile: BusinessProfile, when: datetime) -> Callable[[], datetime]:
+    """The rehearsal's clock: `when` (local at the business), standing still."""
+    frozen = local_time(profile, when).astimezone(UTC)
+
+    def now() -> datetime:
+        return frozen
+
+    return now
 
 
 async def open_call(
@@ -236,90 +255,6 @@ async def open_call(
         prompts_dir=str(settings.prompts_dir) if settings.prompts_dir else None,
     )
     return crew, control, info, await crew.new_call(info, ctx)
-
-
-async def _play(
-    scenario: Scenario,
-    settings: Settings,
-    profile: BusinessProfile,
-    store: Store,
-    now: Callable[[], datetime],
-    live_llm: llm.LLM[Any] | None,
-    on_turn: Callable[[TurnLog], None] | None,
-    started: float,
-) -> SimResult:
-    crew, control, info, state = await open_call(scenario, settings, profile, store, now)
-    script = ReplayScript(
-        turns={-1: scenario.opening} | {i: t.agent for i, t in enumerate(scenario.turns)},
-        ttft_s=scenario.replay.get("ttft_ms", 0.0) / 1000,
-        tokens_per_s=scenario.replay.get("tokens_per_s", 0.0),
-    )
-    model: llm.LLM[Any] = live_llm or ReplayLLM(script)
-    turn_logs: list[TurnLog] = []
-    failures: list[str] = []
-    session: AgentSession[CallState] = AgentSession(llm=model, userdata=state)
-    error: str | None = None
-    opening = TurnLog(-1, "", 0.0)
-    try:
-        async with session:
-            await session.start(crew.first_agent(state))
-            if session.current_speech is not None:
-                await session.current_speech.wait_for_playout()
-            opening = TurnLog(-1, "", 0.0)
-            opening.events = _opening_events(session.history)
-            if on_turn:
-                on_turn(opening)
-            for i, turn in enumerate(scenario.turns):
-                if control.hung_up or control.transferred_to:
-                    failures.append(
-                        f"caller line {i + 1} ({turn.caller!r}) was never heard: the call had "
-                        "already ended"
-                    )
-                    break
-                if turn.backchannel:
-                    continue  # an "mm-hmm" over the agent's speech only exists in audio
-                script.begin_turn(i)
-                t0 = time.perf_counter()
-                result: RunResult[Any] = await session.run(user_input=turn.caller)
-                log = TurnLog(i, turn.caller, time.perf_counter() - t0)
-                log.events = [d for ev in result.events if (d := _event_dict(ev)) is not None]
-                turn_logs.append(log)
-                if on_turn:
-                    on_turn(log)
-            script.finish_turn()
-            final = getattr(session.current_agent, "stage", type(session.current_agent).__name__)
-            history = session.history.copy()
-            usage = session.usage
-    except Exception as exc:  # the report is written whatever happened
-        error = f"{type(exc).__name__}: {exc}"
-        final, history, usage = None, session.history.copy(), session.usage
-    problems = failures + ([] if live_llm is not None else script.problems)
-    return await conclude(
-        scenario,
-        settings,
-        Conclusion(
-            state=state,
-            store=store,
-            control=control,
-            profile=profile,
-            info=info,
-            clock=now(),
-            history=history,
-            usage=usage,
-            stack=f"{settings.stack}+replay" if live_llm is None else settings.stack,
-            error=error,
-            final_agent=final,
-            opening=opening,
-            turn_logs=turn_logs,
-            problems=problems,
-            started=started,
-            replay_calls=len(script.calls),
-            llm_calls=script.calls,
-            # A text rehearsal has no audio: its speech minutes are estimated from the words.
-            cost_stack=settings.stack,
-            estimate_speech=True,
-        ),
-    )
 
 
 @dataclass
@@ -394,6 +329,7 @@ async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> Sim
         c.final_agent,
         [c.opening, *c.turn_logs],
         c.profile,
+        report,
     )
     return SimResult(
         scenario=scenario,

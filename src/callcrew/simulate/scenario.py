@@ -24,6 +24,15 @@ from pydantic import (
 
 from callcrew.call import Channel
 from callcrew.phone import require_e164
+from callcrew.simulate.expectations import Expectations, ExpectedAppointment, TurnExpect
+from callcrew.simulate.steps import AgentStep, ToolCall
+
+__all__ = ["AgentStep", "Expectations", "ExpectedAppointment", "ToolCall", "TurnExpect"]
+
+# The top-level keys that make a YAML mapping a scenario file (see `is_scenario_data`).
+SCENARIO_KEYS = ("turns", "calls", "scenarios")
+# What a call of a `calls:` scenario takes from the file when it does not say.
+INHERITED_KEYS = ("channel", "caller", "dialled", "now", "profile", "task", "replay")
 
 # LiveKit's frontdesk example pins its simulations to this clock (a Friday, 09:00).
 FRONTDESK_CLOCK = datetime(2026, 6, 12, 9, 0)
@@ -31,51 +40,6 @@ FRONTDESK_CLOCK = datetime(2026, 6, 12, 9, 0)
 
 class ScenarioError(Exception):
     """A scenario file could not be read; the message names file, field and problem."""
-
-
-class ToolCall(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1)
-    args: dict[str, Any] = Field(default_factory=dict)
-
-
-class AgentStep(BaseModel):
-    """One model response: text to say, tool calls, or both.
-
-    Shorthand: `{tool: NAME, args: {...}}` for a single call, `{say: TEXT}` for text.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-    say: str | None = None
-    tool: str | None = None
-    args: dict[str, Any] | None = None
-    tools: list[ToolCall] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _something(self) -> AgentStep:
-        if self.args is not None and self.tool is None:
-            raise ValueError("'args' needs 'tool' (the name of the tool to call)")
-        if not self.say and not self.tool and not self.tools:
-            raise ValueError("a step needs 'say' (text) and/or 'tool'/'tools' (tool calls)")
-        return self
-
-    def tool_calls(self) -> list[ToolCall]:
-        calls = list(self.tools)
-        if self.tool:
-            calls.insert(0, ToolCall(name=self.tool, args=self.args or {}))
-        return calls
-
-    def describe(self) -> str:
-        bits = [f"{c.name}()" for c in self.tool_calls()]
-        if self.say:
-            bits.insert(0, repr(self.say[:40]))
-        return " + ".join(bits)
-
-    def output_text(self) -> str:
-        import json
-
-        calls = "".join(f"{c.name}{json.dumps(c.args)}" for c in self.tool_calls())
-        return (self.say or "") + calls
 
 
 class Turn(BaseModel):
@@ -101,6 +65,9 @@ class Turn(BaseModel):
         description="audio: a short acknowledgement ('mm-hmm') spoken over the agent; it must "
         "not cut the agent off and gets no reply",
     )
+    expect: TurnExpect | None = Field(
+        None, description="checked right after this line (text rehearsals): store, tools, ..."
+    )
 
     @model_validator(mode="after")
     def _backchannel_has_no_reply(self) -> Turn:
@@ -109,36 +76,6 @@ class Turn(BaseModel):
         if self.backchannel and self.pause_s is not None:
             raise ValueError("a backchannel is timed by 'barge_in_after_s', not 'pause_s'")
         return self
-
-
-class ExpectedAppointment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    customer: str | None = Field(None, description="phone (E.164) or name of the customer")
-    service: str | None = None
-    start: datetime = Field(description="local time at the business, e.g. 2026-06-16T09:30")
-    status: Literal["booked", "cancelled"] = "booked"
-
-
-class Expectations(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    final_agent: str | None = None
-    outcome: str | None = None
-    hung_up: bool | None = None
-    transferred_to: str | None = None
-    agents_visited: list[str] | None = None
-    tools_called: list[str] | None = Field(
-        None, description="in this order (others may be between)"
-    )
-    tools_not_called: list[str] | None = None
-    tool_errors: list[str] | None = Field(None, description="substrings of ToolError messages")
-    agent_said: list[str] | None = Field(None, description="substrings of what the agent said")
-    appointments: list[ExpectedAppointment] | None = Field(
-        None, description="every appointment in the store at the end"
-    )
-    customers: int | None = Field(None, ge=0, description="how many customers the store holds")
-    booked_on_call: list[datetime] | None = Field(
-        None, description="start times (local) of the appointments booked on this call, exactly"
-    )
 
 
 class SeedCustomer(BaseModel):
@@ -199,6 +136,7 @@ class Scenario(BaseModel):
 
     source: Path | None = Field(None, exclude=True)
     suite_index: int | None = Field(None, exclude=True)
+    call_index: int | None = Field(None, exclude=True)
 
     @field_validator("caller", "dialled")
     @classmethod
@@ -244,6 +182,8 @@ class Scenario(BaseModel):
 
     @model_validator(mode="after")
     def _caller_for_phone(self) -> Scenario:
+        if isinstance(self, CallsScenario):
+            return self  # each call says (or inherits) its own
         if self.channel is not Channel.WEB and self.caller is None:
             raise ValueError(f"a {self.channel.value} call needs 'caller' (the phone number)")
         for appt in self.data.appointments:
@@ -255,10 +195,74 @@ class Scenario(BaseModel):
     @property
     def label(self) -> str:
         if self.source is None:
-            return self.name
-        if self.suite_index is not None:
-            return f"{self.source.stem}[{self.suite_index}]"
-        return self.source.stem
+            base = self.name
+        elif self.suite_index is not None:
+            base = f"{self.source.stem}[{self.suite_index}]"
+        else:
+            base = self.source.stem
+        return base if self.call_index is None else f"{base} call {self.call_index + 1}"
+
+    def set_source(self, path: Path | None, suite_index: int | None = None) -> None:
+        self.source, self.suite_index = path, suite_index
+        if isinstance(self, CallsScenario):
+            for call in self.calls:
+                call.source, call.suite_index = path, suite_index
+
+
+class CallsScenario(Scenario):
+    """Several calls against one store (`calls:`), run in sequence or together (group.py).
+    Each call is a scenario of its own and takes channel, caller, clock, profile, task and
+    replay timing from the file when it does not set them; the file seeds `data` once and its
+    `expect` checks the shared store after every call."""
+
+    turns: list[Turn] = Field(default_factory=list)
+    calls: list[Scenario] = Field(min_length=1)
+    run: Literal["sequence", "together"] = Field(
+        "sequence", description="one call after another, or at once (caller lines in lockstep)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calls_inherit(cls, data: Any) -> Any:
+        """Each call of a `calls:` scenario takes channel, caller, clock... from the file."""
+        if not isinstance(data, dict) or not isinstance(data.get("calls"), list):
+            return data
+        data = dict(data)
+        calls = []
+        for i, call in enumerate(data["calls"]):
+            if not isinstance(call, dict):
+                calls.append(call)
+                continue
+            call = dict(call)
+            for key in ("data", "calls", "run"):
+                if key in call:
+                    raise ValueError(
+                        f"calls[{i}]: {key!r} belongs at the top of the file (one store, "
+                        "seeded once)"
+                    )
+            for key in INHERITED_KEYS:
+                if key in data and key not in call:
+                    call[key] = data[key]
+            call.setdefault("name", f"{data.get('name') or data.get('label')} (call {i + 1})")
+            calls.append(call)
+        data["calls"] = calls
+        return data
+
+    @model_validator(mode="after")
+    def _store_level_expect(self) -> CallsScenario:
+        if self.turns or self.opening:
+            raise ValueError("'turns' and 'opening' go inside each of the 'calls'")
+        per_call = sorted(
+            k for k in self.expect.model_fields_set if k not in ("appointments", "customers")
+        )
+        if per_call:
+            raise ValueError(
+                f"expect: {', '.join(per_call)} belong(s) under each call; the file's expect "
+                "checks the shared store (appointments, customers)"
+            )
+        for i, call in enumerate(self.calls):
+            call.call_index = i
+        return self
 
 
 def _format(source: str, exc: ValidationError) -> str:
@@ -273,11 +277,12 @@ def _format(source: str, exc: ValidationError) -> str:
 def parse_scenario(data: Any, source: str = "<scenario>", path: Path | None = None) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a YAML mapping")
+    model = CallsScenario if "calls" in data else Scenario
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = model.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(_format(source, exc)) from None
-    scenario.source = path
+    scenario.set_source(path)
     return scenario
 
 
@@ -290,7 +295,7 @@ def load_scenarios(path: Path | str) -> list[Scenario]:
         for i, item in enumerate(data["scenarios"]):
             where = f"{p} (scenarios[{i}])"
             scenario = parse_scenario(item, where, p)
-            scenario.suite_index = i
+            scenario.set_source(p, i)
             out.append(scenario)
         if not out:
             raise ScenarioError(f"{p}: 'scenarios' is an empty list")
@@ -301,6 +306,13 @@ def load_scenarios(path: Path | str) -> list[Scenario]:
 def load_scenario(path: Path | str) -> Scenario:
     p = Path(path)
     return parse_scenario(_read_yaml(p), str(p), p)
+
+
+def is_scenario_data(data: Any) -> bool:
+    """A YAML document is a scenario file when its top level is a mapping with `turns:` (one
+    call), `calls:` (several calls on one store) or `scenarios:` (a suite). Anything else in a
+    scenario folder (a business profile, a sip.yaml) is not one."""
+    return isinstance(data, dict) and any(k in data for k in SCENARIO_KEYS)
 
 
 def _read_yaml(p: Path) -> Any:
@@ -319,15 +331,23 @@ def _read_yaml(p: Path) -> Any:
     return data
 
 
-def expand_paths(paths: list[Path]) -> list[Path]:
-    """Folders expand to their *.yaml files, sorted, so `simulate tests/scenarios` works."""
+def expand_paths(paths: list[Path], skipped: list[Path] | None = None) -> list[Path]:
+    """Folders expand to their scenario files (*.yaml, *.yml), sorted, so `simulate
+    tests/scenarios` works. Other YAML in a folder (see `is_scenario_data`) is left out and
+    listed in `skipped`; a file named on its own is always read as a scenario."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
             found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
-            if not found:
-                raise ScenarioError(f"{p}: folder holds no scenario files (*.yaml)")
-            out.extend(found)
+            scenarios = [f for f in found if is_scenario_data(_read_yaml(f))]
+            if skipped is not None:
+                skipped.extend(f for f in found if f not in scenarios)
+            if not scenarios:
+                raise ScenarioError(
+                    f"{p}: folder holds no scenario files (*.yaml with turns:, calls: or "
+                    "scenarios:)"
+                )
+            out.extend(scenarios)
         else:
             out.append(p)
     return out

@@ -1,0 +1,183 @@
+"""One text rehearsal, step by step: open the call, play caller lines, conclude.
+
+Stepwise so that several calls can share one store and play their lines in lockstep (a race
+for the last slot, `group.py`); a single scenario just plays every line in order. Whatever
+fails, `finish` still writes the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from livekit.agents import AgentSession, llm
+from livekit.agents.voice.run_result import RunResult
+
+from callcrew.call import CallState
+from callcrew.profile import BusinessProfile
+from callcrew.settings import Settings
+from callcrew.simulate.checks import check_turn
+from callcrew.simulate.replay import ReplayLLM, ReplayScript
+from callcrew.simulate.runner import (
+    Conclusion,
+    SimResult,
+    TurnLog,
+    conclude,
+    event_dict,
+    open_call,
+    opening_events,
+)
+from callcrew.simulate.scenario import Scenario
+from callcrew.store import Store
+
+# Bounds the wait for the crew's opening speech; a text session plays instantly.
+_SETTLE_ROUNDS = 200
+
+
+async def settle(session: AgentSession[Any]) -> None:
+    """Wait until the agent has said everything it queued on entering (greeting, then the
+    welcome-back line): a text rehearsal must show the caller's first line after them, as a
+    caller hears it on the phone."""
+    activity = getattr(session, "_activity", None)
+    on_enter = getattr(activity, "_on_enter_task", None)
+    if isinstance(on_enter, asyncio.Future):
+        await asyncio.wait([on_enter])
+    for _ in range(_SETTLE_ROUNDS):
+        speech = session.current_speech
+        if speech is not None and not speech.done():
+            await speech.wait_for_playout()
+            continue
+        if not getattr(activity, "_speech_q", None):
+            return
+        await asyncio.sleep(0.005)
+
+
+class TextCall:
+    def __init__(
+        self,
+        scenario: Scenario,
+        settings: Settings,
+        profile: BusinessProfile,
+        store: Store,
+        now: Callable[[], datetime],
+        *,
+        live_llm: llm.LLM[Any] | None = None,
+        on_turn: Callable[[TurnLog], None] | None = None,
+    ) -> None:
+        self.scenario, self.settings, self.profile, self.store = scenario, settings, profile, store
+        self.now, self.live_llm, self.on_turn = now, live_llm, on_turn
+        self.started = time.perf_counter()
+        self.script = ReplayScript(
+            turns={-1: scenario.opening} | {i: t.agent for i, t in enumerate(scenario.turns)},
+            ttft_s=scenario.replay.get("ttft_ms", 0.0) / 1000,
+            tokens_per_s=scenario.replay.get("tokens_per_s", 0.0),
+        )
+        self.opening = TurnLog(-1, "", 0.0, call=self._call_tag())
+        self.turn_logs: list[TurnLog] = []
+        self.failures: list[str] = []
+        self.error: str | None = None
+        self.ended = False
+
+    def _call_tag(self) -> str | None:
+        i = self.scenario.call_index
+        return None if i is None else f"call {i + 1}"
+
+    async def start(self) -> None:
+        self.crew, self.control, self.info, self.state = await open_call(
+            self.scenario, self.settings, self.profile, self.store, self.now
+        )
+        model: llm.LLM[Any] = self.live_llm or ReplayLLM(self.script)
+        self.session: AgentSession[CallState] = AgentSession(llm=model, userdata=self.state)
+        try:
+            await self.session.start(self.crew.first_agent(self.state))
+            await settle(self.session)
+            self.opening.events = opening_events(self.session.history)
+            if self.on_turn:
+                self.on_turn(self.opening)
+        except Exception as exc:  # the report is written whatever happened
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        self.error = f"{type(exc).__name__}: {exc}"
+        self.ended = True
+
+    async def play(self, i: int) -> None:
+        """Caller line `i` and the crew's answer; nothing once the call has ended."""
+        if self.ended or i >= len(self.scenario.turns):
+            return
+        turn = self.scenario.turns[i]
+        if self.control.hung_up or self.control.transferred_to:
+            self.failures.append(
+                f"caller line {i + 1} ({turn.caller!r}) was never heard: the call had already ended"
+            )
+            self.ended = True
+            return
+        if turn.backchannel:
+            return  # an "mm-hmm" over the agent's speech only exists in audio
+        self.script.begin_turn(i)
+        t0 = time.perf_counter()
+        try:
+            result: RunResult[Any] = await self.session.run(user_input=turn.caller)
+        except Exception as exc:
+            self._failed(exc)
+            return
+        log = TurnLog(i, turn.caller, time.perf_counter() - t0, call=self._call_tag())
+        log.events = [d for ev in result.events if (d := event_dict(ev)) is not None]
+        self.turn_logs.append(log)
+        if turn.expect is not None:
+            self.failures += await asyncio.to_thread(
+                check_turn, turn.expect, log, self.state, self.store, self.profile
+            )
+        if self.on_turn:
+            self.on_turn(log)
+
+    async def finish(self) -> SimResult:
+        self.script.finish_turn()
+        session = self.session
+        final = None
+        if self.error is None:
+            agent = session.current_agent
+            final = getattr(agent, "stage", type(agent).__name__)
+        history, usage = session.history.copy(), session.usage
+        try:
+            await session.aclose()
+        except Exception as exc:
+            self.error = self.error or f"{type(exc).__name__}: {exc}"
+        problems = self.failures + ([] if self.live_llm is not None else self.script.problems)
+        stack = self.settings.stack
+        return await conclude(
+            self.scenario,
+            self.settings,
+            Conclusion(
+                state=self.state,
+                store=self.store,
+                control=self.control,
+                profile=self.profile,
+                info=self.info,
+                clock=self.now(),
+                history=history,
+                usage=usage,
+                stack=f"{stack}+replay" if self.live_llm is None else stack,
+                error=self.error,
+                final_agent=final,
+                opening=self.opening,
+                turn_logs=self.turn_logs,
+                problems=problems,
+                started=self.started,
+                replay_calls=len(self.script.calls),
+                llm_calls=self.script.calls,
+                # A text rehearsal has no audio: its speech minutes are estimated from words.
+                cost_stack=stack,
+                estimate_speech=True,
+            ),
+        )
+
+
+async def play_text(call: TextCall) -> SimResult:
+    await call.start()
+    for i in range(len(call.scenario.turns)):
+        await call.play(i)
+    return await call.finish()
