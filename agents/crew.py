@@ -15,7 +15,8 @@ from agents.intro import IntroAgent
 from agents.outbound import OutboundIntroAgent
 from agents.prompting import voicemail_message
 from agents.stages import task_agents
-from callcrew.call import CallInfo, CallState, Channel, CrewContext
+from callcrew.call import CallInfo, CallState, Channel, CrewContext, ProviderFailurePlan
+from callcrew.providers.recovery import callback_or_transfer
 from callcrew.scheduling import Slot, describe_slot
 from callcrew.settings import context_policy
 
@@ -86,6 +87,11 @@ class AppointmentDeskCrew:
     def voicemail_message(self, state: CallState) -> str:
         assert isinstance(state, CallData)
         return voicemail_message(state)
+
+    def on_provider_failure(self, state: CallState, block: str) -> ProviderFailurePlan:
+        # The desk's choice: a colleague when the profile names one and the line can be put
+        # through, otherwise a call-back from the caller's number.
+        return callback_or_transfer(state)
 
 
 CREW = AppointmentDeskCrew()

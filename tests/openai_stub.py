@@ -2,15 +2,21 @@
 
 It speaks the real wire format (SSE `chat.completion.chunk` objects, tool-call deltas, a final
 usage chunk), so the OpenAI plugin's own client code runs unchanged against it.
+
+Faults are injected here, at the network boundary: `faults` maps a model name to how every
+request for it fails (an HTTP 500 / 429 / 401 whose body echoes the caller's `Authorization`
+header as some providers do, a hang, a connection dropped after the headers, a malformed SSE
+stream). A fallback chain of several models on one stub is then a chain of providers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -21,17 +27,57 @@ class StubReply:
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
+Fault = Literal["500", "429", "401", "hang", "drop", "malformed"]
+FAULTS: tuple[Fault, ...] = ("500", "429", "401", "hang", "drop", "malformed")
+
+
 @dataclass
 class OpenAIStub:
     replies: list[StubReply]
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    faults: dict[str, Fault] = field(default_factory=dict)  # model name -> how it fails
+    _release: asyncio.Event = field(default_factory=asyncio.Event)  # ends hanging requests
+
+    async def _fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
+        if fault == "500":
+            return web.json_response(
+                {"error": {"message": "The server had an error", "type": "server_error"}},
+                status=500,
+            )
+        if fault == "429":
+            return web.json_response(
+                {"error": {"message": "Rate limit reached", "type": "rate_limit"}},
+                status=429,
+                headers={"Retry-After": "20"},
+            )
+        if fault == "401":
+            auth = request.headers.get("Authorization", "")
+            return web.json_response(
+                {"error": {"message": f"Incorrect API key provided: {auth}", "type": "auth"}},
+                status=401,
+            )
+        if fault == "hang":
+            await self._release.wait()  # never answers while the test runs
+            return web.Response(status=504)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        if fault == "malformed":
+            await resp.write(b'data: {"id": "chatcmpl-stub", "choices": [{"delta": {"cont\n\n')
+            await resp.write(b"data: not json at all\n\n")
+            return resp
+        # "drop": the headers went out, then the connection is gone.
+        assert request.transport is not None
+        request.transport.close()
+        return resp
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
         if request.headers.get("Authorization", "") == "":
             return web.json_response({"error": {"message": "no key"}}, status=401)
+        if (fault := self.faults.get(body.get("model", ""))) is not None:
+            return await self._fault(request, fault)
         reply = self.replies.pop(0) if self.replies else StubReply(text="(stub has no reply)")
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
@@ -93,4 +139,5 @@ async def serve(stub: OpenAIStub) -> AsyncIterator[OpenAIStub]:
     try:
         yield stub
     finally:
+        stub._release.set()
         await runner.cleanup()

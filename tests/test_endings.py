@@ -115,6 +115,7 @@ def test_every_ending_has_a_name() -> None:
         "dial",
         "machine",
         "error",
+        "provider_failure",
         "shutdown",
         "no_worker",
     }

@@ -71,3 +71,34 @@ async def test_live_rehearsal_against_an_openai_compatible_server() -> None:
 def test_live_needs_an_endpoint_or_a_key() -> None:
     with pytest.raises(SettingsError, match="LLM_BASE_URL"):
         live_llm_from_settings(load_settings())
+
+
+async def test_live_rehearsal_against_a_hanging_endpoint_apologises_and_ends() -> None:
+    """It used to sit in 44.6 s of silence (4 tries x 10 s) and fail; now one attempt, bounded
+    by LLM_ATTEMPT_TIMEOUT, a filler while it waits, then the apology and a clean ending."""
+    stub = OpenAIStub(replies=[], faults={"stuck-model": "hang"})
+    async with serve(stub):
+        settings = load_settings(
+            llm_base_url=stub.url,
+            llm="openai/stuck-model",
+            llm_attempt_timeout=0.8,
+            filler_after=0.2,
+        )
+        result = await run_scenario(
+            load_scenario(DEMO), settings, live_llm=live_llm_from_settings(settings)
+        )
+    report = result.report
+    said = " ".join(t["text"] for t in report["transcript"] if t["role"] == "agent")
+    profile = result.state.profile
+    assert profile.one_moment in said and profile.technical_trouble in said
+    assert report["outcome"] == "provider_failure"
+    assert report["ended_by"] == "provider_failure"
+    # The crew's plan: the built-in profile names a colleague, so the caller is put through.
+    assert report["notes"]["provider_failure"] == {"block": "llm", "action": "transfer"}
+    assert report["rehearsal"]["transferred_to"] == profile.transfer_number
+    assert report["providers"]["failed_blocks"] == ["llm"]
+    assert any("stuck-model" in e and "Timeout" in e for e in report["errors"])
+    # One attempt per caller line that reached the model, not four (the recovery probe LiveKit
+    # sends to a failed provider may add one).
+    assert len(stub.requests) <= 2
+    assert not result.passed  # the demo's bookings never happened

@@ -52,10 +52,13 @@ class Outcome(enum.StrEnum):
     SURVEY_DONE = "survey_done"
     CONFIRMED = "confirmed"  # an outbound confirmation call got its yes
     TIME_LIMIT = "time_limit"  # ended by MAX_CALL_SECONDS
+    PROVIDER_FAILURE = "provider_failure"  # every provider of a block failed (apology, end)
 
 
 # How a call ended, as opposed to what it achieved.
-_ENDINGS = frozenset({Outcome.COMPLETED, Outcome.SILENT, Outcome.TIME_LIMIT})
+_ENDINGS = frozenset(
+    {Outcome.COMPLETED, Outcome.SILENT, Outcome.TIME_LIMIT, Outcome.PROVIDER_FAILURE}
+)
 
 
 def new_call_id() -> str:
@@ -149,6 +152,16 @@ class CallState:
 
 
 @dataclass(frozen=True)
+class ProviderFailurePlan:
+    """What the caller hears when every provider of a block (STT, LLM or TTS) has failed, and
+    what happens next: a transfer to `transfer_to`, or a clean hang-up."""
+
+    say: str
+    transfer_to: str | None = None  # E.164
+    action: str = "hang_up"  # for the report: "transfer", "callback", "hang_up"
+
+
+@dataclass(frozen=True)
 class CrewContext:
     """Everything a crew needs to open a call."""
 
@@ -172,4 +185,9 @@ class Crew(Protocol):
 
     def voicemail_message(self, state: CallState) -> str:
         """What an answering machine hears on an outbound call."""
+        ...
+
+    def on_provider_failure(self, state: CallState, block: str) -> ProviderFailurePlan:
+        """Every provider of `block` failed: the apology and offer (a message or a transfer).
+        Optional: without it the engine apologises, offers a call-back and hangs up."""
         ...

@@ -20,6 +20,7 @@ class EndedBy(enum.StrEnum):
     DIAL = "dial"  # an outbound call that was never answered (busy, no answer, ...)
     MACHINE = "machine"  # an answering machine or IVR picked up
     ERROR = "error"  # the job or the session failed
+    PROVIDER_FAILURE = "provider_failure"  # every STT/LLM/TTS of a block failed: apology, end
     SHUTDOWN = "shutdown"  # the worker or the server ended the job (drain, room deleted)
     NO_WORKER = "no_worker"  # `callcrew dial`: no worker took the dispatch
 

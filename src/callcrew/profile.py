@@ -74,6 +74,14 @@ class BusinessProfile(BaseModel):
         "I'm sorry, we've reached the time limit for this call. Please call again. Goodbye!",
         min_length=1,
     )
+    one_moment: str = Field(
+        "One moment, please.", min_length=1, description="filler while a provider is late"
+    )
+    technical_trouble: str = Field(
+        "I'm sorry, I'm having technical trouble right now.",
+        min_length=1,
+        description="apology when every provider of a block failed (then an offer, then goodbye)",
+    )
     phone: str | None = Field(None, description="the business's own number, E.164 (call-backs)")
     transfer_number: str | None = Field(None, description="a human's number, E.164")
     warm_transfer: bool = False

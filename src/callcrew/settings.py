@@ -81,6 +81,22 @@ class Settings(BaseSettings):
     local_tts_voice: str = "heart"
     local_stt_threads: int = Field(2, ge=1, le=64)
 
+    # --- Fallback chains and per-attempt timeouts (providers/fallback.py, docs/reliability.md) -
+    # Comma-separated provider/model lists tried after the block's own provider, in order, e.g.
+    # LLM_FALLBACK=openai/gpt-4.1-nano ; STT_FALLBACK=local/tiny.en ; TTS_FALLBACK=local/heart.
+    llm_fallback: str | None = Field(None, description="LLMs tried after LLM, in order")
+    stt_fallback: str | None = Field(None, description="STTs tried after STT, in order")
+    tts_fallback: str | None = Field(None, description="TTSs tried after TTS, in order")
+    # A caller hangs up after a few seconds of silence: one attempt may take seconds, not the
+    # framework's 10 s x 4 tries. The LLM figure bounds the wait for its first token.
+    llm_attempt_timeout: float = Field(4.0, gt=0, le=60)
+    stt_attempt_timeout: float = Field(3.0, gt=0, le=60)
+    tts_attempt_timeout: float = Field(2.0, gt=0, le=60)
+    # Retries of one provider before the next in the chain; 0: the chain is the retry.
+    provider_retries: int = Field(0, ge=0, le=5)
+    # A short phrase ("One moment, please.") when the first LLM token is this late; 0 disables.
+    filler_after: float = Field(1.5, ge=0, le=30)
+
     # --- Turn-taking (set explicitly: the framework's defaults call LiveKit's cloud) ---------
     # 0.55/0.5 (the framework's values, set explicitly): 0.4/0.3 answers ~165 ms sooner but cut
     # off every caller who paused 0.6 s mid-sentence, and callers of a booking desk dictate names
@@ -152,6 +168,16 @@ class Settings(BaseSettings):
     def _block_format(cls, v: str | None) -> str | None:
         if v is not None and not _BLOCK_RE.match(v):
             raise ValueError("must look like provider/model, e.g. deepgram/nova-3")
+        return v
+
+    @field_validator("llm_fallback", "stt_fallback", "tts_fallback")
+    @classmethod
+    def _chain_format(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        bad = [b.strip() for b in v.split(",") if not _BLOCK_RE.match(b.strip())]
+        if bad:
+            raise ValueError(f"entry {bad[0]!r} must look like provider/model, e.g. local/tiny.en")
         return v
 
     @field_validator("livekit_url")

@@ -37,6 +37,7 @@ from callcrew.metrics.webhook import deliver_report, retry_outbox
 from callcrew.phone import is_e164
 from callcrew.profile import BusinessProfile, load_profile
 from callcrew.providers.phrases import PhraseCache
+from callcrew.providers.recovery import ProviderRecovery, crew_failure_plan
 from callcrew.providers.session import build_session, load_vad
 from callcrew.providers.stacks import resolve_stack
 from callcrew.settings import Settings, load_settings
@@ -169,6 +170,7 @@ class CallRun:
     guards: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     close_reason: str | None = None  # LiveKit's CloseEvent.reason, for `ended_by`
+    recovery: ProviderRecovery | None = None  # fallback log, filler, all-failed ending
 
 
 # One job per process by default; keyed by job id so a thread executor works too.
@@ -213,8 +215,10 @@ async def start_call(
     vad_model: Any = None,
     llm_override: llm.LLM[Any] | None = None,
     hold: bool = False,
+    audio: tuple[Any, Any] | None = None,
 ) -> CallRun:
-    """Open the crew and start the session. `room=None` runs text-only (tests)."""
+    """Open the crew and start the session. `room=None` runs text-only (tests), or with
+    `audio` = (AudioInput, AudioOutput) standing in for the room's tracks (fault tests)."""
     choice = resolve_stack(settings)
     store = store_for(settings.database_url)
     run = _RUNS.get(ctx.job.id) or CallRun(settings=settings, store=store, info=info, stack="")
@@ -235,6 +239,7 @@ async def start_call(
         phrases=PhraseCache(settings.phrase_cache_dir) if settings.phrase_cache_dir else None,
     )
     run.state = await crew.new_call(info, crew_ctx)
+    run.recovery = ProviderRecovery(run.state, plan=crew_failure_plan(crew), cache=crew_ctx.phrases)
     run.session = build_session(
         settings,
         choice,
@@ -242,12 +247,15 @@ async def start_call(
         vad_model=vad_model,
         llm_override=llm_override,
         text_only=os.environ.get(TEXT_ONLY_ENV) == "1",
+        recovery=run.recovery,
     )
     run.session.on("close", functools.partial(_record_close, run))
     # An outbound call holds silently until the callee answers (see telephony/outbound.py).
     agent = HoldAgent() if hold else crew.first_agent(run.state)
     run.crew = crew
     if room is None:
+        if audio is not None:
+            run.session.input.audio, run.session.output.audio = audio
         await run.session.start(agent=agent)
     else:
         await run.session.start(
@@ -261,7 +269,8 @@ async def start_call(
         )
     if crew_ctx.phrases is not None and run.session.tts is not None:
         # The first call on a new machine fills the cache; every later one plays from disk.
-        _background(_warm_phrases(crew_ctx.phrases, run.session.tts, run.state))
+        extra = [run.state.profile.one_moment, crew_failure_plan(crew)(run.state, "llm").say]
+        _background(_warm_phrases(crew_ctx.phrases, run.session.tts, run.state, extra))
     run.guards = [
         SilenceGuard(
             run.session,
@@ -282,9 +291,12 @@ def _record_close(run: CallRun, ev: CloseEvent) -> None:
         run.errors.append(f"the session closed on an error ({what})")
 
 
-async def _warm_phrases(cache: PhraseCache, engine: Any, state: CallState) -> None:
+async def _warm_phrases(
+    cache: PhraseCache, engine: Any, state: CallState, extra: list[str] | None = None
+) -> None:
     p = state.profile
     texts = [p.greeting, p.goodbye, p.still_there, p.silence_goodbye, p.time_limit_goodbye]
+    texts += extra or []  # the filler and the apology: most needed when a provider is down
     try:
         await cache.warm(engine, texts)
     except Exception as exc:  # a cold cache only costs speed, never the call
@@ -420,6 +432,7 @@ def write_report(run: CallRun, *, error: str | None = None) -> dict[str, Any]:
         usage=session.usage if session is not None else None,
         stack=run.stack,
         error=error,
+        providers=run.recovery.log.report() if run.recovery is not None else None,
     )
     try:
         catalog = with_vcpu_price(
@@ -457,6 +470,8 @@ async def on_session_end(ctx: JobContext) -> None:
             run.state.ended_by = resolve_ended_by(
                 run.state.ended_by, close_reason=run.close_reason, errors=run.errors
             )
+        if run.recovery is not None:
+            run.recovery.log.close()
     report = await asyncio.to_thread(write_report, run, error=error)
     prometheus.observe_report(report)
     await asyncio.to_thread(tracing.flush)

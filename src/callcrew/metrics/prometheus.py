@@ -153,14 +153,15 @@ def fallback(kind: str, source: Any) -> None:
 
 def watch_session(session: Any) -> None:
     """Count the session's provider errors, and fallbacks of any FallbackAdapter in it."""
+    from callcrew.providers.fallback import adapter_of
 
     def on_error(ev: Any) -> None:
         provider_error(ev.source, bool(getattr(ev.error, "recoverable", False)))
 
     session.on("error", on_error)
     for kind in ("llm", "stt", "tts"):
-        block = getattr(session, kind, None)
-        if block is None or type(block).__name__ != "FallbackAdapter":
+        block = adapter_of(getattr(session, kind, None))  # the chain inside our wrappers
+        if block is None:
             continue
 
         def on_change(ev: Any, kind: str = kind) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import Any, Literal, TypedDict, TypeGuard
 
 from livekit.agents import llm
 from livekit.agents.metrics.usage import (
@@ -19,6 +19,7 @@ from livekit.agents.metrics.usage import (
 )
 
 from callcrew.call import CallInfo, CallState, Outcome
+from callcrew.scrub import scrub
 
 REPORT_VERSION = 1
 # Per-turn figures LiveKit records on each assistant ChatMessage (seconds).
@@ -55,6 +56,38 @@ LATENCY_NOTES: dict[str, str] = {
         "figures are kept apart from later turns."
     ),
 }
+
+
+BlockKind = Literal["stt", "llm", "tts"]
+
+
+class ProviderServed(TypedDict):
+    """A provider answered: `line` counts the caller lines heard before it (0: none yet)."""
+
+    block: BlockKind
+    provider: str  # provider/model, as in the settings
+    line: int
+    at: str
+
+
+class ProviderSwitch(TypedDict):
+    """A provider marked unavailable (or back): `to` is the one that served next, if any."""
+
+    block: BlockKind
+    provider: str
+    available: bool  # False: switched away; True: recovered
+    reason: str | None  # scrubbed error text
+    to: str | None
+    at: str
+
+
+class ProvidersReport(TypedDict):
+    """The report's `providers`: the chains, who served, each switch, blocks that failed."""
+
+    chains: dict[str, list[str]]
+    served: list[ProviderServed]
+    switches: list[ProviderSwitch]
+    failed_blocks: list[BlockKind]
 
 
 def mask_number(number: str | None) -> str | None:
@@ -231,6 +264,7 @@ def build_report(
     error: str | None = None,
     extra: dict[str, Any] | None = None,
     true_end_of_speech: dict[int, float] | None = None,
+    providers: ProvidersReport | None = None,
 ) -> dict[str, Any]:
     """A complete report even when the call failed before the crew existed (state is None).
 
@@ -245,6 +279,8 @@ def build_report(
     errors = list(state.errors) if state else []
     if error:
         errors.append(error)
+    # Upstream error bodies can echo keys and auth headers: every recorded error is scrubbed.
+    errors = [scrub(e) for e in errors]
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
         "call_id": info.call_id,
@@ -267,6 +303,7 @@ def build_report(
         "usage": usage_rows(usage),
         "cost": None,  # filled by the pricing step when a catalog is configured
         "errors": errors,
+        "providers": providers,
         "crew": state.report_extras() if state else {},
         "notes": {**state.notes, "phrase_cache": state.phrase_stats.as_dict()} if state else {},
     }

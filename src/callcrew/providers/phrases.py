@@ -37,8 +37,17 @@ class PhraseStats:
         return {"hits": self.hits, "misses": self.misses, "cached_texts": list(self.spoken)}
 
 
+def primary(engine: tts.TTS[Any]) -> tts.TTS[Any]:
+    """A fallback chain's own provider: phrases are recorded with it and keyed on it, so a
+    fallback voice that spoke while it was down is never cached under its name."""
+    if isinstance(engine, tts.FallbackAdapter):
+        return engine._tts_instances[0]
+    return engine
+
+
 def tts_identity(engine: tts.TTS[Any]) -> str:
     """Provider, model, voice and rate: a change of any of them is a different recording."""
+    engine = primary(engine)
     voice = getattr(engine, "voice", None) or getattr(getattr(engine, "_opts", None), "voice", None)
     return f"{engine.provider}/{engine.model}/{voice or '-'}/{engine.sample_rate}"
 
@@ -59,7 +68,7 @@ class PhraseCache:
         path = self.path_for(engine, text)
         if path.exists():
             return path
-        frames = [ev.frame async for ev in engine.synthesize(text)]
+        frames = [ev.frame async for ev in primary(engine).synthesize(text)]
         if not frames:
             raise RuntimeError(f"the TTS returned no audio for {text!r}")
         merged = rtc.combine_audio_frames(frames)

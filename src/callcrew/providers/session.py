@@ -12,10 +12,19 @@ import contextlib
 from typing import Any
 
 from livekit.agents import NOT_GIVEN, AgentSession, llm, vad
+from livekit.agents.types import APIConnectOptions
+from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.turn import TurnHandlingOptions
 
+from callcrew.providers.fallback import (
+    Chain,
+    build_llm_chain,
+    build_stt_chain,
+    build_tts_chain,
+)
 from callcrew.providers.gated_stt import gate_stt
-from callcrew.providers.stacks import StackChoice, build_llm, build_stt, build_tts
+from callcrew.providers.recovery import ProviderRecovery, RecoveringLLM
+from callcrew.providers.stacks import StackChoice
 from callcrew.settings import Settings
 
 
@@ -48,6 +57,20 @@ def load_vad(settings: Settings) -> vad.VAD:
     )
 
 
+def conn_options(settings: Settings) -> SessionConnectOptions:
+    """Per-attempt timeouts sized for a phone call; the chains, not the session, retry."""
+    retry = settings.provider_retries
+
+    def attempt(timeout: float) -> APIConnectOptions:
+        return APIConnectOptions(max_retry=retry, timeout=timeout, retry_interval=0.3)
+
+    return SessionConnectOptions(
+        stt_conn_options=attempt(settings.stt_attempt_timeout),
+        llm_conn_options=attempt(settings.llm_attempt_timeout),
+        tts_conn_options=attempt(settings.tts_attempt_timeout),
+    )
+
+
 def build_session(
     settings: Settings,
     choice: StackChoice,
@@ -56,29 +79,45 @@ def build_session(
     vad_model: vad.VAD | None,
     llm_override: llm.LLM[Any] | None = None,
     text_only: bool = False,
+    recovery: ProviderRecovery | None = None,
 ) -> AgentSession[Any]:
     """`llm_override` replaces only the model (the replay LLM in tests and rehearsals);
-    `text_only` (the text console) builds no STT or TTS, so their keys are not needed."""
-    stt_model = (
-        NOT_GIVEN
-        if text_only
-        else gate_stt(
-            build_stt(settings, choice.stt),
+    `text_only` (the text console) builds no STT or TTS, so their keys are not needed.
+
+    Each block is its fallback chain (providers/fallback.py); with `recovery` the call gets the
+    filler, the provider log and the all-failed ending (providers/recovery.py).
+    """
+    chains: list[Chain] = []
+    stt_model: Any = NOT_GIVEN
+    tts_model: Any = NOT_GIVEN
+    if not text_only:
+        stt_chain = build_stt_chain(settings, choice, vad_model)
+        tts_chain = build_tts_chain(settings, choice)
+        chains = [stt_chain, tts_chain]
+        # The gate wraps the whole chain: whichever provider serves hears only speech.
+        stt_model = gate_stt(
+            stt_chain.engine,
             vad_model,
             enabled=settings.stt_vad_gate,
             pre_roll_s=settings.stt_gate_pre_roll_s,
             post_roll_s=settings.stt_gate_post_roll_s,
         )
+        tts_model = tts_chain.engine
+    model: llm.LLM[Any] = llm_override or RecoveringLLM(
+        build_llm_chain(settings, choice), filler_after=settings.filler_after
     )
     session: AgentSession[Any] = AgentSession(
         stt=stt_model,
-        llm=llm_override or build_llm(settings, choice.llm),
-        tts=NOT_GIVEN if text_only else build_tts(settings, choice.tts),
+        llm=model,
+        tts=tts_model,
         vad=vad_model,
         turn_handling=turn_handling(settings),
         user_away_timeout=settings.user_away_timeout,
+        conn_options=conn_options(settings),
         userdata=userdata,
     )
+    if recovery is not None:
+        recovery.attach(session, chains)
     if settings.min_interruption_words > 0:
         attach_backchannel_guard(session, settings.min_interruption_words)
     return session

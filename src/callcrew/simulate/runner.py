@@ -29,7 +29,7 @@ from callcrew.call import CallInfo, CallState, Channel, Crew, CrewContext
 from callcrew.crews import load_crew
 from callcrew.metrics.call_cost import cost_of_report
 from callcrew.metrics.pricing import load_catalog
-from callcrew.metrics.report import build_report
+from callcrew.metrics.report import ProvidersReport, build_report
 from callcrew.profile import BusinessProfile, load_profile, parse_profile
 from callcrew.settings import Settings
 from callcrew.simulate.checks import check_expectations
@@ -281,6 +281,7 @@ class Conclusion:
     estimate_speech: bool
     true_end_of_speech: dict[int, float] | None = None
     llm_calls: list[ReplayCall] = field(default_factory=list)
+    providers: ProvidersReport | None = None  # fallback chains, switches (live models)
     rehearsal: dict[str, Any] = field(default_factory=dict)  # extra facts (mode, ...)
     extra: dict[str, Any] = field(default_factory=dict)  # extra report keys (audio, ...)
 
@@ -299,6 +300,7 @@ async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> Sim
         ended_at=datetime.now(UTC),
         error=c.error,
         true_end_of_speech=c.true_end_of_speech,
+        providers=c.providers,
         extra={
             "rehearsal": {
                 "scenario": scenario.label,

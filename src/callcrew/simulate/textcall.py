@@ -18,6 +18,7 @@ from livekit.agents.voice.run_result import RunResult
 
 from callcrew.call import CallState
 from callcrew.profile import BusinessProfile
+from callcrew.providers.recovery import ProviderRecovery, crew_failure_plan
 from callcrew.settings import Settings
 from callcrew.simulate.checks import check_turn
 from callcrew.simulate.replay import ReplayLLM, ReplayScript
@@ -80,6 +81,7 @@ class TextCall:
         self.failures: list[str] = []
         self.error: str | None = None
         self.ended = False
+        self.recovery: ProviderRecovery | None = None
 
     def _call_tag(self) -> str | None:
         i = self.scenario.call_index
@@ -91,6 +93,10 @@ class TextCall:
         )
         model: llm.LLM[Any] = self.live_llm or ReplayLLM(self.script)
         self.session: AgentSession[CallState] = AgentSession(llm=model, userdata=self.state)
+        if self.live_llm is not None:
+            # A live model gets the call's recovery: filler, provider log, apology and ending.
+            self.recovery = ProviderRecovery(self.state, plan=crew_failure_plan(self.crew))
+            self.recovery.attach(self.session, [])
         try:
             await self.session.start(self.crew.first_agent(self.state))
             await settle(self.session)
@@ -121,6 +127,8 @@ class TextCall:
         t0 = time.perf_counter()
         try:
             result: RunResult[Any] = await self.session.run(user_input=turn.caller)
+            if self.recovery is not None:
+                await self.recovery.settle()  # the apology and the ending, if under way
         except Exception as exc:
             self._failed(exc)
             return
@@ -172,6 +180,7 @@ class TextCall:
                 # A text rehearsal has no audio: its speech minutes are estimated from words.
                 cost_stack=stack,
                 estimate_speech=True,
+                providers=self.recovery.log.report() if self.recovery is not None else None,
             ),
         )
 
