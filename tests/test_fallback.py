@@ -126,3 +126,40 @@ def test_phrases_are_keyed_on_the_chains_own_voice(tmp_path: Any) -> None:
     assert tts_identity(adapter) == tts_identity(primary)
     cache = PhraseCache(tmp_path)
     assert cache.path_for(adapter, "Hello") == cache.path_for(primary, "Hello")
+
+
+async def test_each_streaming_provider_of_a_chain_is_gated_on_its_own() -> None:
+    from livekit.agents import llm as lk_llm
+
+    from callcrew.providers.gated_stt import GatedSTT
+    from callcrew.providers.session import build_session
+    from tests.test_gated_stt import EnergyVAD
+
+    with fault_plugins():
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            openai_api_key="k",  # type: ignore[arg-type]
+            stt="fake/fail",
+            stt_fallback="fake/ok",
+            tts="fake/ok",
+        )
+        session = build_session(
+            settings, resolve_stack(settings), userdata=None, vad_model=EnergyVAD()
+        )
+    adapter = session.stt
+    assert isinstance(adapter, stt.FallbackAdapter)
+    assert all(isinstance(m, GatedSTT) for m in adapter._stt_instances)
+    errors: list[str] = []
+    log = ProviderLog(errors=errors)
+    from callcrew.providers.fallback import build_stt_chain
+
+    with fault_plugins():
+        chain = build_stt_chain(settings, resolve_stack(settings), None, wrap=lambda m: m)
+    log.attach(chain)
+    # The adapter's events name what it holds; the log still knows which provider that is.
+    chain.engine.emit(
+        "stt_availability_changed",
+        stt.AvailabilityChangedEvent(stt=chain.wrapped[0], available=False),
+    )
+    assert log.report()["switches"][0]["provider"] == "fake/fail"
+    assert isinstance(session.llm, lk_llm.LLM)

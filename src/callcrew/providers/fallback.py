@@ -41,6 +41,7 @@ class Chain:
     kind: BlockKind
     engine: Any  # the adapter, or the only member
     members: list[tuple[str, Any]]  # (provider/model, plugin), in the order tried
+    wrapped: list[Any] = field(default_factory=list)  # what the adapter holds, if not members
 
     @property
     def adapter(self) -> Any | None:
@@ -58,13 +59,21 @@ def build_llm_chain(settings: Settings, choice: StackChoice) -> Chain:
     return Chain("llm", adapter, members)
 
 
-def build_stt_chain(settings: Settings, choice: StackChoice, vad_model: vad.VAD | None) -> Chain:
+def build_stt_chain(
+    settings: Settings,
+    choice: StackChoice,
+    vad_model: vad.VAD | None,
+    wrap: Callable[[stt.STT[Any]], stt.STT[Any]] | None = None,
+) -> Chain:
+    """`wrap` goes around each provider (the VAD gate: a streaming provider hears only speech,
+    and a batch one keeps LiveKit's own segmenting, whichever of them serves)."""
     members = [(str(b), build_stt(settings, b)) for b in choice.chain("stt")]
+    wrapped = [wrap(m) if wrap is not None else m for _, m in members]
     if len(members) == 1:
-        return Chain("stt", members[0][1], members)
+        return Chain("stt", wrapped[0], members, wrapped)
     try:
         adapter = stt.FallbackAdapter(
-            [m for _, m in members],
+            wrapped,
             vad=vad_model,
             attempt_timeout=settings.stt_attempt_timeout,
             max_retry_per_stt=settings.provider_retries,
@@ -72,7 +81,7 @@ def build_stt_chain(settings: Settings, choice: StackChoice, vad_model: vad.VAD 
         )
     except ValueError as exc:  # a non-streaming STT in the chain and no VAD to segment for it
         raise SettingsError([f"STT_FALLBACK: {exc}"]) from None
-    return Chain("stt", adapter, members)
+    return Chain("stt", adapter, members, wrapped)
 
 
 def build_tts_chain(settings: Settings, choice: StackChoice) -> Chain:
@@ -130,8 +139,10 @@ class ProviderLog:
 
     def attach(self, chain: Chain) -> None:
         self.chains[chain.kind] = [label for label, _ in chain.members]
-        for label, member in chain.members:
+        for i, (label, member) in enumerate(chain.members):
             self._labels[id(member)] = (chain.kind, label)
+            if i < len(chain.wrapped):  # the adapter's events name the wrapper it holds
+                self._labels[id(chain.wrapped[i])] = (chain.kind, label)
             self._on(member, "error", self._error_handler(chain.kind, label))
             self._on(member, "metrics_collected", self._served_handler(chain.kind, label))
         if chain.adapter is not None:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from livekit.agents import NOT_GIVEN, AgentSession, llm, vad
+from livekit.agents import NOT_GIVEN, AgentSession, llm, stt, vad
 from livekit.agents.types import APIConnectOptions
 from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.turn import TurnHandlingOptions
@@ -91,17 +91,22 @@ def build_session(
     stt_model: Any = NOT_GIVEN
     tts_model: Any = NOT_GIVEN
     if not text_only:
-        stt_chain = build_stt_chain(settings, choice, vad_model)
+
+        def gate(member: stt.STT[Any]) -> stt.STT[Any]:
+            return gate_stt(
+                member,
+                vad_model,
+                enabled=settings.stt_vad_gate,
+                pre_roll_s=settings.stt_gate_pre_roll_s,
+                post_roll_s=settings.stt_gate_post_roll_s,
+            )
+
+        # Each provider gated on its own: a batch one in the chain (Whisper) keeps LiveKit's
+        # segmenting, which a gate's flush around the whole chain would reset.
+        stt_chain = build_stt_chain(settings, choice, vad_model, wrap=gate)
         tts_chain = build_tts_chain(settings, choice)
         chains = [stt_chain, tts_chain]
-        # The gate wraps the whole chain: whichever provider serves hears only speech.
-        stt_model = gate_stt(
-            stt_chain.engine,
-            vad_model,
-            enabled=settings.stt_vad_gate,
-            pre_roll_s=settings.stt_gate_pre_roll_s,
-            post_roll_s=settings.stt_gate_post_roll_s,
-        )
+        stt_model = stt_chain.engine
         tts_model = tts_chain.engine
     model: llm.LLM[Any] = llm_override or RecoveringLLM(
         build_llm_chain(settings, choice), filler_after=settings.filler_after
