@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -300,7 +301,10 @@ def _agent_said(report: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
-async def test_fault_matrix(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_fault_matrix(
+    row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     heard = await run_row(row, tmp_path, monkeypatch)
     # LiveKit leaves a failed say()'s task exception unretrieved: let asyncio log it now that
     # the call is gone, not from a finalizer at an arbitrary later point (CPython 3.11 can
@@ -352,6 +356,8 @@ async def test_fault_matrix(row: Row, tmp_path: Path, monkeypatch: pytest.Monkey
         assert report["notes"]["provider_failure"]["action"] == "transfer"
     dumped = json.dumps(report)
     assert KEY not in dumped and SECRET_ECHO not in dumped and "sk-fault" not in dumped
+    # Nor in any log line (LiveKit logs each upstream error it switches away from).
+    assert KEY not in caplog.text and "sk-fault" not in caplog.text
 
     # Saved in the store and on disk, the same report.
     assert heard.saved is not None and heard.saved["call_id"] == report["call_id"]

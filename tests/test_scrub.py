@@ -31,3 +31,24 @@ def test_the_rest_of_the_message_stays_readable() -> None:
     text = "Error code: 500 - The server had an error (request id req_42)"
     assert scrub(text) == text
     assert scrub("Bearer sk-abcdefghij1234 rejected").endswith("rejected")
+
+
+def test_log_records_are_scrubbed_whatever_logger_they_use(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from callcrew.scrub import install_log_scrubber
+
+    install_log_scrubber()
+    install_log_scrubber()  # idempotent
+    log = logging.getLogger("livekit.agents")
+    with caplog.at_level(logging.WARNING):
+        log.warning("LLM failed, switching to next LLM: %s", "Bearer sk-leaky-0123456789")
+        try:
+            raise RuntimeError("401: api_key=sk-leaky-0123456789")
+        except RuntimeError:
+            log.exception("unexpected error")
+    assert "sk-leaky" not in caplog.text
+    assert "switching to next LLM: Bearer [redacted]" in caplog.text
+    assert "RuntimeError" in caplog.text

@@ -7,7 +7,10 @@ store, a webhook or a log. Scrubbing replaces the secret part and keeps the rest
 
 from __future__ import annotations
 
+import logging
 import re
+import traceback
+from typing import Any
 
 REDACTED = "[redacted]"
 
@@ -36,3 +39,34 @@ def scrub(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def install_log_scrubber() -> None:
+    """Scrub every log record made in this process from now on (idempotent).
+
+    Provider SDKs and LiveKit's adapters log the upstream error ("... failed, switching to next
+    LLM: <body>"), and a body can echo the caller's key. A record factory catches them all,
+    whichever logger or handler they go through, before any handler formats them.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_callcrew_scrub", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's to report
+            return record
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            cleaned = scrub(text)
+            if cleaned != text:
+                record.exc_text = cleaned  # formatters use it instead of re-formatting
+        return record
+
+    factory._callcrew_scrub = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

@@ -27,7 +27,7 @@ from callcrew.metrics.report import (
     ProviderSwitch,
 )
 from callcrew.providers.stacks import StackChoice, build_llm, build_stt, build_tts
-from callcrew.scrub import scrub
+from callcrew.scrub import install_log_scrubber, scrub
 from callcrew.settings import Settings, SettingsError
 
 # Errors kept per call: a provider that stays down must not grow the report without bound.
@@ -49,6 +49,9 @@ class Chain:
 
 
 def build_llm_chain(settings: Settings, choice: StackChoice) -> Chain:
+    # Every path that talks to providers builds this chain: from here on no log line carries
+    # an upstream body's key (LiveKit logs each failure it switches away from).
+    install_log_scrubber()
     members = [(str(b), build_llm(settings, b)) for b in choice.chain("llm")]
     adapter = llm.FallbackAdapter(
         [m for _, m in members],
