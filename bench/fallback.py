@@ -5,7 +5,8 @@
 Each sample is one call through the worker's own path (`worker.start_call`, LiveKit's fake job
 context), the fallback chains built from settings, faults injected at the network boundary:
 the local OpenAI-compatible stub (`tests/openai_stub.py`: 500, 429, 401, hang, dropped
-connection, malformed stream) and fake TTS plugins that fail or hang (`tests/fault_fakes.py`).
+connection before or after the first words, malformed stream) and fake TTS plugins that fail
+or hang (`tests/fault_fakes.py`).
 The TTS is the fixed-latency tone (TTFB 150 ms, `bench/fakes.py`); the LLM stub answers in
 ~5 ms when it answers. The clock starts when the caller's line is committed (text input: the
 STT and turn-taking in front of it are measured in `engine`/`turntaking`) and stops at the first
@@ -35,7 +36,7 @@ LLM_ROWS: list[tuple[str, dict[str, Any], dict[str, str]]] = [
     ("no fault", {"llm": "openai/primary", "llm_fallback": "openai/backup"}, {}),
     *[
         (f"LLM {f}", {"llm": "openai/primary", "llm_fallback": "openai/backup"}, {"primary": f})
-        for f in ("500", "429", "401", "hang", "drop", "malformed")
+        for f in ("500", "429", "401", "hang", "drop", "drop_mid", "malformed")
     ],
     ("LLM hang, no fallback", {"llm": "openai/primary"}, {"primary": "hang"}),
     ("LLM all fail (500, 429)", {"llm": "openai/primary", "llm_fallback": "openai/backup"},

@@ -5,8 +5,9 @@ usage chunk), so the OpenAI plugin's own client code runs unchanged against it.
 
 Faults are injected here, at the network boundary: `faults` maps a model name to how every
 request for it fails (an HTTP 500 / 429 / 401 whose body echoes the caller's `Authorization`
-header as some providers do, a hang, a connection dropped after the headers, a malformed SSE
-stream). A fallback chain of several models on one stub is then a chain of providers.
+header as some providers do, a hang, a connection dropped after the headers or after the first
+words, a malformed SSE stream). A fallback chain of several models on one stub is then a chain
+of providers.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ class StubReply:
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
-Fault = Literal["500", "429", "401", "hang", "drop", "malformed"]
-FAULTS: tuple[Fault, ...] = ("500", "429", "401", "hang", "drop", "malformed")
+Fault = Literal["500", "429", "401", "hang", "drop", "drop_mid", "malformed"]
+FAULTS: tuple[Fault, ...] = ("500", "429", "401", "hang", "drop", "drop_mid", "malformed")
 
 
 @dataclass
@@ -66,6 +67,13 @@ class OpenAIStub:
             await resp.write(b'data: {"id": "chatcmpl-stub", "choices": [{"delta": {"cont\n\n')
             await resp.write(b"data: not json at all\n\n")
             return resp
+        if fault == "drop_mid":  # a few words of an answer, then the connection is gone
+            for word in ("Of", "course,"):
+                delta = {"role": "assistant", "content": word + " "}
+                chunk = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0,
+                         "model": "stub", "choices": [{"index": 0, "delta": delta}]}  # fmt: skip
+                await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            await asyncio.sleep(0.05)
         # "drop": the headers went out, then the connection is gone.
         assert request.transport is not None
         request.transport.close()

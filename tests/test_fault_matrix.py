@@ -51,6 +51,7 @@ class Row:
     llm_faults: dict[str, str] = field(default_factory=dict)  # stub model -> fault
     audio: bool = False  # a caller line through STT and replies through TTS
     cached_apology: bool = False  # the phrase cache holds the apology (a dead TTS can't say it)
+    lines: int = 1  # caller lines (text rows)
     heard: tuple[str, ...] = ()  # texts the agent said after the greeting, in order
     outcome: str = "caller_hung_up"  # the test ends the call without a goodbye
     ended_by: str | None = None
@@ -82,6 +83,17 @@ ROWS: list[Row] = [
     llm_row("hang", "Timeout", heard=(FILLER, REPLY)),
     llm_row("drop", "APIConnectionError"),
     llm_row("malformed", "APIConnectionError"),
+    Row(
+        # Cut off after the first words: not an ending; the next line goes to the backup.
+        id="llm-drop-mid-reply",
+        settings={"llm": "openai/primary", "llm_fallback": "openai/backup"},
+        llm_faults={"primary": "drop_mid"},
+        lines=2,
+        heard=("Of course,", REPLY),
+        switch=("llm", "openai/primary", "openai/backup"),
+        served=("llm", "openai/backup"),
+        error_has=("llm openai/primary", "cut short"),
+    ),
     Row(
         id="llm-all-failed",
         settings={"llm": "openai/primary", "llm_fallback": "openai/backup"},
@@ -242,7 +254,8 @@ async def run_row(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
                     # The caller speaks; the STT chain hears it (or fails entirely).
                     await _settle(session, lambda: _answered(session) or bool(hung_up), 8.0)
                 else:
-                    await session.run(user_input=CALLER_LINE)
+                    for _ in range(row.lines):
+                        await session.run(user_input=CALLER_LINE)
                 assert run.recovery is not None
                 await run.recovery.settle()
                 await _settle(session, lambda: True, 8.0)
