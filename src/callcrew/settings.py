@@ -153,6 +153,24 @@ class Settings(BaseSettings):
     # Job processes write their metrics here so the worker's endpoint can sum them.
     prometheus_multiproc_dir: Path = Path("var/prometheus")
 
+    # --- Side LLMs: the LLM-played caller, the judges, post-call analysis --------------------
+    # Each has its own model, endpoint and key, apart from the crew's (a key falls back to
+    # OPENAI_API_KEY). See metrics/side_llm.py.
+    caller_llm_model: str = Field("gpt-4.1-mini", min_length=1, max_length=200)
+    caller_llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint")
+    caller_llm_api_key: SecretStr | None = None
+    caller_max_turns: int = Field(12, ge=1, le=100, description="caller lines before giving up")
+    judge_llm_model: str = Field("gpt-4.1-mini", min_length=1, max_length=200)
+    judge_llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint")
+    judge_llm_api_key: SecretStr | None = None
+    analysis: bool = Field(True, description="post-call analysis, when its LLM is reachable")
+    analysis_llm_model: str = Field("gpt-4.1-mini", min_length=1, max_length=200)
+    analysis_llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint")
+    analysis_llm_api_key: SecretStr | None = None
+    analysis_timeout_s: float = Field(20.0, gt=0, le=300)
+    analysis_max_output_tokens: int = Field(400, ge=50, le=4000)
+    analysis_max_input_chars: int = Field(12000, ge=500, le=200000)
+
     # --- Store, reports, logs ----------------------------------------------------------------
     database_url: str = "sqlite:///var/callcrew.db"
     reports_dir: Path = Path("var/reports")
@@ -185,6 +203,13 @@ class Settings(BaseSettings):
     def _url_scheme(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^(wss?|https?)://[^\s/]+", v):
             raise ValueError("must start with ws://, wss://, http:// or https:// and name a host")
+        return v
+
+    @field_validator("caller_llm_base_url", "judge_llm_base_url", "analysis_llm_base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must start with http:// or https:// and name a host")
         return v
 
     @field_validator("database_url")

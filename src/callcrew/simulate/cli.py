@@ -14,6 +14,7 @@ from rich.console import Console
 from callcrew.crews import CrewNotFound
 from callcrew.profile import ProfileError
 from callcrew.settings import Settings, SettingsError, load_settings
+from callcrew.simulate import eval_cli
 from callcrew.simulate.runner import SimResult, TurnLog, run_scenario
 from callcrew.simulate.scenario import (
     CallsScenario,
@@ -140,20 +141,51 @@ def simulate(
             "with several scenarios, a folder).",
         ),
     ] = None,
+    caller_llm: Annotated[
+        bool,
+        typer.Option(
+            "--caller-llm",
+            help="An LLM plays the caller from the scenario's 'instructions' (CALLER_LLM_MODEL, "
+            "CALLER_LLM_BASE_URL); the crew uses its LLM unless the scenario scripts one.",
+        ),
+    ] = False,
+    max_turns: Annotated[
+        int | None,
+        typer.Option("--max-turns", min=1, max=100, help="Caller lines at most (--caller-llm)."),
+    ] = None,
+    judge: Annotated[
+        bool,
+        typer.Option(
+            "--judge",
+            help="A judge LLM grades each call (JUDGE_LLM_MODEL, JUDGE_LLM_BASE_URL): "
+            "agent_expectations and the named judges; a failed judge fails the scenario.",
+        ),
+    ] = False,
+    judge_report_only: Annotated[
+        bool,
+        typer.Option("--judge-report-only", help="Judge and report, but never fail on it."),
+    ] = False,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Only scenarios with this tag (value or key=value); repeat."),
+    ] = None,
 ) -> None:
     """Rehearse calls offline: the real crew, tools and store; a scripted (replay) model."""
+    opts = eval_cli.EvalOptions(caller_llm, judge, judge_report_only, tag, max_turns)
     try:
         settings = load_settings()
         skipped: list[Path] = []
         paths = expand_paths(files, skipped) if files else [_demo_path()]
-        scenarios = [s for p in paths for s in load_scenarios(p)]
+        scenarios = eval_cli.select([s for p in paths for s in load_scenarios(p)], opts)
         if audio:
             for s in scenarios:
                 if isinstance(s, CallsScenario):
                     raise ScenarioError(
                         f"{s.label}: a calls: scenario is rehearsed in text only; drop --audio"
                     )
-        live_llm = _live_llm(settings) if live else None
+        eval_cli.check(settings, opts, audio=audio)
+        needs_llm = live or eval_cli.needs_crew_llm(scenarios, opts)
+        live_llm = _live_llm(settings) if needs_llm else None
         if audio:
             _check_audio(settings, live)
     except (SettingsError, ScenarioError, ProfileError, CrewNotFound) as exc:
@@ -168,16 +200,17 @@ def simulate(
             out.rule(f"{scenario.label}: {scenario.name}")
         try:
             result = asyncio.run(
-                run_scenario(
+                _run_one(
                     scenario,
                     settings,
+                    opts,
                     live_llm=live_llm,
                     database_url=database_url,
                     on_turn=None if quiet else print_turn,
                     audio=_audio_options(wav, scenario.label, len(scenarios)) if audio else None,
                 )
             )
-        except (ProfileError, CrewNotFound, ValueError) as exc:
+        except (ProfileError, CrewNotFound, ValueError, SettingsError) as exc:
             err.print(f"[red]{scenario.label}: {exc}[/]")
             raise typer.Exit(2) from None
         results.append(result)
@@ -189,6 +222,7 @@ def simulate(
         else:
             if audio:
                 print_audio(result)
+            eval_cli.print_evaluation(out, result)
             print_summary(result)
 
     if report_json:
@@ -199,6 +233,13 @@ def simulate(
         out.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
         raise typer.Exit(1)
+
+
+async def _run_one(
+    scenario: Any, settings: Settings, opts: eval_cli.EvalOptions, **kwargs: Any
+) -> SimResult:
+    # The caller and judge LLM clients belong to this run's event loop.
+    return await run_scenario(scenario, settings, **kwargs, **eval_cli.run_kwargs(settings, opts))
 
 
 def _check_audio(settings: Settings, live: bool) -> None:

@@ -33,12 +33,15 @@ from callcrew.metrics.report import ProvidersReport, build_report
 from callcrew.profile import BusinessProfile, load_profile, parse_profile
 from callcrew.settings import Settings
 from callcrew.simulate.checks import check_expectations
+from callcrew.simulate.frontdesk import release_holds, scenario_profile, seed_scenario
 from callcrew.simulate.replay import ReplayCall
 from callcrew.simulate.scenario import CallsScenario, Scenario
 from callcrew.store import AppointmentRecord, Store, open_store
 
 if TYPE_CHECKING:
     from callcrew.simulate.audio import AudioOptions
+    from callcrew.simulate.caller_llm import CallerLLM
+    from callcrew.simulate.judges import JudgePanel
 
 
 @dataclass
@@ -172,6 +175,8 @@ async def run_scenario(
     database_url: str | None = None,
     on_turn: Callable[[TurnLog], None] | None = None,
     audio: AudioOptions | None = None,
+    caller: CallerLLM | None = None,
+    judges: JudgePanel | None = None,
 ) -> SimResult:
     """Run one scenario on a fresh SQLite store seeded from the scenario; with `database_url`
     its call report is also saved there (a store of rehearsals for `callcrew calls`).
@@ -179,13 +184,14 @@ async def run_scenario(
     With `audio`, the caller's lines are spoken into the real audio pipeline (simulate/audio.py).
     """
     started = time.perf_counter()
-    profile = profile_for(scenario, settings)
+    profile = scenario_profile(scenario, profile_for(scenario, settings))
     now = frozen_clock(profile, scenario.now)
 
     with tempfile.TemporaryDirectory(prefix="callcrew-sim-") as tmp:
         store = open_store(f"sqlite:///{Path(tmp) / 'rehearsal.db'}")
         try:
             await asyncio.to_thread(seed, store, scenario, profile)
+            await asyncio.to_thread(seed_scenario, store, scenario, profile, now())
             if isinstance(scenario, CallsScenario):
                 if audio is not None:
                     raise ValueError("a 'calls:' scenario is rehearsed in text only (no --audio)")
@@ -198,6 +204,12 @@ async def run_scenario(
                 result = await play_audio(
                     scenario, settings, profile, store, now, on_turn, started, audio
                 )
+            elif caller is not None:  # --caller-llm (simulate/caller_llm.py)
+                from callcrew.simulate.caller_llm import play_caller
+
+                result = await play_caller(
+                    scenario, settings, profile, store, now, live_llm, caller, on_turn, started
+                )
             else:
                 from callcrew.simulate.textcall import TextCall, play_text
 
@@ -206,6 +218,8 @@ async def run_scenario(
                 )
                 result = await play_text(call)
             result.appointments = await asyncio.to_thread(store.appointments.all)
+            if judges is not None:  # --judge (simulate/judges.py)
+                await judges.grade(result, profile.name)
         finally:
             store.close()
     if database_url:
@@ -320,6 +334,7 @@ async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> Sim
         estimate_speech=c.estimate_speech,
     )
     await asyncio.to_thread(c.store.reports.save, report)
+    await asyncio.to_thread(release_holds, c.store)  # frontdesk's available_slots holds
     failures = [f"the session failed: {c.error}"] if c.error else []
     failures += c.problems
     failures += await asyncio.to_thread(

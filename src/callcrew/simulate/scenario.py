@@ -123,16 +123,22 @@ class Scenario(BaseModel):
     opening: list[AgentStep] = Field(
         default_factory=list, description="replay: model responses before the caller speaks"
     )
-    turns: list[Turn] = Field(min_length=1)
+    turns: list[Turn] = Field(
+        default_factory=list, description="scripted caller lines (or 'instructions' for an LLM)"
+    )
     expect: Expectations = Field(default_factory=Expectations)
     replay: dict[str, float] = Field(
         default_factory=dict, description="replay timing: ttft_ms, tokens_per_s"
     )
-    # Carried from LiveKit's frontdesk scenarios: the caller persona a live LLM caller would
-    # play, and the judge's text. Kept and printed; our checks are `expect`.
-    instructions: str | None = None
-    agent_expectations: str | None = None
+    # From LiveKit's frontdesk scenarios: the persona `simulate --caller-llm` plays, the text
+    # the judge grades (`--judge`), tags for `--tag`, and the only free times of the calendar.
+    instructions: str | None = Field(None, description="the caller persona and goals")
+    agent_expectations: str | None = Field(None, description="what the judge LLM checks")
     tags: dict[str, Any] = Field(default_factory=dict)
+    judges: list[str] | None = Field(None, description="named judges (default: the standard set)")
+    available_slots: list[datetime] | None = Field(
+        None, description="the only free start times (local); [] means fully booked"
+    )
 
     source: Path | None = Field(None, exclude=True)
     suite_index: int | None = Field(None, exclude=True)
@@ -142,6 +148,18 @@ class Scenario(BaseModel):
     @classmethod
     def _e164(cls, v: str | None) -> str | None:
         return None if v is None else require_e164(v)
+
+    @field_validator("judges")
+    @classmethod
+    def _known_judges(cls, v: list[str] | None) -> list[str] | None:
+        from callcrew.simulate.judge_names import JUDGE_NAMES
+
+        unknown = [j for j in v or [] if j not in JUDGE_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown judge(s) {', '.join(unknown)}; known: {', '.join(JUDGE_NAMES)}"
+            )
+        return v
 
     @field_validator("replay")
     @classmethod
@@ -163,12 +181,17 @@ class Scenario(BaseModel):
         label = data.pop("label", None)
         if label is not None and "name" not in data:
             data["name"] = label
+        if label is not None and "caller" not in data and "channel" not in data:
+            # frontdesk is a web agent and its scenarios give no phone number.
+            data["channel"] = Channel.WEB.value
         userdata = data.pop("userdata", None)
         if userdata is not None and not isinstance(userdata, dict):
             raise ValueError("userdata: must be a mapping (now, expected_booking)")
         if isinstance(userdata, dict):
             if "now" in userdata and "now" not in data:
                 data["now"] = userdata["now"]
+            if "available_slots" in userdata and "available_slots" not in data:
+                data["available_slots"] = userdata["available_slots"]
             if "expected_booking" in userdata:
                 # frontdesk: "the single slot the agent must end up booking" (null: none).
                 expect = dict(data.get("expect") or {})
@@ -184,6 +207,11 @@ class Scenario(BaseModel):
     def _caller_for_phone(self) -> Scenario:
         if isinstance(self, CallsScenario):
             return self  # each call says (or inherits) its own
+        if not self.turns and not self.instructions:
+            raise ValueError(
+                "needs 'turns' (scripted caller lines) or 'instructions' (a caller persona for "
+                "simulate --caller-llm)"
+            )
         if self.channel is not Channel.WEB and self.caller is None:
             raise ValueError(f"a {self.channel.value} call needs 'caller' (the phone number)")
         for appt in self.data.appointments:

@@ -1,0 +1,113 @@
+"""The evaluation side of `callcrew simulate`: --caller-llm, --judge, --tag, and what they print.
+
+Kept beside simulate/cli.py so that file only gains option hooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from callcrew.metrics.side_llm import side_problems
+from callcrew.settings import Settings, SettingsError
+from callcrew.simulate.frontdesk import select_tags
+from callcrew.simulate.runner import SimResult
+from callcrew.simulate.scenario import Scenario, ScenarioError
+
+
+@dataclass
+class EvalOptions:
+    caller_llm: bool = False
+    judge: bool = False
+    judge_report_only: bool = False
+    tags: list[str] | None = None
+    max_turns: int | None = None
+
+    @property
+    def judging(self) -> bool:
+        return self.judge or self.judge_report_only
+
+
+def select(scenarios: list[Scenario], opts: EvalOptions) -> list[Scenario]:
+    """The scenarios to run; a ScenarioError names every one that cannot run as asked."""
+    chosen = select_tags(scenarios, opts.tags or [])
+    if opts.tags and not chosen:
+        raise ScenarioError(f"no scenario has the tag(s) {', '.join(opts.tags)}")
+    if not opts.caller_llm:
+        unscripted = [s.label for s in chosen if not s.turns]
+        if unscripted:
+            raise ScenarioError(
+                f"{', '.join(unscripted)}: no 'turns'; the caller is described by "
+                "'instructions', so run with --caller-llm (an LLM plays the caller)"
+            )
+    return chosen
+
+
+def check(settings: Settings, opts: EvalOptions, *, audio: bool) -> None:
+    """Every reason the evaluation cannot run here, named together (exit 2 upstream)."""
+    problems: list[str] = []
+    if opts.caller_llm:
+        problems += side_problems(settings, "caller")
+        if audio:
+            problems.append(
+                "--audio with --caller-llm is not supported yet: rehearse the LLM caller in "
+                "text mode"
+            )
+    if opts.judging:
+        problems += side_problems(settings, "judge")
+    if problems:
+        raise SettingsError(problems)
+
+
+def needs_crew_llm(scenarios: list[Scenario], opts: EvalOptions) -> bool:
+    """An LLM-played caller against a scenario without a replay script needs the crew's LLM."""
+    return opts.caller_llm and any(
+        not any(t.agent for t in s.turns) and not s.opening for s in scenarios
+    )
+
+
+def run_kwargs(settings: Settings, opts: EvalOptions) -> dict[str, Any]:
+    """Fresh caller and judge per scenario (each run has its own event loop and clients)."""
+    kwargs: dict[str, Any] = {}
+    if opts.caller_llm:
+        from callcrew.simulate.caller_llm import CallerLLM
+
+        kwargs["caller"] = CallerLLM(settings, max_turns=opts.max_turns)
+    if opts.judging:
+        from callcrew.simulate.judges import JudgePanel
+
+        kwargs["judges"] = JudgePanel(settings, report_only=opts.judge_report_only)
+    return kwargs
+
+
+_MARK = {"pass": "[green]pass[/]", "fail": "[red]fail[/]", "maybe": "[yellow]maybe[/]"}
+
+
+def print_evaluation(out: Console, result: SimResult) -> None:
+    report = result.report
+    caller = (report.get("rehearsal") or {}).get("caller_llm")
+    if caller:
+        out.print(
+            f"[dim]caller LLM {escape(caller['model'])}: {caller['caller_lines']} lines, "
+            f"ended because {escape(caller['ended'])}[/]"
+        )
+    judged = report.get("judges")
+    if judged:
+        note = " (report only)" if judged["report_only"] else ""
+        out.print(f"[bold]judges[/] [dim]{escape(judged['model'])}{note}[/]")
+        for v in judged["verdicts"]:
+            mark = _MARK.get(v["verdict"], "[red]error[/]")
+            out.print(f"  {mark} {escape(v['name'])}: {escape(v['reasoning'])}")
+    elif result.scenario.agent_expectations:
+        out.print("[dim]agent_expectations not judged (add --judge)[/]")
+    if ev := report.get("evaluation"):
+        parts = ", ".join(
+            f"{r['role']} {r['model']}: {r['input_tokens']} in ({r['cached_input_tokens']} "
+            f"cached), {r['output_tokens']} out, "
+            + ("unpriced" if r["usd"] is None else f"${r['usd']:.4f}")
+            for r in ev["usage"]
+        )
+        out.print(f"[dim]evaluation cost ${ev['usd']:.4f}: {escape(parts)}[/]")
