@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from callcrew.metrics.analysis_spec import AnalysisSpec
 from callcrew.phone import require_e164
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -95,6 +96,9 @@ class BusinessProfile(BaseModel):
     hours: dict[Weekday, list[Hours]] = Field(default_factory=dict)
     services: list[Service] = Field(min_length=1)
     facts: list[str] = Field(default_factory=list, description="answers the agent may give")
+    analysis: AnalysisSpec | None = Field(
+        None, description="post-call analysis: summary, data schema, success criteria"
+    )
 
     @field_validator("timezone")
     @classmethod

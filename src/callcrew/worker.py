@@ -29,6 +29,7 @@ from callcrew.crews import load_crew
 from callcrew.endings import resolve_ended_by
 from callcrew.guards import CallTimer, SilenceGuard
 from callcrew.metrics import prometheus, tracing
+from callcrew.metrics.analysis import add_analysis
 from callcrew.metrics.call_cost import cost_of_report
 from callcrew.metrics.planner import with_vcpu_price
 from callcrew.metrics.pricing import CatalogError, load_catalog
@@ -475,6 +476,9 @@ async def on_session_end(ctx: JobContext) -> None:
     report = await asyncio.to_thread(write_report, run, error=error)
     prometheus.observe_report(report)
     await asyncio.to_thread(tracing.flush)
+    # Saved first; the analysis (bounded, best effort) updates it before the webhook sends it.
+    profile = run.state.profile if run.state is not None else None
+    await add_analysis(run.store, run.settings, report, profile, run.crew)
     # The report is in the outbox before the first try, so a CRM outage loses nothing.
     await deliver_report(run.store, run.settings, report)
     await retry_outbox(run.store, run.settings)

@@ -69,6 +69,9 @@ calls_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
+    from callcrew.metrics import analysis_cli
+
+    analysis_cli.register(calls_app)
     app.add_typer(calls_app, name="calls")
 
 
@@ -474,6 +477,9 @@ def show(
             if value not in (None, [], {}, ""):
                 shown = value if isinstance(value, str) else json.dumps(value)
                 out.print(f"{escape(str(key))}: {escape(str(shown))}")
+    from callcrew.metrics.analysis_cli import print_analysis
+
+    print_analysis(out, report)
 
 
 # --- export ----------------------------------------------------------------------------------
