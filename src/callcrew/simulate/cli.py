@@ -176,7 +176,8 @@ def simulate(
         settings = load_settings()
         skipped: list[Path] = []
         paths = expand_paths(files, skipped) if files else [_demo_path()]
-        scenarios = eval_cli.select([s for p in paths for s in load_scenarios(p)], opts)
+        found = [s for p in paths for s in load_scenarios(p)]
+        scenarios, unscripted = eval_cli.select(found, opts)
         if audio:
             for s in scenarios:
                 if isinstance(s, CallsScenario):
@@ -194,6 +195,8 @@ def simulate(
 
     for path in skipped:
         out.print(f"[dim]skipped {path}: not a scenario (no turns:, calls: or scenarios:)[/]")
+    if unscripted:
+        out.print(f"[yellow]skipped (no turns; need --caller-llm): {', '.join(unscripted)}[/]")
     results: list[SimResult] = []
     for scenario in scenarios:
         if not quiet:
@@ -238,7 +241,9 @@ def simulate(
 async def _run_one(
     scenario: Any, settings: Settings, opts: eval_cli.EvalOptions, **kwargs: Any
 ) -> SimResult:
-    # The caller and judge LLM clients belong to this run's event loop.
+    # The model clients belong to this run's event loop: a fresh crew LLM, caller and judge.
+    if kwargs.get("live_llm") is not None:
+        kwargs["live_llm"] = _live_llm(settings)
     return await run_scenario(scenario, settings, **kwargs, **eval_cli.run_kwargs(settings, opts))
 
 

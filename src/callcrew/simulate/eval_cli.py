@@ -31,19 +31,22 @@ class EvalOptions:
         return self.judge or self.judge_report_only
 
 
-def select(scenarios: list[Scenario], opts: EvalOptions) -> list[Scenario]:
-    """The scenarios to run; a ScenarioError names every one that cannot run as asked."""
+def select(scenarios: list[Scenario], opts: EvalOptions) -> tuple[list[Scenario], list[str]]:
+    """The scenarios to run, and the labels of those left out because they need --caller-llm;
+    a ScenarioError when nothing can run as asked."""
     chosen = select_tags(scenarios, opts.tags or [])
     if opts.tags and not chosen:
         raise ScenarioError(f"no scenario has the tag(s) {', '.join(opts.tags)}")
     if not opts.caller_llm:
         unscripted = [s.label for s in chosen if not s.turns]
-        if unscripted:
+        if unscripted and len(unscripted) == len(chosen):
             raise ScenarioError(
                 f"{', '.join(unscripted)}: no 'turns'; the caller is described by "
                 "'instructions', so run with --caller-llm (an LLM plays the caller)"
             )
-    return chosen
+        # A folder mixing both runs its scripted calls and says what it left out.
+        return [s for s in chosen if s.turns], unscripted
+    return chosen, []
 
 
 def check(settings: Settings, opts: EvalOptions, *, audio: bool) -> None:
