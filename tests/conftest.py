@@ -42,8 +42,17 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "DATABASE_URL",
         "REPORTS_DIR",
         "PROMPTS_DIR",
+        "CALLER_LLM_BASE_URL",
+        "CALLER_LLM_API_KEY",
+        "JUDGE_LLM_BASE_URL",
+        "JUDGE_LLM_API_KEY",
+        "ANALYSIS_LLM_BASE_URL",
+        "ANALYSIS_LLM_API_KEY",
     ):
         monkeypatch.delenv(name, raising=False)
+    # Post-call analysis is on by default wherever an OpenAI key exists; tests that set a
+    # dummy key must not send a call to the real endpoint (tests/test_analysis.py turns it on).
+    monkeypatch.setenv("ANALYSIS", "false")
     monkeypatch.chdir(tmp_path)
 
 

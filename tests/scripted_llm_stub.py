@@ -203,7 +203,7 @@ def analyst(body: dict[str, Any]) -> Reply:
     for key, spec in fields.items():
         kinds = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
         if "boolean" in kinds:
-            data[key] = booked
+            data[key] = booked if "book" in key else False
         elif "service" in key:
             data[key] = "haircut" if "haircut" in prompt else None
         else:

@@ -208,6 +208,8 @@ class Settings(BaseSettings):
     @field_validator("caller_llm_base_url", "judge_llm_base_url", "analysis_llm_base_url")
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
+        if v == "":
+            return None  # `NAME=` in .env means unset
         if v is not None and not re.match(r"^https?://[^\s/]+", v):
             raise ValueError("must start with http:// or https:// and name a host")
         return v

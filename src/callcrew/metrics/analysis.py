@@ -134,7 +134,8 @@ async def analyse(
         side = SideLLM(
             settings,
             "analysis",
-            timeout_s=settings.analysis_timeout_s,
+            # The request's own timeout is looser: asyncio.wait_for below is the bound.
+            timeout_s=settings.analysis_timeout_s * 2,
             max_output_tokens=settings.analysis_max_output_tokens,
         )
 
