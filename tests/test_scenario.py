@@ -176,7 +176,7 @@ def test_seeded_appointments_refer_to_a_seeded_customer_by_name_or_phone() -> No
 @pytest.mark.parametrize(
     ("change", "fragment"),  # a value of None removes the key
     [
-        ({"turns": None}, "turns: Field required"),
+        ({"turns": None}, "needs 'turns' (scripted caller lines) or 'instructions'"),
         ({"turns": []}, "turns: List should have at least 1 item"),
         ({"turns": [{"caller": ""}]}, "turns.0.caller: String should have at least 1 character"),
         ({"turns": [{"agent": [{"say": "hi"}]}]}, "turns.0.caller: Field required"),
@@ -387,7 +387,10 @@ def test_load_names_the_file_in_validation_errors(tmp_path: Path) -> None:
     path.write_text('name: x\ncaller: "+15550142233"\nnow: "2026-06-12T09:00:00"\n')
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
-    assert str(info.value) == f"{path}: invalid scenario\n  - turns: Field required"
+    assert str(info.value) == (
+        f"{path}: invalid scenario\n  - (top level): needs 'turns' (scripted caller lines) or "
+        "'instructions' (a caller persona for simulate --caller-llm)"
+    )
 
 
 def test_an_empty_file_is_not_a_mapping(tmp_path: Path) -> None:

@@ -149,6 +149,17 @@ class Scenario(BaseModel):
     def _e164(cls, v: str | None) -> str | None:
         return None if v is None else require_e164(v)
 
+    @field_validator("turns")
+    @classmethod
+    def _turns_given(cls, v: list[Turn]) -> list[Turn]:
+        # Only an explicit `turns: []` gets here (the default is not validated).
+        if not v:
+            raise ValueError(
+                "List should have at least 1 item (a caller line); for an LLM-played caller "
+                "leave 'turns' out and give 'instructions'"
+            )
+        return v
+
     @field_validator("judges")
     @classmethod
     def _known_judges(cls, v: list[str] | None) -> list[str] | None:
