@@ -287,7 +287,7 @@ MALFORMED = {
     "not_a_mapping": ("- just\n- a list\n", ["a scenario must be a YAML mapping"]),
     "missing_turns": (
         'name: x\ncaller: "+15550142233"\nnow: "2026-06-12T09:00:00"\n',
-        ["turns: Field required"],
+        ["needs 'turns' (scripted caller lines) or 'instructions'"],
     ),
     "empty_turns": (
         'name: x\ncaller: "+15550142233"\nnow: "2026-06-12T09:00:00"\nturns: []\n',
