@@ -178,7 +178,7 @@ def judge(body: dict[str, Any]) -> Reply:
         ok = not booked if must_not else booked
         return _verdict("pass" if ok else "fail", f"booking made: {booked}")
     if "completed its goal" in criteria:
-        declined = "Nothing free" in outputs
+        declined = "Nothing free" in outputs or "Forget it" in convo
         ok = booked or declined
         return _verdict("pass" if ok else "fail", f"booking made: {booked}, none free: {declined}")
     return _verdict("pass", "nothing against the criteria")
