@@ -189,3 +189,49 @@ def test_no_caller_endpoint_or_key_exits_2() -> None:
     text = " ".join(result.output.split())
     assert "CALLER_LLM_BASE_URL (an OpenAI-compatible endpoint) or CALLER_LLM_API_KEY" in text
     assert "JUDGE_LLM_BASE_URL" in text
+
+
+def test_a_scripted_crew_answers_an_llm_caller_without_the_crews_llm(tmp_path: Path) -> None:
+    # The scenario scripts the crew (replay) and describes the caller: only the caller's lines
+    # come from the LLM, so no LLM_BASE_URL or key for the crew is needed.
+    path = write(
+        tmp_path,
+        """\
+        name: Replayed desk, LLM caller
+        caller: "+15550142233"
+        instructions: You are Dana Whitfield. Book a haircut, take the first time offered.
+        turns:
+          - caller: (played by the caller LLM)
+            agent:
+              - tool: hand_off_to_desk
+                args: {caller_name: Dana Whitfield, reason: a haircut}
+              - tool: find_free_slots
+                args: {service: haircut, day: "2026-06-16"}
+              - say: "On Tuesday I have 9 am or 9:30 am."
+          - caller: (played by the caller LLM)
+            agent:
+              - tool: book_appointment
+                args: {service: haircut, slot_id: "2026-06-16T09:00"}
+              - say: "Booked."
+                tool: wrap_up
+              - say: "A haircut on Tuesday at 9. Anything else?"
+          - caller: (played by the caller LLM)
+            agent:
+              - tool: end_call
+        expect:
+          outcome: booked
+          hung_up: true
+          booked_on_call: ["2026-06-16T09:00"]
+        """,
+    )
+    cli_env = {"COLUMNS": "1000"}
+    with serve_in_thread(ScriptedLLM()) as stub:
+        cli_env["CALLER_LLM_BASE_URL"] = stub.url
+        cli_env["CALLER_LLM_API_KEY"] = "test-key"
+        result = runner.invoke(app, ["simulate", str(path), "--caller-llm"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "caller The first one, please." in text
+    assert "PASS scenarios" in text
+    assert stub.of("desk") == []  # the crew was the replay model
+    assert len(stub.of("caller")) == 3
