@@ -172,7 +172,10 @@ def test_judges_grade_a_scripted_call_and_report_only_never_fails(tmp_path: Path
     ("args", "message"),
     [
         ([], "no 'turns'; the caller is described by 'instructions', so run with --caller-llm"),
-        (["--caller-llm", "--audio"], "--audio with --caller-llm is not supported yet"),
+        (
+            ["--caller-llm", "--audio"],
+            "--audio --caller-llm needs a replay script (turns with 'agent:' steps)",
+        ),
     ],
 )
 def test_what_cannot_run_exits_2(args: list[str], message: str) -> None:

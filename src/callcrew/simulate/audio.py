@@ -552,6 +552,9 @@ class AudioOptions:
     # Gate the STT input with its own VAD (providers/gated_stt.py), as a streaming STT would be:
     # measures what the gate costs in words and turn gap (bench/cost_audio.py).
     stt_gate: bool = False
+    # --caller-llm: each scripted line's words come from this caller (simulate/caller_llm.py),
+    # asked right before the line with what the agent just said; timing fields stay scripted.
+    caller: Any = None
 
 
 def rehearsal_turn_handling(
@@ -609,7 +612,10 @@ async def play_audio(
     options: AudioOptions,
 ) -> SimResult:
     crew, control, info, state = await open_call(scenario, settings, profile, store, now)
-    lines = scenario.turns
+    lines = list(scenario.turns)
+    caller = options.caller
+    if caller is not None:
+        caller.begin(scenario, profile)
     reply_lines = [i for i, t in enumerate(lines) if not t.backchannel]
     script = ReplayScript(
         turns={-1: scenario.opening} | {i: t.agent for i, t in enumerate(lines)},
@@ -620,11 +626,11 @@ async def play_audio(
     clips = await asyncio.gather(
         *(
             asyncio.to_thread(speak, t.caller, options.caller_voice, options.caller_wpm)
-            for t in lines
+            for t in (lines if caller is None else [])
         )
     )
     utterances = [
-        Utterance(i, t.caller, clip) for i, (t, clip) in enumerate(zip(lines, clips, strict=True))
+        Utterance(i, t.caller, clip) for i, (t, clip) in enumerate(zip(lines, clips, strict=False))
     ]
 
     stt_model = LocalWhisperSTT(threads=settings.local_stt_threads)
@@ -709,6 +715,7 @@ async def play_audio(
         return False
 
     failures: list[str] = []
+    hangs_up = False  # the LLM caller (if any) hung up
     line_notes: dict[int, dict[str, Any]] = {}
     error: str | None = None
     final: str | None = None
@@ -722,7 +729,28 @@ async def play_audio(
             if not await settle(-1):
                 failures.append("the greeting never finished playing")
             unsettled: int | None = None  # a committed line whose answer may still be playing
-            for i, (turn, utt) in enumerate(zip(lines, utterances, strict=True)):
+            for i, turn in enumerate(list(lines)):
+                if caller is not None and not turn.backchannel:
+                    if unsettled is not None and not await settle(unsettled):
+                        failures.append(
+                            f"caller line {unsettled + 1}: the agent did not finish answering "
+                            f"within {options.turn_timeout_s:g} s"
+                        )
+                        break
+                    unsettled = None
+                    if control.hung_up or control.transferred_to:
+                        break
+                    line = await caller.reply_to(_agent_since_caller(session.history))
+                    hangs_up = line.hangs_up
+                    if not line.text:
+                        break
+                    turn = lines[i] = turn.model_copy(update={"caller": line.text})
+                if caller is not None:
+                    clip = await asyncio.to_thread(
+                        speak, turn.caller, options.caller_voice, options.caller_wpm
+                    )
+                    utterances.append(Utterance(i, turn.caller, clip))
+                utt = utterances[i]
                 note: dict[str, Any] = {}
                 over_agent = turn.backchannel or turn.barge_in_after_s is not None
                 if not over_agent and unsettled is not None:
@@ -777,6 +805,8 @@ async def play_audio(
                     )
                     break
                 unsettled = i
+                if hangs_up:
+                    break
             if unsettled is not None:
                 await settle(unsettled)
             script.finish_turn()
@@ -790,6 +820,8 @@ async def play_audio(
     finally:
         await speaker.aclose()
 
+    lines = lines[: len(utterances)]  # an LLM caller may hang up before the script runs out
+    played = scenario.model_copy(update={"turns": lines})
     opening, turn_logs = _turn_logs(history, model, lines, utterances, time.time())
     if on_turn:
         on_turn(opening)
@@ -797,7 +829,7 @@ async def play_audio(
             on_turn(log_)
 
     audio = _audio_report(
-        scenario, utterances, heard, speaker, timeline, history, model, line_notes,
+        played, utterances, heard, speaker, timeline, history, model, line_notes,
         stt_runs, tts_runs, false_interruptions, mic, options, failures,
     )  # fmt: skip
     wav = options.wav or Path("var/rehearsals") / f"{scenario.label}.wav"
@@ -815,7 +847,7 @@ async def play_audio(
             for t in model.unexpected_turns
         ),
     ]
-    return await conclude(
+    result = await conclude(
         scenario,
         settings,
         Conclusion(
@@ -839,10 +871,41 @@ async def play_audio(
             cost_stack="local",
             estimate_speech=False,
             true_end_of_speech=audio.pop("_true_end_by_row"),
-            rehearsal={"mode": "audio"},
+            rehearsal={"mode": "audio", **_caller_facts(caller, len(utterances), hangs_up)},
             extra={"audio": audio},
         ),
     )
+    if caller is not None:
+        from callcrew.metrics.side_llm import add_side_usage
+
+        add_side_usage(result.report, caller.side.usage, settings)
+        await caller.side.aclose()
+    return result
+
+
+def _caller_facts(caller: Any, lines: int, hung_up: bool) -> dict[str, Any]:
+    if caller is None:
+        return {}
+    ended = "the caller hung up" if hung_up else "the script ran out or the crew ended the call"
+    return {
+        "caller_llm": {
+            "model": caller.side.usage.model,
+            "ended": ended,
+            "caller_lines": lines,
+            "max_turns": caller.max_turns,
+        }
+    }
+
+
+def _agent_since_caller(history: llm.ChatContext) -> str:
+    """What the agent said after the caller's last line: what an LLM caller answers."""
+    said: list[str] = []
+    for item in history.items:
+        if item.type == "message" and item.role == "user":
+            said = []
+        elif item.type == "message" and item.role == "assistant" and item.text_content:
+            said.append(item.text_content)
+    return " ".join(said)
 
 
 async def _first_audio(

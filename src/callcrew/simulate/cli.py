@@ -185,10 +185,16 @@ def simulate(
                         f"{s.label}: a calls: scenario is rehearsed in text only; drop --audio"
                     )
         eval_cli.check(settings, opts, audio=audio)
+        if audio:
+            problems = eval_cli.audio_problems(scenarios, opts)
+            try:
+                _check_audio(settings, live)
+            except SettingsError as exc:
+                problems = exc.problems + problems
+            if problems:
+                raise SettingsError(problems)
         needs_llm = live or eval_cli.needs_crew_llm(scenarios, opts)
         live_llm = _live_llm(settings) if needs_llm else None
-        if audio:
-            _check_audio(settings, live)
     except (SettingsError, ScenarioError, ProfileError, CrewNotFound) as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None

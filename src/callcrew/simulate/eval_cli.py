@@ -54,15 +54,23 @@ def check(settings: Settings, opts: EvalOptions, *, audio: bool) -> None:
     problems: list[str] = []
     if opts.caller_llm:
         problems += side_problems(settings, "caller")
-        if audio:
-            problems.append(
-                "--audio with --caller-llm is not supported yet: rehearse the LLM caller in "
-                "text mode"
-            )
     if opts.judging:
         problems += side_problems(settings, "judge")
     if problems:
         raise SettingsError(problems)
+
+
+def audio_problems(scenarios: list[Scenario], opts: EvalOptions) -> list[str]:
+    """--audio rehearses with the replay model: an LLM caller speaks a scripted crew's lines."""
+    if not opts.caller_llm:
+        return []
+    bare = [s.label for s in scenarios if not any(t.agent for t in s.turns)]
+    if not bare:
+        return []
+    return [
+        f"--audio --caller-llm needs a replay script (turns with 'agent:' steps); "
+        f"{', '.join(bare)} has none: run it in text mode"
+    ]
 
 
 def needs_crew_llm(scenarios: list[Scenario], opts: EvalOptions) -> bool:

@@ -199,7 +199,12 @@ async def run_scenario(
 
                 result = await play_group(scenario, settings, profile, store, live_llm, on_turn)
             elif audio is not None:
+                import dataclasses
+
                 from callcrew.simulate.audio import play_audio
+
+                if caller is not None:  # --audio --caller-llm: the LLM's lines, spoken
+                    audio = dataclasses.replace(audio, caller=caller)
 
                 result = await play_audio(
                     scenario, settings, profile, store, now, on_turn, started, audio
