@@ -144,7 +144,7 @@ def test_judges_grade_a_scripted_call_and_report_only_never_fails(tmp_path: Path
         """\
         name: Invents a time
         caller: "+15550142233"
-        judges: [no_invented_slots, politeness]
+        judges: [no_invented_slots, politeness, transfer]
         turns:
           - caller: "Hi, I'm Dana Whitfield, a haircut on Tuesday please."
             agent:
@@ -155,17 +155,28 @@ def test_judges_grade_a_scripted_call_and_report_only_never_fails(tmp_path: Path
     )
     with serve_in_thread(ScriptedLLM()) as stub:
         judged = simulate(stub, path, "--judge", "--report", tmp_path / "r.json")
-        only = simulate(stub, path, "--judge-report-only", "--report", tmp_path / "o.json")
+        db = f"sqlite:///{tmp_path / 'rehearsals.db'}"
+        only = simulate(
+            stub, path, "--judge-report-only", "--report", tmp_path / "o.json", "--database-url", db
+        )
     assert judged.exit_code == 1, judged.output
     text = " ".join(judged.output.split())
     assert "judge no_invented_slots: fail: the agent offered 9:15am, no tool listed it" in text
     assert only.exit_code == 0, only.output
     report = json.loads((tmp_path / "o.json").read_text())
     assert report["judges"]["report_only"] is True
-    assert [v["verdict"] for v in report["judges"]["verdicts"]] == ["fail", "pass"]
+    assert [v["verdict"] for v in report["judges"]["verdicts"]] == ["fail", "pass", "pass"]
     # The judge was sent the call itself: the caller's words and the agent's invented time.
     sent = stub.of("judge")[0]["messages"][-1]["content"]
     assert "Dana Whitfield" in sent and "9:15 am" in sent
+    # The verdicts are stored with the rehearsal's report, and `calls show` prints them.
+    shown = runner.invoke(
+        app, ["calls", "show", report["call_id"], "--database-url", db], env={"COLUMNS": "1000"}
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "fail no_invented_slots: the agent offered 9:15am, no tool listed it" in " ".join(
+        shown.output.split()
+    )
 
 
 @pytest.mark.parametrize(

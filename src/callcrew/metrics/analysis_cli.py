@@ -18,6 +18,13 @@ from callcrew.settings import SettingsError, load_settings
 
 
 def print_analysis(out: Console, report: dict[str, Any]) -> None:
+    if judged := report.get("judges"):  # a rehearsal graded by `simulate --judge`
+        out.rule("judges", align="left")
+        for v in judged.get("verdicts", []):
+            out.print(
+                f"{escape(str(v.get('verdict')))} {escape(str(v.get('name')))}: "
+                f"{escape(str(v.get('reasoning')))}"
+            )
     block = report.get("analysis")
     if not block:
         return

@@ -12,6 +12,7 @@ JUDGE_NAMES = (
     "accuracy",
     "tool_use",
     "handoff",
+    "transfer",
     "politeness",
     "safety",
     "conciseness",

@@ -46,6 +46,12 @@ POLITENESS = (
     "is rude, stubborn, tired or changes their mind. Fail on rudeness, sarcasm, blaming the "
     "caller, pressure, or ignoring the caller's frustration."
 )
+TRANSFER = (
+    "A hand-off to a person is correct: if the caller asked for a human, or the agent could not "
+    "help, the agent transferred the call (request_human) or took a message, saying so; it did "
+    "not transfer or end a call the caller did not want ended, and it did not claim a transfer "
+    "that no function output confirmed. Pass when no hand-off to a person was called for."
+)
 DESK_ROLE = (
     "You are the phone receptionist of {business}. Help the caller book, move, cancel or "
     "list appointments with the tools (only times the tools return are free), answer from the "
@@ -154,6 +160,7 @@ def judges_for(names: list[str], expectations: str | None) -> list[Evaluator]:
         "conciseness": conciseness_judge(),
         "no_invented_slots": CriteriaJudge("no_invented_slots", NO_INVENTED_SLOTS),
         "politeness": CriteriaJudge("politeness", POLITENESS),
+        "transfer": CriteriaJudge("transfer", TRANSFER),
     }
     if expectations:
         made["expectations"] = CriteriaJudge(
