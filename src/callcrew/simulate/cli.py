@@ -200,7 +200,10 @@ def simulate(
         raise typer.Exit(2) from None
 
     for path in skipped:
-        out.print(f"[dim]skipped {path}: not a scenario (no turns:, calls: or scenarios:)[/]")
+        out.print(
+            f"[dim]skipped {path}: not a scenario "
+            "(no turns:, calls:, scenarios: or instructions:)[/]"
+        )
     if unscripted:
         out.print(f"[yellow]skipped (no turns; need --caller-llm): {', '.join(unscripted)}[/]")
     results: list[SimResult] = []

@@ -31,6 +31,11 @@ class EvalOptions:
         return self.judge or self.judge_report_only
 
 
+def scripted(s: Scenario) -> bool:
+    """Caller lines are written out: `turns`, or the `calls:` of a multi-call file."""
+    return bool(s.turns) or bool(getattr(s, "calls", None))
+
+
 def select(scenarios: list[Scenario], opts: EvalOptions) -> tuple[list[Scenario], list[str]]:
     """The scenarios to run, and the labels of those left out because they need --caller-llm;
     a ScenarioError when nothing can run as asked."""
@@ -38,14 +43,14 @@ def select(scenarios: list[Scenario], opts: EvalOptions) -> tuple[list[Scenario]
     if opts.tags and not chosen:
         raise ScenarioError(f"no scenario has the tag(s) {', '.join(opts.tags)}")
     if not opts.caller_llm:
-        unscripted = [s.label for s in chosen if not s.turns]
+        unscripted = [s.label for s in chosen if not scripted(s)]
         if unscripted and len(unscripted) == len(chosen):
             raise ScenarioError(
                 f"{', '.join(unscripted)}: no 'turns'; the caller is described by "
                 "'instructions', so run with --caller-llm (an LLM plays the caller)"
             )
         # A folder mixing both runs its scripted calls and says what it left out.
-        return [s for s in chosen if s.turns], unscripted
+        return [s for s in chosen if scripted(s)], unscripted
     return chosen, []
 
 
@@ -64,7 +69,11 @@ def audio_problems(scenarios: list[Scenario], opts: EvalOptions) -> list[str]:
     """--audio rehearses with the replay model: an LLM caller speaks a scripted crew's lines."""
     if not opts.caller_llm:
         return []
-    bare = [s.label for s in scenarios if not any(t.agent for t in s.turns)]
+    bare = [
+        s.label
+        for s in scenarios
+        if not getattr(s, "calls", None) and not any(t.agent for t in s.turns)
+    ]
     if not bare:
         return []
     return [
@@ -76,7 +85,8 @@ def audio_problems(scenarios: list[Scenario], opts: EvalOptions) -> list[str]:
 def needs_crew_llm(scenarios: list[Scenario], opts: EvalOptions) -> bool:
     """An LLM-played caller against a scenario without a replay script needs the crew's LLM."""
     return opts.caller_llm and any(
-        not any(t.agent for t in s.turns) and not s.opening for s in scenarios
+        not getattr(s, "calls", None) and not any(t.agent for t in s.turns) and not s.opening
+        for s in scenarios
     )
 
 

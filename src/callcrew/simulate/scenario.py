@@ -30,7 +30,8 @@ from callcrew.simulate.steps import AgentStep, ToolCall
 __all__ = ["AgentStep", "Expectations", "ExpectedAppointment", "ToolCall", "TurnExpect"]
 
 # The top-level keys that make a YAML mapping a scenario file (see `is_scenario_data`).
-SCENARIO_KEYS = ("turns", "calls", "scenarios")
+# `instructions`: a caller for `--caller-llm`, with no scripted turns.
+SCENARIO_KEYS = ("turns", "calls", "scenarios", "instructions")
 # What a call of a `calls:` scenario takes from the file when it does not say.
 INHERITED_KEYS = ("channel", "caller", "dialled", "now", "profile", "task", "replay")
 
@@ -349,7 +350,8 @@ def load_scenario(path: Path | str) -> Scenario:
 
 def is_scenario_data(data: Any) -> bool:
     """A YAML document is a scenario file when its top level is a mapping with `turns:` (one
-    call), `calls:` (several calls on one store) or `scenarios:` (a suite). Anything else in a
+    call), `calls:` (several calls on one store), `scenarios:` (a suite) or `instructions:` (a
+    caller an LLM plays). Anything else in a
     scenario folder (a business profile, a sip.yaml) is not one."""
     return isinstance(data, dict) and any(k in data for k in SCENARIO_KEYS)
 
