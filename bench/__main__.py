@@ -1,10 +1,11 @@
 """`python -m bench <suite> [--quick]`: benchmarks that print tables and write JSON to
 bench/results/. They report numbers and never pass or fail on them.
 
-Suites: engine, greeting, context, concurrency, cost, turntaking, fallback (and `all`, in that
-order). The local Whisper/Hibari voice loop is separate: `python -m bench.local_loop`; so are the
-cost levers that need audio, `python -m bench.cost_audio`, and livekit-server's CPU per
-call-minute, `python -m bench.server_cpu` (inside `scripts/devstack isolated`).
+Suites: engine, greeting, context, concurrency, cost, turntaking, fallback, outbox, soak (and
+`all`, in that order). The local Whisper/Hibari voice loop is separate: `python -m
+bench.local_loop`; so are the cost levers that need audio, `python -m bench.cost_audio`, and
+livekit-server's CPU per call-minute, `python -m bench.server_cpu` (inside `scripts/devstack
+isolated`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ import sys
 import time
 from pathlib import Path
 
-SUITES = ["engine", "greeting", "context", "concurrency", "cost", "turntaking", "fallback"]
+SUITES = [
+    "engine",
+    "greeting",
+    "context",
+    "concurrency",
+    "cost",
+    "turntaking",
+    "fallback",
+    "outbox",
+    "soak",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ pytestmark = [
 
 # Values that may legitimately be negative: differences between two measurements, and the turn
 # gap / pipeline time, which subtract fixed provider latencies from a wall-clock wait.
-SIGNED = ("minus", "diff", "turn_gap", "pipeline", "saving", "lag", "commit_after")
+SIGNED = ("minus", "diff", "turn_gap", "pipeline", "saving", "lag", "commit_after", "growth")
 
 
 def numbers(obj: Any, path: str = "") -> list[tuple[str, float]]:
@@ -100,3 +100,17 @@ def test_turntaking(tmp_path: Path) -> None:
     (entry,) = data["results"]
     assert entry["cutoffs"]["pause_lines"] == 1
     assert entry["turn_gap_s"]["n"] + entry["cutoffs"]["plain_premature"] >= 0
+
+
+def test_outbox(tmp_path: Path) -> None:
+    data = run_suite("outbox", tmp_path)
+    up, flaky = data["runs"]
+    assert up["exit_codes"] == [0, 0, 0, 0] and flaky["exit_codes"] == [0, 0, 0, 0]
+    assert up["delivered"] == up["reports"] and flaky["delivered"] == flaky["reports"]
+
+
+def test_soak(tmp_path: Path) -> None:
+    data = run_suite("soak", tmp_path)
+    kinds = [s["kind"] for s in data["samples"]]
+    assert kinds.count("text") == 6 and kinds.count("audio") == 1
+    assert all(s["rss_mb"] > 0 and s["fds"] > 0 for s in data["samples"])

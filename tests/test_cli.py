@@ -37,3 +37,15 @@ def test_console_without_a_terminal_says_so() -> None:
     result = runner.invoke(app, ["console", "--text"])
     assert result.exit_code == 2
     assert "terminal" in result.output or "PortAudio" in result.output
+
+
+def test_worker_refuses_an_unsigned_crm_webhook(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_WEBHOOK_URL", "https://crm.example/hooks/calls")
+    result = runner.invoke(app, ["start"])
+    assert result.exit_code == 2
+    assert "CRM_WEBHOOK_SECRET is not" in result.output
+    assert "CRM_WEBHOOK_ALLOW_UNSIGNED=true" in result.output
+    monkeypatch.setenv("CRM_WEBHOOK_ALLOW_UNSIGNED", "true")
+    allowed = runner.invoke(app, ["start"])
+    assert allowed.exit_code == 2  # still no LiveKit settings, but no complaint about the hook
+    assert "CRM_WEBHOOK_SECRET" not in allowed.output

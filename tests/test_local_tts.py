@@ -81,8 +81,10 @@ async def test_synthesizes_24k_mono_and_reports_metrics() -> None:
     assert frames and all(f.sample_rate == 24000 and f.num_channels == 1 for f in frames)
     duration = sum(f.duration for f in frames)
     assert 1.5 < duration < 6
-    assert seen and seen[0].characters_count > 0 and seen[0].audio_duration == pytest.approx(
-        duration, abs=0.01
+    assert (
+        seen
+        and seen[0].characters_count > 0
+        and seen[0].audio_duration == pytest.approx(duration, abs=0.01)
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import socket
@@ -24,6 +26,7 @@ from callcrew.metrics.webhook import (
     retry_outbox,
     sign,
     verify_signature,
+    webhook_problems,
 )
 from callcrew.settings import Settings
 from callcrew.store import Store, open_store
@@ -49,18 +52,22 @@ class Receiver:
         if len(self.requests) <= self.fail_first:
             return web.Response(status=self.fail_status, text="nope")
         # The receiver's side of the contract: verify the raw body before trusting it.
-        if not verify_signature(SECRET, body, request.headers.get("X-Callcrew-Signature")):
+        if not verify(body, dict(request.headers)):
             return web.Response(status=401, text="bad signature")
         return web.Response(status=204)
 
     @property
     def delivered(self) -> list[dict[str, Any]]:
         """The reports the receiver accepted (signature checked)."""
-        return [
-            json.loads(body)
-            for headers, body in self.requests
-            if verify_signature(SECRET, body, headers.get("X-Callcrew-Signature"))
-        ][self.fail_first :]
+        return [json.loads(body) for headers, body in self.requests if verify(body, headers)][
+            self.fail_first :
+        ]
+
+
+def verify(body: bytes, headers: dict[str, str]) -> bool:
+    return verify_signature(
+        SECRET, body, headers.get("X-Callcrew-Signature"), headers.get("X-Callcrew-Timestamp")
+    )
 
 
 async def _serve(receiver: Receiver) -> web.AppRunner:
@@ -131,18 +138,75 @@ def pending(store: Store) -> list[Any]:
 
 def test_signature_round_trip_and_tampering() -> None:
     body = body_of({"call_id": "call_1", "text": "héllo"})
-    header = sign(SECRET, body)
+    ts = "1781269200"
+    now = 1781269200.0
+    header = sign(SECRET, ts, body)
     assert header.startswith("sha256=") and len(header) == 7 + 64
-    assert verify_signature(SECRET, body, header)
-    assert verify_signature(SECRET.encode(), body, header.upper().replace("SHA256=", "sha256="))
-    assert not verify_signature(SECRET, body + b" ", header)
-    assert not verify_signature("other", body, header)
-    assert not verify_signature(SECRET, body, None)
-    assert not verify_signature(SECRET, body, "")
-    assert not verify_signature(SECRET, body, "md5=" + header[7:])
-    assert not verify_signature(SECRET, body, "sha256=")
-    assert not verify_signature("", body, header)
-    assert not verify_signature(SECRET, body, "sha256=é" + header[8:])
+
+    def ok(secret: str | bytes, b: bytes, h: str | None, t: str | None = ts) -> bool:
+        return verify_signature(secret, b, h, t, now=now)
+
+    assert ok(SECRET, body, header)
+    assert ok(SECRET.encode(), body, header.upper().replace("SHA256=", "sha256="))
+    assert not ok(SECRET, body + b" ", header)
+    assert not ok("other", body, header)
+    assert not ok(SECRET, body, None)
+    assert not ok(SECRET, body, "")
+    assert not ok(SECRET, body, "md5=" + header[7:])
+    assert not ok(SECRET, body, "sha256=")
+    assert not ok("", body, header)
+    assert not ok(SECRET, body, "sha256=é" + header[8:])
+    assert not ok(SECRET, body, header, None)
+    assert not ok(SECRET, body, header, "")
+    assert not ok(SECRET, body, header, "1781269200.5")
+    assert not ok(SECRET, body, header, "١٧٨١٢٦٩٢٠٠")  # digits, but not ASCII ones
+
+
+def test_the_timestamp_is_signed_so_a_replay_cannot_refresh_it() -> None:
+    body = body_of({"call_id": "call_1"})
+    captured = sign(SECRET, "1781269200", body)
+    later = 1781269200.0 + 3600
+    # Replayed an hour later with its own timestamp: stale.
+    assert not verify_signature(SECRET, body, captured, "1781269200", now=later)
+    # ... and with a fresh timestamp the signature no longer matches.
+    assert not verify_signature(SECRET, body, captured, str(int(later)), now=later)
+    # The old body-only signature is not accepted either.
+    body_only = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert not verify_signature(SECRET, body, body_only, "1781269200", now=1781269200.0)
+
+
+@pytest.mark.parametrize(
+    ("age_s", "tolerance_s", "accepted"),
+    [(0, 300, True), (299, 300, True), (301, 300, False), (-301, 300, False), (600, 900, True)],
+)
+def test_stale_or_future_timestamps_are_refused(
+    age_s: float, tolerance_s: float, accepted: bool
+) -> None:
+    body = body_of({"call_id": "call_1"})
+    ts = "1781269200"
+    header = sign(SECRET, ts, body)
+    got = verify_signature(
+        SECRET, body, header, ts, tolerance_s=tolerance_s, now=1781269200.0 + age_s
+    )
+    assert got is accepted
+
+
+def test_default_tolerance_is_five_minutes() -> None:
+    body = body_of({"call_id": "call_1"})
+    ts = "1781269200"
+    header = sign(SECRET, ts, body)
+    assert verify_signature(SECRET, body, header, ts, now=1781269200.0 + 299)
+    assert not verify_signature(SECRET, body, header, ts, now=1781269200.0 + 301)
+
+
+def test_a_webhook_without_a_secret_is_refused_unless_allowed() -> None:
+    assert webhook_problems(Settings()) == []
+    assert webhook_problems(Settings(crm_webhook_url="https://crm.example/h")) != []
+    [problem] = webhook_problems(Settings(crm_webhook_url="https://crm.example/h"))
+    assert "CRM_WEBHOOK_SECRET" in problem and "CRM_WEBHOOK_ALLOW_UNSIGNED=true" in problem
+    allowed = Settings(crm_webhook_url="https://crm.example/h", crm_webhook_allow_unsigned=True)
+    assert webhook_problems(allowed) == []
+    assert webhook_problems(settings_for("https://crm.example/h")) == []
 
 
 # --- delivery --------------------------------------------------------------------------------
@@ -167,7 +231,7 @@ async def test_fails_twice_then_succeeds_signed(
     assert headers["Content-Type"] == "application/json"
     assert headers["X-Callcrew-Event"] == "call.report"
     assert abs(int(headers["X-Callcrew-Timestamp"]) - datetime.now(UTC).timestamp()) < 60
-    assert verify_signature(SECRET, body, headers["X-Callcrew-Signature"])
+    assert verify(body, headers)
     # Every try sent the same bytes, so a retry verifies like the first.
     assert len({b for _, b in receiver.requests}) == 1
     assert receiver.delivered == [json.loads(json.dumps(rep))]
@@ -295,7 +359,7 @@ async def test_a_dead_endpoint_costs_one_try_per_round(store: Store) -> None:
 
 
 async def test_unsigned_when_no_secret(store: Store, receiver: Receiver) -> None:
-    settings = Settings(crm_webhook_url=receiver.url)
+    settings = Settings(crm_webhook_url=receiver.url, crm_webhook_allow_unsigned=True)
     # The receiver insists on a signature, so an unsigned report is refused (401).
     assert not await deliver_report(store, settings, report(), policy=FAST)
     headers, _ = receiver.requests[0]

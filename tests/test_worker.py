@@ -192,10 +192,13 @@ async def test_session_end_posts_the_report_to_the_crm(
 
     from callcrew.metrics.webhook import verify_signature
 
-    received: list[tuple[bytes, str]] = []
+    received: list[tuple[bytes, str, str]] = []
 
     async def hook(request: web.Request) -> web.Response:
-        received.append((await request.read(), request.headers["X-Callcrew-Signature"]))
+        h = request.headers
+        received.append(
+            (await request.read(), h["X-Callcrew-Signature"], h["X-Callcrew-Timestamp"])
+        )
         return web.Response(status=204)
 
     app = web.Application()
@@ -224,8 +227,8 @@ async def test_session_end_posts_the_report_to_the_crm(
             await worker.on_session_end(ctx)
     finally:
         await runner.cleanup()
-    ((body, signature),) = received
-    assert verify_signature("s3cret", body, signature)
+    ((body, signature, timestamp),) = received
+    assert verify_signature("s3cret", body, signature, timestamp)
     assert json.loads(body)["call_id"] == info.call_id
     with open_store(db) as store:
         assert store.outbox.due(datetime.now(UTC) + timedelta(days=1)) == []  # delivered

@@ -6,7 +6,7 @@ import typer
 
 from callcrew import livekit_cli
 from callcrew.dashboard import cli as dashboard_cli
-from callcrew.metrics import calls_cli, cost_cli
+from callcrew.metrics import calls_cli, cost_cli, outbox_cli
 from callcrew.simulate import cli as simulate_cli
 from callcrew.telephony import cli as telephony_cli
 
@@ -22,6 +22,7 @@ livekit_cli.register(app)
 simulate_cli.register(app)
 cost_cli.register(app)
 calls_cli.register(app)
+outbox_cli.register(app)
 telephony_cli.register(app)
 dashboard_cli.register(app)
 

@@ -27,7 +27,9 @@ def _fail(exc: Exception) -> typer.Exit:
 
 def check_worker_settings(settings: Settings) -> None:
     """Every problem that would stop a worker from taking calls, reported together."""
-    problems = settings.livekit_problems()
+    from callcrew.metrics.webhook import webhook_problems
+
+    problems = settings.livekit_problems() + webhook_problems(settings)
     try:
         problems += missing_keys(settings, resolve_stack(settings))
     except SettingsError as exc:

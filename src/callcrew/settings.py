@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # LiveKit stops dispatching to a worker whose CPU load is at or above this (its production
     # default is 0.7). On a small box running local models, raise it or calls are refused.
     worker_load_threshold: float = Field(0.7, gt=0, le=1)
+    # After SIGTERM the worker takes no new calls and waits this long for the current ones;
+    # unset: MAX_CALL_SECONDS + 2 min, so a call in progress is never cut off by a deploy.
+    drain_timeout: int | None = Field(None, ge=1, le=24 * 3600)
 
     # --- The crew ----------------------------------------------------------------------------
     crew: str = Field("default", description="entry point name in the 'callcrew.crews' group")
@@ -132,6 +135,10 @@ class Settings(BaseSettings):
     crm_webhook_url: str | None = Field(None, description="POST each call report here")
     crm_webhook_secret: SecretStr | None = None
     crm_webhook_max_attempts: int = Field(8, ge=1, le=100)
+    crm_webhook_allow_unsigned: bool = Field(False, description="start without a secret")
+    crm_webhook_retry_interval: float = Field(
+        30.0, ge=0, le=86400, description="seconds between outbox rounds while idle; 0: off"
+    )
 
     # --- Context kept for the model (bounded cost and latency on long calls) ---------------
     context_max_turns: int = Field(6, ge=0, le=1000, description="0 keeps everything")
@@ -174,6 +181,9 @@ class Settings(BaseSettings):
     # --- Store, reports, logs ----------------------------------------------------------------
     database_url: str = "sqlite:///var/callcrew.db"
     reports_dir: Path = Path("var/reports")
+    report_save_retry_s: float = Field(
+        60.0, ge=0, le=240, description="how long a call's end keeps retrying a busy store"
+    )
     prices_file: str | None = Field(None, description="price catalog: name or YAML path")
     # Price calls with LiveKit (server, SIP, worker host) on your machines instead of the Cloud
     # plan, by compute at the catalog's $/vCPU-hour (or VCPU_HOUR_USD).

@@ -34,7 +34,8 @@ from callcrew.metrics.call_cost import cost_of_report
 from callcrew.metrics.planner import with_vcpu_price
 from callcrew.metrics.pricing import CatalogError, load_catalog
 from callcrew.metrics.report import build_report, mask_number
-from callcrew.metrics.webhook import deliver_report, retry_outbox
+from callcrew.metrics.sinks import persist_report, upkeep
+from callcrew.metrics.webhook import retry_outbox
 from callcrew.phone import is_e164
 from callcrew.profile import BusinessProfile, load_profile
 from callcrew.providers.phrases import PhraseCache
@@ -424,7 +425,7 @@ async def entrypoint(ctx: JobContext) -> None:
         raise
 
 
-def write_report(run: CallRun, *, error: str | None = None) -> dict[str, Any]:
+def make_report(run: CallRun, *, error: str | None = None) -> dict[str, Any]:
     session = run.session
     report = build_report(
         run.state,
@@ -444,10 +445,6 @@ def write_report(run: CallRun, *, error: str | None = None) -> dict[str, Any]:
         )
     except CatalogError as exc:
         logger.error("call %s not priced: %s", run.info.call_id, exc)
-    run.store.reports.save(report)
-    reports_dir = Path(run.settings.reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    (reports_dir / f"{run.info.call_id}.json").write_text(json.dumps(report, indent=2))
     return report
 
 
@@ -464,23 +461,37 @@ async def on_session_end(ctx: JobContext) -> None:
         )
         error: str | None = "the job ended before the call could start"
     else:
-        error = "; ".join(run.errors) or None
         for guard in run.guards:
-            await guard.aclose()
+            try:
+                await guard.aclose()
+            except Exception as exc:  # a stuck guard must not cost the report
+                run.errors.append(f"{type(guard).__name__} close: {type(exc).__name__}")
+        error = "; ".join(run.errors) or None
         if run.state is not None:
             run.state.ended_by = resolve_ended_by(
                 run.state.ended_by, close_reason=run.close_reason, errors=run.errors
             )
         if run.recovery is not None:
             run.recovery.log.close()
-    report = await asyncio.to_thread(write_report, run, error=error)
+    try:
+        report = await asyncio.to_thread(make_report, run, error=error)
+    except Exception as exc:
+        # Whatever broke the report builder, the call still leaves a record.
+        logger.exception("call %s: report not built", run.info.call_id)
+        report = build_report(
+            None, info=run.info, history=None, usage=None, stack=run.stack, error=repr(exc)
+        )
+    profile = run.state.profile if run.state is not None else None
+
+    async def analyse(saved: dict[str, Any]) -> None:
+        # After the file and the row, before the outbox entry: the CRM gets the analysis.
+        await add_analysis(run.store, run.settings, saved, profile, run.crew)
+
+    # File, store row, analysis, outbox entry, then the POST: each sink tried whatever the
+    # others did (metrics/sinks.py).
+    await persist_report(run.store, run.settings, report, enrich=analyse)
     prometheus.observe_report(report)
     await asyncio.to_thread(tracing.flush)
-    # Saved first; the analysis (bounded, best effort) updates it before the webhook sends it.
-    profile = run.state.profile if run.state is not None else None
-    await add_analysis(run.store, run.settings, report, profile, run.crew)
-    # The report is in the outbox before the first try, so a CRM outage loses nothing.
-    await deliver_report(run.store, run.settings, report)
     await retry_outbox(run.store, run.settings)
     logger.info(
         "call %s ended: outcome %s, %s s",
@@ -505,7 +516,14 @@ def build_server(settings: Settings) -> AgentServer:
         api_key=settings.livekit_api_key,
         api_secret=settings.livekit_secret() or None,
         load_threshold=settings.worker_load_threshold,
+        drain_timeout=settings.drain_timeout or int(settings.max_call_seconds) + 120,
         **metrics,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name, on_session_end=on_session_end)
+    server.on("worker_started", functools.partial(_start_upkeep, settings))
     return server
+
+
+def _start_upkeep(settings: Settings) -> None:
+    # In the worker's main process: outbox retries and pending-report recovery while idle.
+    _background(upkeep(store_for(settings.database_url), settings))

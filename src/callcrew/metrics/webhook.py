@@ -1,22 +1,28 @@
 """The CRM webhook: every call report POSTed, signed, to CRM_WEBHOOK_URL, at least once.
 
 The report is put in the store's outbox *before* the first attempt, so a worker that dies
-mid-delivery loses nothing: `retry_outbox` (run by the worker at start and after each call)
-sends whatever is still due. Each request carries
+mid-delivery loses nothing: `retry_outbox` (run by the worker on a timer, at start and after
+each call) sends whatever is still due. Each request carries
 
     Content-Type: application/json
     X-Callcrew-Event: call.report
     X-Callcrew-Timestamp: <unix seconds when sent>
-    X-Callcrew-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes, key CRM_WEBHOOK_SECRET>
+    X-Callcrew-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>", key CRM_WEBHOOK_SECRET>
+
+The timestamp is inside the signed text (the Stripe and Slack convention), so a captured
+request cannot be replayed later with a fresh timestamp: `verify_signature` rejects one older
+(or newer) than its tolerance, 5 minutes by default. A worker refuses to start with
+CRM_WEBHOOK_URL and no secret unless CRM_WEBHOOK_ALLOW_UNSIGNED=true.
 
 Any 2xx is success. Delivery is at least once: a receiver should treat the report's `call_id`
-as the idempotency key. `verify_signature` is what a Python receiver needs.
+as the idempotency key. Workers sharing a store *claim* an item before sending it (see
+`store/outbox.py`), so each report is POSTed once unless a worker dies mid-send.
 
 Failures are retried with exponential backoff: a few immediate tries (0.5 s, 1 s, ... with
 jitter), then from the outbox at growing intervals (1 min, 2 min, 4 min, ... capped), until
 CRM_WEBHOOK_MAX_ATTEMPTS tries in all; then the item is parked (kept, never due again) with its
-last error. Logs and stored errors name the URL's host and the HTTP status, never the secret,
-the path or the payload.
+last error, until `callcrew outbox retry` re-drives it. Logs and stored errors name the URL's
+host and the HTTP status, never the secret, the path or the payload.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from callcrew.settings import Settings
-from callcrew.store import OutboxRecord, Store
+from callcrew.store import PARKED_UNTIL, OutboxRecord, Store
 
 logger = logging.getLogger("callcrew.webhook")
 
@@ -46,13 +52,13 @@ EVENT = "call.report"
 SIGNATURE_HEADER = "X-Callcrew-Signature"
 TIMESTAMP_HEADER = "X-Callcrew-Timestamp"
 EVENT_HEADER = "X-Callcrew-Event"
-# An item that used up its attempts is parked here: kept for inspection, never due again.
-PARKED_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
+DEFAULT_TOLERANCE_S = 300.0
 
-# Items being sent in this process, as (database URL, item id): a round skips them.
-_in_flight: set[tuple[str, int]] = set()
-# One retry_outbox round at a time in this process (the outbox assumes a single dispatcher).
-_round_running = False
+__all__ = ["PARKED_UNTIL", "RetryPolicy", "deliver_report", "retry_outbox", "verify_signature"]
+
+# Stores with a retry_outbox round running in this process: a timer tick that finds one
+# running skips instead of stacking rounds.
+_rounds_running: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,9 @@ class RetryPolicy:
     outbox_max_s: float = 6 * 3600.0
     timeout_s: float = 10.0  # per request
     batch: int = 50  # outbox items per retry_outbox round
+    # How long a claimed item is ours alone; longer than the immediate tries take (3 x 10 s
+    # + waits), so only a worker that died mid-send lets another one send it again.
+    lease_s: float = 300.0
 
     def _jittered(self, seconds: float, rng: Callable[[], float]) -> float:
         return max(0.0, seconds * (1 + self.jitter * (2 * rng() - 1)))
@@ -80,6 +89,10 @@ class RetryPolicy:
         later = max(0, attempts - self.immediate_tries)
         return self._jittered(min(self.outbox_max_s, self.outbox_base_s * self.factor**later), rng)
 
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_s)
+
 
 DEFAULT_POLICY = RetryPolicy()
 
@@ -91,23 +104,59 @@ def _key(secret: str | bytes) -> bytes:
     return secret.encode("utf-8") if isinstance(secret, str) else secret
 
 
-def sign(secret: str | bytes, body: bytes) -> str:
-    """The X-Callcrew-Signature value for `body`: `sha256=<hex digest>`."""
-    return "sha256=" + hmac.new(_key(secret), body, hashlib.sha256).hexdigest()
+def _signed_text(timestamp: str, body: bytes) -> bytes:
+    return timestamp.encode("ascii") + b"." + body
 
 
-def verify_signature(secret: str | bytes, body: bytes, header: str | None) -> bool:
-    """For receivers: is `header` (X-Callcrew-Signature) the signature of these exact bytes?
+def sign(secret: str | bytes, timestamp: str | int, body: bytes) -> str:
+    """The X-Callcrew-Signature value: `sha256=<hex HMAC of "<timestamp>.<body>">`."""
+    text = _signed_text(str(timestamp), body)
+    return "sha256=" + hmac.new(_key(secret), text, hashlib.sha256).hexdigest()
 
-    Verify the raw request body before parsing it; re-serialised JSON will not match.
+
+def verify_signature(
+    secret: str | bytes,
+    body: bytes,
+    signature: str | None,
+    timestamp: str | None,
+    *,
+    tolerance_s: float = DEFAULT_TOLERANCE_S,
+    now: float | None = None,
+) -> bool:
+    """For receivers: do these headers (X-Callcrew-Signature, X-Callcrew-Timestamp) sign these
+    exact bytes, and is the timestamp within `tolerance_s` seconds of `now`?
+
+    Verify the raw request body before parsing it; re-serialised JSON will not match. A stale
+    timestamp is refused even with a valid signature: that is a replayed request.
     """
-    if not header or not secret:
+    if not signature or not secret or not timestamp:
         return False
-    scheme, _, digest = header.strip().partition("=")
+    stamp = timestamp.strip()
+    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - int(stamp)) > tolerance_s:
+        return False
+    scheme, _, digest = signature.strip().partition("=")
     if scheme.strip().lower() != "sha256" or not digest:
         return False
-    expected = hmac.new(_key(secret), body, hashlib.sha256).hexdigest().encode("ascii")
+    text = _signed_text(stamp, body)
+    expected = hmac.new(_key(secret), text, hashlib.sha256).hexdigest().encode("ascii")
     return hmac.compare_digest(expected, digest.strip().lower().encode("utf-8", "replace"))
+
+
+def webhook_problems(settings: Settings) -> list[str]:
+    """Why a worker must not start with this webhook configuration (empty when it may)."""
+    if not settings.crm_webhook_url:
+        return []
+    secret = settings.crm_webhook_secret.get_secret_value() if settings.crm_webhook_secret else ""
+    if secret or settings.crm_webhook_allow_unsigned:
+        return []
+    return [
+        "CRM_WEBHOOK_URL is set but CRM_WEBHOOK_SECRET is not: the CRM could not tell our "
+        "reports from forged ones. Set a secret, or CRM_WEBHOOK_ALLOW_UNSIGNED=true to send "
+        "them unsigned on purpose"
+    ]
 
 
 def body_of(payload: dict[str, Any]) -> bytes:
@@ -142,14 +191,11 @@ async def _post_once(
     assert url is not None
     host = _host(url)
     body = body_of(payload)
-    headers = {
-        "Content-Type": "application/json",
-        EVENT_HEADER: EVENT,
-        TIMESTAMP_HEADER: str(int(time.time())),
-    }
+    stamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json", EVENT_HEADER: EVENT, TIMESTAMP_HEADER: stamp}
     secret = settings.crm_webhook_secret.get_secret_value() if settings.crm_webhook_secret else ""
     if secret:
-        headers[SIGNATURE_HEADER] = sign(secret, body)
+        headers[SIGNATURE_HEADER] = sign(secret, stamp, body)
     try:
         async with http.post(url, data=body, headers=headers, allow_redirects=False) as resp:
             status = resp.status
@@ -196,7 +242,7 @@ async def _record_failure(
     )
 
 
-# --- the two entry points --------------------------------------------------------------------
+# --- the entry points ------------------------------------------------------------------------
 
 
 async def deliver_report(
@@ -205,22 +251,25 @@ async def deliver_report(
     report: dict[str, Any],
     *,
     policy: RetryPolicy = DEFAULT_POLICY,
+    queued_id: int | None = None,
 ) -> bool:
-    """Queue the report in the outbox, then POST it with a few immediate retries.
+    """Queue the report in the outbox (claimed by us), then POST it with a few immediate tries.
 
-    True when delivered now; False when no webhook is configured, or when it is left in the
-    outbox for `retry_outbox`. Never raises: a CRM problem must not break the end of a call.
+    `queued_id`: the report is already in the outbox under this id (claimed by the caller),
+    see `queue_report`. True when delivered now; False when no webhook is configured, or when
+    it is left in the outbox for `retry_outbox`. Never raises: a CRM problem must not break
+    the end of a call.
     """
     if not settings.crm_webhook_url:
         return False
     call_id = report.get("call_id")
-    try:
-        item_id = await asyncio.to_thread(store.outbox.add, KIND, report)
-    except Exception as exc:
-        logger.error("CRM webhook: report %s not queued (%s)", call_id, type(exc).__name__)
-        return False
-    key = (store.url, item_id)
-    _in_flight.add(key)
+    item_id = queued_id
+    if item_id is None:
+        try:
+            item_id = await queue_report(store, report, policy=policy)
+        except Exception as exc:
+            logger.error("CRM webhook: report %s not queued (%s)", call_id, type(exc).__name__)
+            return False
     try:
         record = await asyncio.to_thread(store.outbox.get, item_id)
         assert record is not None
@@ -229,8 +278,14 @@ async def deliver_report(
     except Exception as exc:
         logger.error("CRM webhook: report %s left in the outbox (%s)", call_id, type(exc).__name__)
         return False
-    finally:
-        _in_flight.discard(key)
+
+
+async def queue_report(
+    store: Store, report: dict[str, Any], *, policy: RetryPolicy = DEFAULT_POLICY
+) -> int:
+    """Put a report in the outbox, born claimed by this process for the policy's lease (so no
+    other worker's round sends it while we try it at once). Raises the store's errors."""
+    return await asyncio.to_thread(store.outbox.add, KIND, report, lease=policy.lease)
 
 
 async def _deliver_item(
@@ -243,7 +298,8 @@ async def _deliver_item(
     http: aiohttp.ClientSession | None = None,
     now: datetime | None = None,
 ) -> _Outcome:
-    """Try one outbox item (up to `immediate_tries` times when `immediate`) and record it."""
+    """Try one claimed outbox item (up to `immediate_tries` times when `immediate`) and record
+    the result."""
     call_id = record.payload.get("call_id")
     attempts = record.attempts
     tries = max(1, policy.immediate_tries) if immediate else 1
@@ -287,38 +343,34 @@ async def retry_outbox(
 ) -> int:
     """Send every report that is due in the outbox, one try each; returns how many went.
 
-    Stops the round at the first failure that looks like the endpoint being down (network,
-    timeout, 5xx, 429), so a dead CRM costs one timeout per round, not one per item. Never
-    raises; returns 0 at once when a round is already running in this process.
+    Items are claimed one at a time, so several workers sharing the store split the work and
+    never send the same item twice. The round stops at the first failure that looks like the
+    endpoint being down (network, timeout, 5xx, 429), so a dead CRM costs one timeout per
+    round, not one per item. Never raises; returns 0 at once when a round for this store is
+    already running in this process.
     """
-    global _round_running
-    if not settings.crm_webhook_url or _round_running:
+    if not settings.crm_webhook_url or store.url in _rounds_running:
         return 0
-    _round_running = True
+    _rounds_running.add(store.url)
     delivered = 0
     try:
-        when = now or datetime.now(UTC)
-        due = await asyncio.to_thread(store.outbox.due, when, policy.batch)
-        due = [r for r in due if r.kind == KIND and (store.url, r.id) not in _in_flight]
-        if not due:
-            return 0
         async with _session(policy) as http:
-            for record in due:
+            for _ in range(max(0, policy.batch)):
+                when = now or datetime.now(UTC)
+                claimed = await asyncio.to_thread(
+                    store.outbox.claim, when, policy.lease, 1, kind=KIND
+                )
+                if not claimed:
+                    break
+                record = claimed[0]
                 if record.attempts >= settings.crm_webhook_max_attempts:
                     # The limit was lowered since this item last failed: park it now.
                     error = f"gave up after {record.attempts} attempts: {record.last_error}"
-                    await asyncio.to_thread(
-                        store.outbox.mark_failed, record.id, error, PARKED_UNTIL
-                    )
+                    await asyncio.to_thread(store.outbox.park, record.id, error)
                     continue
-                key = (store.url, record.id)
-                _in_flight.add(key)
-                try:
-                    result = await _deliver_item(
-                        store, settings, policy, record, immediate=False, http=http, now=now
-                    )
-                finally:
-                    _in_flight.discard(key)
+                result = await _deliver_item(
+                    store, settings, policy, record, immediate=False, http=http, now=now
+                )
                 if result.ok:
                     delivered += 1
                 elif result.retry_soon:
@@ -326,5 +378,5 @@ async def retry_outbox(
     except Exception as exc:
         logger.error("CRM webhook: outbox round stopped (%s)", type(exc).__name__)
     finally:
-        _round_running = False
+        _rounds_running.discard(store.url)
     return delivered

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io as _io
 import logging
 import re
@@ -249,6 +250,11 @@ class Timeline:
     def offset(self, t: float | None) -> float | None:
         return None if t is None else round(t - self.t0, 3)
 
+    def release(self) -> None:
+        """Drop the recorded audio (once the WAV is written)."""
+        self.caller.clear()
+        self.agent.clear()
+
     def write_wav(self, path: Path) -> float:
         end = max((p + len(a) for p, a in [*self.caller, *self.agent]), default=0)
         stereo = np.zeros((end, 2), np.int32)
@@ -369,6 +375,10 @@ class RehearsalSpeaker(io.AudioOutput):
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._playout(), name="RehearsalSpeaker.playout")
+
+    def release(self) -> None:
+        """Drop queued audio (after the call)."""
+        self._frames.clear()
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -611,6 +621,25 @@ async def play_audio(
     started: float,
     options: AudioOptions,
 ) -> SimResult:
+    result = await _play_audio(scenario, settings, profile, store, now, on_turn, started, options)
+    # LiveKit's Silero VAD streams (a 60 s speech buffer each, 1.9 MB, four per rehearsal) end
+    # the call inside reference cycles, which only a full collection frees; the generational
+    # GC counts objects, not bytes, so in a long-lived process (several rehearsals, the soak)
+    # they piled up at ~8 MB per call. Collect them now, while nothing is waiting on us.
+    gc.collect()
+    return result
+
+
+async def _play_audio(
+    scenario: Scenario,
+    settings: Settings,
+    profile: BusinessProfile,
+    store: Store,
+    now: Callable[[], datetime],
+    on_turn: Callable[[TurnLog], None] | None,
+    started: float,
+    options: AudioOptions,
+) -> SimResult:
     crew, control, info, state = await open_call(scenario, settings, profile, store, now)
     lines = list(scenario.turns)
     caller = options.caller
@@ -838,6 +867,17 @@ async def play_audio(
     if isinstance(session_stt, GatedSTT):
         sent, held = round(session_stt.sent_s, 2), round(session_stt.held_s, 2)
         audio["stt_gate"] = {"sent_s": sent, "held_s": held}
+    # The recording is on disk. The session, its event handlers, the mic and the speaker form
+    # reference cycles, so whatever they still reach waits for a full cyclic collection (see
+    # play_audio); dropping our own buffers here frees them by reference counting, at once.
+    timeline.release()
+    speaker.release()
+    for utt in utterances:
+        utt.pcm = np.zeros(0, np.int16)
+    session.off("user_input_transcribed", _on_transcript)
+    session.off("agent_false_interruption", _on_false)
+    stt_model.off("metrics_collected", _on_metrics)
+    tts_model.off("metrics_collected", _on_metrics)
 
     problems = [
         *failures,

@@ -25,18 +25,18 @@ from callcrew.store.errors import (
     StoreBusy,
     StoreError,
 )
+from callcrew.store.outbox import PARKED_UNTIL, OutboxRecord, OutboxRepository
 from callcrew.store.repositories import (
     AppointmentRecord,
     AppointmentRepository,
     CustomerRecord,
     CustomerRepository,
-    OutboxRecord,
-    OutboxRepository,
     ReportRepository,
     Sessions,
 )
 
 __all__ = [
+    "PARKED_UNTIL",
     "SCHEMA_VERSION",
     "AppointmentNotActive",
     "AppointmentNotFound",

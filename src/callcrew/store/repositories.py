@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import PurePath
 from typing import Any
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,9 +31,8 @@ from callcrew.store.errors import (
     CustomerNotFound,
     SlotTaken,
     StoreBusy,
-    StoreError,
 )
-from callcrew.store.models import Appointment, CallReportRow, Customer, OutboxItem
+from callcrew.store.models import Appointment, CallReportRow, Customer
 
 Clock = Callable[[], datetime]
 
@@ -66,18 +65,6 @@ class AppointmentRecord:
         return self.status == BOOKED
 
 
-@dataclass(frozen=True)
-class OutboxRecord:
-    id: int
-    kind: str
-    payload: dict[str, Any]
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-
-
 def _customer(row: Customer) -> CustomerRecord:
     return CustomerRecord(id=row.id, name=row.name, phone=row.phone, created_at=row.created_at)
 
@@ -93,19 +80,6 @@ def _appointment(row: Appointment) -> AppointmentRecord:
         call_id=row.call_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
-    )
-
-
-def _outbox(row: OutboxItem) -> OutboxRecord:
-    return OutboxRecord(
-        id=row.id,
-        kind=row.kind,
-        payload=dict(row.payload),
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        delivered_at=row.delivered_at,
     )
 
 
@@ -415,7 +389,9 @@ class ReportRepository:
             "started_at": _parse_time(report.get("started_at"), "started_at"),
             "ended_at": _parse_time(report.get("ended_at"), "ended_at"),
             "outcome": _opt_str(report.get("outcome")),
-            "stack": _opt_str(report.get("stack")),
+            # A filter column (64 chars); the document keeps the whole description. Postgres
+            # refuses an over-long value where SQLite would store it.
+            "stack": (_opt_str(report.get("stack")) or "")[:64] or None,
             "report": document,
         }
         with self._s.write() as s:
@@ -451,68 +427,3 @@ class ReportRepository:
         ).limit(max(0, limit))
         with self._s.read() as s:
             return [dict(doc) for doc in s.scalars(query)]
-
-
-class OutboxRepository:
-    """Messages waiting to leave the building (the CRM webhook): at-least-once, retried.
-
-    `due` does not claim items, so a single dispatcher is assumed.
-    """
-
-    def __init__(self, sessions: Sessions, clock: Clock) -> None:
-        self._s = sessions
-        self._clock = clock
-
-    def add(self, kind: str, payload: dict[str, Any]) -> int:
-        document: dict[str, Any] = json.loads(json.dumps(payload, default=_json_default))
-        now = self._clock()
-        with self._s.write() as s:
-            row = OutboxItem(
-                kind=kind,
-                payload=document,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            s.add(row)
-            s.flush()
-            return row.id
-
-    def get(self, item_id: int) -> OutboxRecord | None:
-        with self._s.read() as s:
-            row = s.get(OutboxItem, item_id)
-            return _outbox(row) if row else None
-
-    def due(self, now: datetime, limit: int = 50) -> list[OutboxRecord]:
-        query = (
-            select(OutboxItem)
-            .where(
-                and_(
-                    OutboxItem.delivered_at.is_(None),
-                    OutboxItem.next_attempt_at <= _aware(now, "now"),
-                )
-            )
-            .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
-            .limit(max(0, limit))
-        )
-        with self._s.read() as s:
-            return [_outbox(r) for r in s.scalars(query)]
-
-    def _pending(self, s: Session, item_id: int) -> OutboxItem:
-        row = s.get(OutboxItem, item_id)
-        if row is None:
-            raise StoreError(f"There is no outbox item {item_id}.")
-        return row
-
-    def mark_delivered(self, item_id: int, now: datetime) -> None:
-        with self._s.write() as s:
-            row = self._pending(s, item_id)
-            row.attempts += 1
-            row.delivered_at = _aware(now, "now")
-
-    def mark_failed(self, item_id: int, error: str, next_attempt_at: datetime) -> None:
-        with self._s.write() as s:
-            row = self._pending(s, item_id)
-            row.attempts += 1
-            row.last_error = error
-            row.next_attempt_at = _aware(next_attempt_at, "next_attempt_at")
