@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +16,7 @@ from callcrew.providers.local_tts import (
     SAMPLE_RATE,
     LocalHibariTTS,
     check_voice,
+    load_hibari,
     trim_silence,
 )
 from callcrew.providers.stacks import build_tts, missing_keys, resolve_stack
@@ -99,20 +100,36 @@ async def test_non_ascii_text_never_fails_the_turn(text: str) -> None:
 
 
 @pytest.mark.audio
-async def test_cancellation_mid_synthesis_stops_promptly() -> None:
+async def test_cancellation_mid_synthesis_stops_promptly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Promptly = after the sentence in progress, not the whole text: counted in sentences
+    Hibari synthesizes (at the model boundary), not in seconds."""
     tts = LocalHibariTTS()
+    model = load_hibari(tts.voice)
+    calls: list[int] = []
+    real = model.from_ids
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model, "from_ids", counted)
     full = sum(f.duration for f in await _frames(tts, LONG))
+    sentences_in_full = len(calls)
+    calls.clear()
     stream = tts.synthesize(LONG)
     got = 0.0
     async for ev in stream:
         got += ev.frame.duration
         break
-    t0 = time.perf_counter()
     await stream.aclose()
-    assert time.perf_counter() - t0 < 0.5
     assert 0 < got < full / 2
     # The shared model is still usable afterwards.
     assert await _frames(tts, "Still here.")
+    # Every synthesis thread has returned, so work the cancelled stream left running counts too.
+    await asyncio.get_running_loop().shutdown_default_executor()
+    # The sentence that played, the one or two already under way when it was cancelled, and
+    # "Still here.": nowhere near the whole text (a stream that kept going would make 13).
+    assert sentences_in_full >= 10 and len(calls) <= 4, (sentences_in_full, len(calls))
 
 
 @pytest.mark.audio

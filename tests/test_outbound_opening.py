@@ -186,8 +186,9 @@ async def test_an_interrupted_agent_line_is_in_the_report_marked_with_what_was_h
             state, info=state.info, history=session.history, usage=None, stack="test"
         )
     segment = speaker.segments[0]
-    assert segment.interrupted and segment.played_s < tone_seconds(line) - 1.0
+    # Stopped before its natural end; how soon is a figure for bench/, not a test bound.
+    assert segment.interrupted and segment.played_s < tone_seconds(line)
     (entry,) = [t for t in report["transcript"] if t["role"] == "agent"]
     assert entry["interrupted"] is True
-    assert 0 < entry["heard_s"] < tone_seconds(line) - 1.0
+    assert 0 < entry["heard_s"] < tone_seconds(line)
     assert np.isclose(entry["heard_s"], segment.played_s, atol=0.3)

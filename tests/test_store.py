@@ -5,7 +5,6 @@ import dataclasses
 import multiprocessing
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -530,7 +529,6 @@ def test_concurrent_processes_exactly_one_wins(store: Store, racers: list[int]) 
         ctx.Process(target=_process_worker, args=(store.url, racers[i], barrier, out))
         for i in range(n)
     ]
-    started = time.monotonic()
     for p in procs:
         p.start()
     results = [out.get(timeout=60) for _ in range(n)]
@@ -539,7 +537,6 @@ def test_concurrent_processes_exactly_one_wins(store: Store, racers: list[int]) 
         assert p.exitcode == 0
     assert sorted(results) == ["booked"] + ["taken"] * (n - 1), results
     assert len(_booked_rows(store)) == 1
-    assert time.monotonic() - started < 60
 
 
 def test_lock_held_too_long_is_store_busy(store: Store, ada: int) -> None:

@@ -4,11 +4,54 @@ from __future__ import annotations
 
 import typer
 
-from callcrew import livekit_cli
-from callcrew.dashboard import cli as dashboard_cli
-from callcrew.metrics import calls_cli, cost_cli, outbox_cli
-from callcrew.simulate import cli as simulate_cli
-from callcrew.telephony import cli as telephony_cli
+from callcrew.lazycli import Lazy, lazy_group
+
+_WORKER = "callcrew.livekit_cli"
+_TELEPHONY = "callcrew.telephony.cli"
+
+# Each command's module is imported when the command runs, not to list it (lazycli.py): the
+# worker's modules load LiveKit's agent framework, seconds that `--help` and `cost` don't need.
+COMMANDS: dict[str, Lazy] = {
+    "start": Lazy(
+        _WORKER, "Run the worker in production mode (extra options go to LiveKit's CLI)."
+    ),
+    "dev": Lazy(_WORKER, "Run the worker in development mode (extra options go to LiveKit's CLI)."),
+    "console": Lazy(
+        _WORKER, "Talk to the crew in this terminal (audio needs a sound device; --text does not)."
+    ),
+    "download-files": Lazy(
+        _WORKER, "Fetch the plugins' model files (run at image build time; needs the internet)."
+    ),
+    "simulate": Lazy(
+        "callcrew.simulate.cli",
+        "Rehearse calls offline: the real crew, tools and store; a scripted (replay) model.",
+    ),
+    "cost": Lazy(
+        "callcrew.metrics.cost_cli",
+        "Plan a month's cost of calls for a stack: components, total, per call and per hour.",
+    ),
+    "dial": Lazy(_TELEPHONY, "Place outbound calls: one NUMBER, or a campaign with --csv FILE."),
+    "token": Lazy(
+        _TELEPHONY,
+        "Print a join token and how to use it from the Agents Playground or any LiveKit client.",
+    ),
+    "dashboard": Lazy(
+        "callcrew.dashboard.cli",
+        "Browse calls, one call's transcript and latency, and charts over time (read only).",
+    ),
+    "calls": Lazy(
+        "callcrew.metrics.calls_cli",
+        "Look back at calls: list, show one, export, and latency/cost statistics.",
+    ),
+    "outbox": Lazy(
+        "callcrew.metrics.outbox_cli",
+        "Deliveries waiting for the CRM webhook: list them, re-drive parked ones.",
+    ),
+    "sip": Lazy(
+        _TELEPHONY,
+        "SIP trunks and dispatch rules: make LiveKit match sip.yaml, or show what it has.",
+    ),
+}
 
 app = typer.Typer(
     name="callcrew",
@@ -16,15 +59,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=lazy_group(COMMANDS),
 )
 
-livekit_cli.register(app)
-simulate_cli.register(app)
-cost_cli.register(app)
-calls_cli.register(app)
-outbox_cli.register(app)
-telephony_cli.register(app)
-dashboard_cli.register(app)
+
+@app.callback()
+def _root() -> None:
+    # Typer builds a group only from registered commands or a callback; the commands come later.
+    pass
 
 
 def main() -> None:

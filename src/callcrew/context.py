@@ -14,8 +14,10 @@ void the cache (measured: a 30-turn call then cost more trimmed than untrimmed).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from livekit.agents import llm
+if TYPE_CHECKING:  # settings import this module; commands without a worker skip the framework
+    from livekit.agents import llm
 
 SUMMARY_HEADER = "Earlier in this call (summary of older turns):"
 _LINE_CHARS = 160
@@ -66,6 +68,8 @@ def summarize(items: list[llm.ChatItem], limit: int) -> str | None:
 
 def trim_context(chat_ctx: llm.ChatContext, policy: ContextPolicy) -> llm.ChatContext:
     """A trimmed copy; the original (the session's history) is never changed."""
+    from livekit.agents import llm
+
     items = list(chat_ctx.items)
     user_idx = [i for i, it in enumerate(items) if it.type == "message" and it.role == "user"]
     step = max(1, policy.step)

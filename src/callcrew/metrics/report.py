@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal, TypedDict, TypeGuard
-
-from livekit.agents import llm
-from livekit.agents.metrics.usage import (
-    AgentSessionUsage,
-    LLMModelUsage,
-    STTModelUsage,
-    TTSModelUsage,
-)
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeGuard
 
 from callcrew.call import CallInfo, CallState, Outcome
 from callcrew.scrub import scrub
+
+if TYPE_CHECKING:  # `callcrew calls` reads reports without loading the agent framework
+    from livekit.agents import llm
+    from livekit.agents.metrics.usage import AgentSessionUsage
 
 REPORT_VERSION = 1
 # Per-turn figures LiveKit records on each assistant ChatMessage (seconds).
@@ -218,6 +214,8 @@ def _seconds(value: Any) -> float | None:
 
 
 def usage_rows(usage: AgentSessionUsage | None) -> list[dict[str, Any]]:
+    from livekit.agents.metrics.usage import LLMModelUsage, STTModelUsage, TTSModelUsage
+
     rows: list[dict[str, Any]] = []
     for u in usage.model_usage if usage else []:
         if isinstance(u, LLMModelUsage):

@@ -16,11 +16,12 @@ import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from livekit import rtc
-from livekit.agents import AgentSession, tts
-from livekit.agents.voice.speech_handle import SpeechHandle
+if TYPE_CHECKING:  # the call state imports this module; commands without a worker skip LiveKit
+    from livekit import rtc
+    from livekit.agents import AgentSession, tts
+    from livekit.agents.voice.speech_handle import SpeechHandle
 
 logger = logging.getLogger("callcrew.phrases")
 
@@ -40,6 +41,8 @@ class PhraseStats:
 def primary(engine: tts.TTS[Any]) -> tts.TTS[Any]:
     """A fallback chain's own provider: phrases are recorded with it and keyed on it, so a
     fallback voice that spoke while it was down is never cached under its name."""
+    from livekit.agents import tts
+
     if isinstance(engine, tts.FallbackAdapter):
         return engine._tts_instances[0]
     return engine
@@ -71,6 +74,8 @@ class PhraseCache:
         frames = [ev.frame async for ev in primary(engine).synthesize(text)]
         if not frames:
             raise RuntimeError(f"the TTS returned no audio for {text!r}")
+        from livekit import rtc
+
         merged = rtc.combine_audio_frames(frames)
         await asyncio.to_thread(_write_wav, path, merged)
         return path
@@ -98,6 +103,8 @@ def _write_wav(path: Path, frame: rtc.AudioFrame) -> None:
 
 
 def read_frames(path: Path) -> list[rtc.AudioFrame]:
+    from livekit import rtc
+
     with wave.open(str(path), "rb") as w:
         rate, channels = w.getframerate(), w.getnchannels()
         data = w.readframes(w.getnframes())

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from livekit.agents import llm, stt, tts
+from typing import TYPE_CHECKING, Any
 
 from callcrew.settings import Settings, SettingsError
+
+if TYPE_CHECKING:  # the agent framework takes seconds to import; `callcrew cost` needs none of it
+    from livekit.agents import llm, stt, tts
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import asyncio
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,13 +15,15 @@ from callcrew.crews import CrewNotFound
 from callcrew.profile import ProfileError
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.simulate import eval_cli
-from callcrew.simulate.runner import SimResult, TurnLog, run_scenario
 from callcrew.simulate.scenario import (
     CallsScenario,
     ScenarioError,
     expand_paths,
     load_scenarios,
 )
+
+if TYPE_CHECKING:  # the runner loads LiveKit's agent framework: only once a rehearsal starts
+    from callcrew.simulate.runner import SimResult, TurnLog
 
 DEMO_SCENARIO = "demo_call.yaml"
 
@@ -250,6 +252,8 @@ def simulate(
 async def _run_one(
     scenario: Any, settings: Settings, opts: eval_cli.EvalOptions, **kwargs: Any
 ) -> SimResult:
+    from callcrew.simulate.runner import run_scenario  # the agent framework: only from here
+
     # The model clients belong to this run's event loop: a fresh crew LLM, caller and judge.
     if kwargs.get("live_llm") is not None:
         kwargs["live_llm"] = _live_llm(settings)

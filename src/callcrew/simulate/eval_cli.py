@@ -6,16 +6,17 @@ Kept beside simulate/cli.py so that file only gains option hooks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from callcrew.metrics.side_llm import side_problems
 from callcrew.settings import Settings, SettingsError
 from callcrew.simulate.frontdesk import select_tags
-from callcrew.simulate.runner import SimResult
 from callcrew.simulate.scenario import Scenario, ScenarioError
+
+if TYPE_CHECKING:  # the runner loads LiveKit's agent framework: `simulate` imports it as it runs
+    from callcrew.simulate.runner import SimResult
 
 
 @dataclass
@@ -56,6 +57,8 @@ def select(scenarios: list[Scenario], opts: EvalOptions) -> tuple[list[Scenario]
 
 def check(settings: Settings, opts: EvalOptions, *, audio: bool) -> None:
     """Every reason the evaluation cannot run here, named together (exit 2 upstream)."""
+    from callcrew.metrics.side_llm import side_problems
+
     problems: list[str] = []
     if opts.caller_llm:
         problems += side_problems(settings, "caller")
