@@ -22,6 +22,9 @@ class CrewAgent(Agent):
         super().__init__(
             instructions=instructions(self.prompt, state, **self.prompt_values()),
             chat_ctx=chat_ctx,
+            # LiveKit's own id (its hand-off records, logs) is the stage name too, so a report
+            # names each agent one way: "intro", never "intro_agent" from the class name.
+            id=self.stage,
         )
 
     def prompt_values(self) -> dict[str, Any]:

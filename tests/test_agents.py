@@ -264,3 +264,27 @@ async def test_a_warm_transfer_nobody_takes_is_relayed_and_a_message_offered(
         assert "No colleague could take the call (could not dial human agent)" in out.output
         assert "take_message" in out.output
     assert control.transferred_to is None and state.outcome is not Outcome.TRANSFERRED
+
+
+async def test_an_agent_has_one_name_in_report_handoffs_and_simulate_output() -> None:
+    """The stage name everywhere: agents_visited, the transcript's hand-offs (LiveKit's agent
+    id) and `simulate`'s printed events; never the class-derived "intro_agent"."""
+    from pathlib import Path
+
+    from callcrew.settings import Settings
+    from callcrew.simulate.runner import run_scenario
+    from callcrew.simulate.scenario import load_scenario
+
+    scenario = load_scenario(Path(__file__).parent / "scenarios" / "new_booking_web.yaml")
+    result = await run_scenario(scenario, Settings())
+    assert result.passed, result.failures
+    report = result.report
+    handoffs = [t for t in report["transcript"] if t["role"] == "handoff"]
+    assert (
+        [h["to"] for h in handoffs]
+        == report["agents_visited"]
+        == ["intro", "appointments", "wrapup"]
+    )
+    assert [h["from"] for h in handoffs[1:]] == report["agents_visited"][:-1]
+    printed = [e["to"] for t in result.turns for e in t.events if e["type"] == "handoff"]
+    assert printed and set(printed) <= set(report["agents_visited"])

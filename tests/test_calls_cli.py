@@ -311,7 +311,7 @@ def test_show_a_rehearsal(db: str, rehearsed: dict[str, Any]) -> None:
     result = calls("show", rehearsed["call_id"], "--database-url", db)
     assert result.exit_code == 0, result.output
     assert "booked" in result.output  # book then move the new booking: net effect booked
-    assert "=> intro_agent -> appointments_agent" in result.output
+    assert "=> intro -> appointments" in result.output  # the names agents_visited uses
     assert "estimated from the words spoken" in result.output
     assert "llm ttft" in result.output
 

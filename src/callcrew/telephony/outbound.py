@@ -208,7 +208,7 @@ class HoldAgent(Agent):
     """
 
     def __init__(self) -> None:
-        super().__init__(instructions="The phone is ringing. Say nothing.")
+        super().__init__(instructions="The phone is ringing. Say nothing.", id="hold")
 
     async def llm_node(
         self, chat_ctx: llm.ChatContext, tools: list[llm.Tool], model_settings: ModelSettings
