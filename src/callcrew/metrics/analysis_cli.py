@@ -11,8 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from callcrew.metrics import calls_cli
-from callcrew.metrics.analysis import analyse, spec_for
-from callcrew.metrics.side_llm import side_problems
 from callcrew.profile import ProfileError, load_profile
 from callcrew.settings import SettingsError, load_settings
 
@@ -58,6 +56,10 @@ def analyze(
     database_url: calls_cli.DatabaseUrl = None,
 ) -> None:
     """Run post-call analysis again on stored calls (ANALYSIS_LLM_*), updating the store."""
+    # The analysis LLM loads LiveKit's agent framework: not for `calls --help` or `calls list`.
+    from callcrew.metrics.analysis import analyse, spec_for
+    from callcrew.metrics.side_llm import side_problems
+
     calls_cli._consoles()
     out, err = calls_cli.out, calls_cli.err
     if (call_id is None) == (since is None):
