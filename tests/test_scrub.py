@@ -43,7 +43,8 @@ def test_log_records_are_scrubbed_whatever_logger_they_use(
     install_log_scrubber()
     install_log_scrubber()  # idempotent
     log = logging.getLogger("livekit.agents")
-    with caplog.at_level(logging.WARNING):
+    # Another test (or LiveKit's CLI) may have raised this logger's own level: set it here.
+    with caplog.at_level(logging.WARNING, logger="livekit.agents"):
         log.warning("LLM failed, switching to next LLM: %s", "Bearer sk-leaky-0123456789")
         try:
             raise RuntimeError("401: api_key=sk-leaky-0123456789")

@@ -157,6 +157,12 @@ class Settings(BaseSettings):
     prometheus_port: int | None = Field(
         None, ge=0, le=65535, description="the worker serves Prometheus metrics on :PORT/metrics"
     )
+    worker_http_port: int = Field(
+        8081,
+        ge=0,
+        le=65535,
+        description="the worker's health/status HTTP port (0: any free port)",
+    )
     # Job processes write their metrics here so the worker's endpoint can sum them.
     prometheus_multiproc_dir: Path = Path("var/prometheus")
 

@@ -516,6 +516,7 @@ def build_server(settings: Settings) -> AgentServer:
         api_key=settings.livekit_api_key,
         api_secret=settings.livekit_secret() or None,
         load_threshold=settings.worker_load_threshold,
+        port=settings.worker_http_port,
         drain_timeout=settings.drain_timeout or int(settings.max_call_seconds) + 120,
         **metrics,
     )

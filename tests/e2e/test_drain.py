@@ -61,6 +61,8 @@ def drain_worker(
         LOG_LEVEL="INFO",
         WORKER_LOAD_THRESHOLD="1.0",
         DRAIN_TIMEOUT="240",
+        # The session's e2e worker still holds the default 8081 while this test runs.
+        WORKER_HTTP_PORT="0",
         PYTHONUNBUFFERED="1",
     )
     callcrew = Path(sys.executable).with_name("callcrew")
