@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from callcrew import yamlio
 from callcrew.call import Channel
 from callcrew.phone import require_e164
 from callcrew.simulate.expectations import Expectations, ExpectedAppointment, TurnExpect
@@ -357,19 +357,14 @@ def is_scenario_data(data: Any) -> bool:
 
 
 def _read_yaml(p: Path) -> Any:
+    if p.is_dir():
+        raise ScenarioError(f"{p}: is a folder; give scenario files (*.yaml)")
     try:
-        text = p.read_text(encoding="utf-8")
+        return yamlio.load(yamlio.read_text(p))
     except FileNotFoundError:
         raise ScenarioError(f"{p}: scenario file not found") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"{p}: is a folder; give scenario files (*.yaml)") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError(f"{p}: not valid YAML{where}") from None
-    return data
+    except yamlio.YamlFileError as exc:
+        raise ScenarioError(f"{p}: {exc.reason}") from None
 
 
 def expand_paths(paths: list[Path], skipped: list[Path] | None = None) -> list[Path]:

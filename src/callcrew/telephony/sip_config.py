@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-import yaml
 from dotenv import dotenv_values
 from pydantic import (
     AfterValidator,
@@ -30,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from callcrew import yamlio
 from callcrew.settings import ENV_FILES
 
 Transport = Literal["auto", "udp", "tcp", "tls"]
@@ -380,19 +380,13 @@ def load_sip_config(path: Path | str) -> SipConfig:
     p = Path(path)
     source = str(p)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = yamlio.load(yamlio.read_text(p))
     except FileNotFoundError:
         raise SipConfigError(
             source, ["file not found (copy sip.yaml from the repository and edit it)"]
         ) from None
-    except OSError as exc:
-        raise SipConfigError(source, [f"cannot read it ({exc.strerror})"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SipConfigError(source, [f"not valid YAML{where}"]) from None
+    except yamlio.YamlFileError as exc:
+        raise SipConfigError(source, [exc.reason]) from None
     return parse_sip_config(data, source)
 
 
