@@ -36,7 +36,7 @@ from callcrew.simulate.checks import check_expectations
 from callcrew.simulate.frontdesk import release_holds, scenario_profile, seed_scenario
 from callcrew.simulate.replay import ReplayCall
 from callcrew.simulate.scenario import CallsScenario, Scenario
-from callcrew.store import AppointmentRecord, Store, open_store
+from callcrew.store import AppointmentRecord, SlotTaken, Store, open_store
 
 if TYPE_CHECKING:
     from callcrew.simulate.audio import AudioOptions
@@ -124,13 +124,19 @@ def seed(store: Store, scenario: Scenario, profile: BusinessProfile) -> None:
         ids[c.name] = rec.id
         if c.phone:
             ids[c.phone] = rec.id
-    for a in scenario.data.appointments:
+    for i, a in enumerate(scenario.data.appointments):
         service = profile.service(a.service)
         if service is None:
             raise ValueError(f"data.appointments: unknown service {a.service!r}")
         start = local_time(profile, a.start)
         end = start + timedelta(minutes=service.duration_minutes)
-        appt = store.appointments.book(ids[a.customer], service.id, start, end)
+        try:
+            appt = store.appointments.book(ids[a.customer], service.id, start, end)
+        except SlotTaken:
+            raise ValueError(
+                f"data.appointments[{i}]: {a.start:%Y-%m-%d %H:%M} overlaps another seeded "
+                "appointment"
+            ) from None
         if a.status == "cancelled":
             store.appointments.cancel(appt.id, ids[a.customer])
 
