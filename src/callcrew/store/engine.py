@@ -107,7 +107,6 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
             if not path.is_file():
                 raise StoreNotFound(_no_store(path, parsed))
             parsed = _read_only_uri(parsed, path)
-            kwargs["connect_args"] = {"uri": True}
         elif path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +126,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     if backend == "sqlite":
         _install_sqlite_hooks(engine, read_only=read_only)
     try:
-        check_schema(engine) if read_only else migrate(engine)
+        check_schema(engine, str(path) if path else None) if read_only else migrate(engine)
     except DBAPIError as exc:
         engine.dispose()
         raise StoreUnavailable(_cannot_open(parsed, exc)) from None
@@ -152,8 +151,8 @@ def _read_only_uri(parsed: URL, path: Path) -> URL:
     # A file we may not write (a read-only copy) is opened immutable: SQLite then needs no
     # -shm/-wal beside it. A writable one is opened mode=ro, which still sees a live writer.
     writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-    query = "mode=ro" if writable else "immutable=1"
-    return parsed.set(database=f"file:{quote(str(path))}?{query}")
+    mode = {"mode": "ro"} if writable else {"immutable": "1"}
+    return parsed.set(database=f"file:{quote(str(path))}", query={**mode, "uri": "true"})
 
 
 def _cannot_open(parsed: URL, exc: DBAPIError) -> str:
@@ -209,7 +208,7 @@ def migrate(engine: Engine) -> None:
             conn.execute(insert(SchemaVersion).values(id=1, version=SCHEMA_VERSION))
 
 
-def check_schema(engine: Engine) -> None:
+def check_schema(engine: Engine, shown: str | None = None) -> None:
     """Read-only open: the schema must be there and not newer than ours; nothing is written."""
     with engine.connect() as conn:
         found: int | None = None
@@ -217,7 +216,8 @@ def check_schema(engine: Engine) -> None:
             found = conn.execute(select(SchemaVersion.version)).scalar_one_or_none()
         if found is None:
             raise StoreNotFound(
-                f"{shown_url(engine.url)} holds no callcrew store (no schema_version table); "
+                f"{shown or shown_url(engine.url)} holds no callcrew store (no schema_version "
+                "table); "
                 "check DATABASE_URL or --database-url."
             )
         _refuse_newer(engine, found)
