@@ -30,6 +30,11 @@ MAX_BYTES = 16 * 1024 * 1024
 MAX_ALIAS_NODES = 100_000
 
 
+# libyaml's parser when PyYAML was built with it (the wheels are): the same safe constructor,
+# ~10x faster than the pure-Python scanner on a large sip.yaml.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class YamlFileError(UserError):
     """The file cannot be read as bounded YAML; `reason` says why (without the file name)."""
 
@@ -62,7 +67,7 @@ def read_text(path: Path, *, max_bytes: int = MAX_BYTES) -> str:
 
 def load(text: str) -> Any:
     """Parse one YAML document with the safe loader, refusing alias bombs and deep nesting."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
