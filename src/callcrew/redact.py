@@ -1,13 +1,12 @@
-"""Secrets out of text: the password of every URL, wherever a URL is printed or logged.
-
-One helper so that settings errors, store errors, log records and reports all mask the same
-way: `postgres://admin:PW@db/x` becomes `postgres://admin:***@db/x`. Only the password part of
+"""URL passwords out of the messages we print: `postgres://admin:PW@db/x` becomes
+`postgres://admin:***@db/x` in every settings, store and CLI error. Only the password part of
 the userinfo is replaced; the user name stays, so an operator can still tell which account.
+Log records and recorded errors go through `scrub.py`, which masks URL passwords too (plus
+keys and auth headers); the worker installs its log scrubber at start.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 
 MASK = "***"
@@ -28,17 +27,3 @@ def mask_urls(text: str) -> str:
 
 def has_password(url: str) -> bool:
     return mask_urls(url) != url
-
-
-class MaskUrlsFilter(logging.Filter):
-    """Logging filter: masks URL passwords in the formatted message of every record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string is the logging module's to report
-            return True
-        masked = mask_urls(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
