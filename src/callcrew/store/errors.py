@@ -53,5 +53,5 @@ class StoreNotFound(StoreUnavailable):
     """A read-only command named a store that does not exist (reading never creates one)."""
 
 
-class ValueTooLong(StoreError):
+class ValueTooLong(StoreError, ValueError):
     """A value does not fit its column; checked before the insert so every back end agrees."""

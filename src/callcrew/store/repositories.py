@@ -32,6 +32,7 @@ from callcrew.store.errors import (
     SlotTaken,
     StoreBusy,
 )
+from callcrew.store.limits import check_lengths
 from callcrew.store.models import Appointment, CallReportRow, Customer
 
 Clock = Callable[[], datetime]
@@ -394,6 +395,7 @@ class ReportRepository:
             "stack": (_opt_str(report.get("stack")) or "")[:64] or None,
             "report": document,
         }
+        check_lengths(CallReportRow.__table__, values)  # type: ignore[arg-type]
         with self._s.write() as s:
             dialect = s.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
