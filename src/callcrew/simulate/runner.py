@@ -183,18 +183,21 @@ async def run_scenario(
     audio: AudioOptions | None = None,
     caller: CallerLLM | None = None,
     judges: JudgePanel | None = None,
+    store_url: str | None = None,
 ) -> SimResult:
     """Run one scenario on a fresh SQLite store seeded from the scenario; with `database_url`
     its call report is also saved there (a store of rehearsals for `callcrew calls`).
 
     With `audio`, the caller's lines are spoken into the real audio pipeline (simulate/audio.py).
+    `store_url` names an empty store to rehearse on instead of the temp SQLite file (the tests
+    rehearse on Postgres this way).
     """
     started = time.perf_counter()
     profile = scenario_profile(scenario, profile_for(scenario, settings))
     now = frozen_clock(profile, scenario.now)
 
     with tempfile.TemporaryDirectory(prefix="callcrew-sim-") as tmp:
-        store = open_store(f"sqlite:///{Path(tmp) / 'rehearsal.db'}")
+        store = open_store(store_url or f"sqlite:///{Path(tmp) / 'rehearsal.db'}")
         try:
             await asyncio.to_thread(seed, store, scenario, profile)
             await asyncio.to_thread(seed_scenario, store, scenario, profile, now())
