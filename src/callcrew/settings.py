@@ -222,7 +222,7 @@ class Settings(BaseSettings):
             if parts.username is not None or parts.password is not None:
                 # The SDK refuses credentials in the URL; they belong in the API key/secret.
                 raise ValueError(
-                    "must not hold a user name or password (user:pw@); "
+                    "must not hold a user name or password (user:password@...); "
                     "use LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
                 )
         return v
