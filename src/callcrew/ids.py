@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from callcrew.redact import mask_urls
+
 MAX_ID = 2**31 - 1
 
 _ASCII_DIGITS = re.compile(r"[0-9]+")
@@ -17,10 +19,11 @@ _ASCII_DIGITS = re.compile(r"[0-9]+")
 
 def parse_id(text: str, what: str = "id") -> int:
     """`text` as a row id, or ValueError naming `what` and what an id looks like."""
+    shown = mask_urls(text)
     cleaned = text.strip()
     if not _ASCII_DIGITS.fullmatch(cleaned) or len(cleaned) > 10:
-        raise ValueError(f"{what} {text!r} is not a number (digits 0-9 only, 1 to {MAX_ID})")
+        raise ValueError(f"{what} {shown!r} is not a number (digits 0-9 only, 1 to {MAX_ID})")
     value = int(cleaned)
     if not 1 <= value <= MAX_ID:
-        raise ValueError(f"{what} {text!r} is out of range (1 to {MAX_ID})")
+        raise ValueError(f"{what} {shown!r} is out of range (1 to {MAX_ID})")
     return value

@@ -397,7 +397,7 @@ def show(
     with _store(database_url) as store:
         report = store.reports.get(call_id.strip())
     if report is None:
-        err.print(f"[red]No call with id {escape(call_id)!r} in the store.[/]")
+        err.print(f"No call with id {call_id!r} in the store.", markup=False, style="red")
         raise typer.Exit(1)
 
     def number(key: str) -> str:

@@ -22,6 +22,7 @@ from callcrew.metrics.planner import (
     with_vcpu_price,
 )
 from callcrew.metrics.pricing import CatalogError, load_catalog
+from callcrew.redact import mask_urls
 
 # PlanInputs keeps the fixture's field names; the command keeps the contract's option names.
 _OPTION_FOR = {
@@ -167,7 +168,7 @@ def register(app: typer.Typer) -> None:
 
 def _fail(problems: list[str]) -> NoReturn:
     for problem in problems:
-        typer.echo(f"error: {problem}", err=True)
+        typer.echo(mask_urls(f"error: {problem}"), err=True)
     raise typer.Exit(2)
 
 

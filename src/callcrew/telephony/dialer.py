@@ -35,6 +35,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from callcrew.ids import parse_id
+from callcrew.redact import mask_urls
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.store import Store, open_store
 from callcrew.telephony.lkapi import LiveKitError, livekit_api, server_error_text
@@ -530,7 +531,7 @@ async def run_calls(
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(message, err=True)
+    typer.echo(mask_urls(message), err=True)
     return typer.Exit(code)
 
 
@@ -551,7 +552,7 @@ def _print_summary(campaign: Campaign, progress: CampaignProgress | None) -> Non
     if campaign.skipped:
         typer.echo("skipped:")
         for s in campaign.skipped:
-            typer.echo(f"  line {s.line}: {s.reason}")
+            typer.echo(mask_urls(f"  line {s.line}: {s.reason}"))
     if failed:
         typer.echo("failed:")
         for r in failed:
@@ -787,7 +788,7 @@ def dial(
         if campaign is not None and campaign.skipped:
             typer.echo("skipped:")
             for s in campaign.skipped:
-                typer.echo(f"  line {s.line}: {s.reason}")
+                typer.echo(mask_urls(f"  line {s.line}: {s.reason}"))
         typer.echo("dry run: nothing dispatched")
         if store is not None:
             store.close()

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from callcrew.redact import mask_urls
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.telephony.lkapi import LiveKitError, livekit_api, server_error_text
 from callcrew.telephony.sip_config import (
@@ -597,7 +598,7 @@ sip_app = typer.Typer(
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(message, err=True)
+    typer.echo(mask_urls(message), err=True)
     return typer.Exit(code)
 
 

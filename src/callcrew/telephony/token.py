@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import typer
 from livekit import api
 
+from callcrew.redact import mask_urls
 from callcrew.settings import Settings, SettingsError, load_settings
 
 MEET_URL = "https://meet.livekit.io/custom"
@@ -130,7 +131,7 @@ def make_token(
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
+    typer.echo(mask_urls(message), err=True)
     return typer.Exit(2)
 
 
