@@ -229,7 +229,8 @@ class InboundTrunk(BaseModel):
         if v4 > MAX_OPEN_IPV4:
             return f"{v4:,} IPv4 addresses (more than a /16, {MAX_OPEN_IPV4:,})"
         if v6 > MAX_OPEN_IPV6:
-            return f"{v6:,} IPv6 addresses (more than a /48)"
+            # 2**128 written out helps nobody: say which prefix holds that many.
+            return f"IPv6 ranges as large as a /{129 - v6.bit_length()} (more than a /48)"
         return None
 
     @model_validator(mode="after")
