@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
+from typer import _click  # the click that typer vendors (its Context type)
 from typer.core import TyperGroup
 
 from callcrew import livekit_cli
@@ -39,7 +39,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 class _Boundary(TyperGroup):
     """Turns USER_ERRORS raised by any command into their message on stderr and exit 2."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: _click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except USER_ERRORS as exc:
