@@ -595,3 +595,10 @@ def test_column_limits_are_checked_before_the_insert(store: Store, ada: int) -> 
     # At the limit is fine on both back ends.
     store.reports.save(report("call_ok", "2026-06-15T12:00:00+00:00", room="r" * 200))
     assert store.reports.get("call_ok") is not None
+
+
+def test_the_workers_stack_description_fits_its_column(store: Store) -> None:
+    described = "economy: STT deepgram/nova-3, LLM openai/gpt-4.1-nano, TTS cartesia/sonic-turbo"
+    store.reports.save(report("call_stack", "2026-06-15T12:00:00+00:00", stack=described))
+    assert raw(store, "SELECT stack FROM call_reports") == [("economy",)]
+    assert store.reports.get("call_stack")["stack"] == described  # type: ignore[index]
