@@ -194,6 +194,9 @@ class Settings(BaseSettings):
     livekit_self_hosted: bool = False
     vcpu_hour_usd: float | None = Field(None, ge=0, le=1000, allow_inf_nan=False)
     log_level: LogLevel = "INFO"
+    # The worker's health-check HTTP port (LiveKit: 8081 in start, any free port in dev); set
+    # it to run two workers on one host. 0 = any free port.
+    worker_port: int | None = Field(None, ge=0, le=65535)
 
     @field_validator("stt", "llm", "tts")
     @classmethod

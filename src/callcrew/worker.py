@@ -517,6 +517,8 @@ def build_server(settings: Settings) -> AgentServer:
     levels: dict[str, Any] = (
         {"log_level": settings.log_level} if "log_level" in settings.model_fields_set else {}
     )
+    if settings.worker_port is not None:
+        levels["port"] = settings.worker_port
     server = AgentServer(
         setup_fnc=prewarm,
         ws_url=settings.livekit_url,

@@ -151,8 +151,9 @@ def _describe_filters(since: datetime | None, outcome: str | None, channel: str 
 
 
 @contextmanager
-def _store(database_url: str | None) -> Iterator[Store]:
-    """The store, opened read-only: no migration, no write lock, never created.
+def _store(database_url: str | None, *, write: bool = False) -> Iterator[Store]:
+    """The store, opened read-only: no migration, no write lock, never created (`write`: a
+    command that updates reports, like `calls analyze`, opens it normally, migrated).
 
     A wrong URL or a store that does not exist exits 2 with the reason; a database that fails
     while open exits 1. Both print with markup off (the reason may quote user text).
@@ -163,7 +164,7 @@ def _store(database_url: str | None) -> Iterator[Store]:
         err.print(exc.render(), markup=False)
         raise typer.Exit(2) from None
     try:
-        store = open_store(settings.database_url, read_only=True)
+        store = open_store(settings.database_url, read_only=not write)
     except StoreUnavailable as exc:
         err.print(str(exc), markup=False, style="red")
         raise typer.Exit(2) from None
