@@ -10,16 +10,17 @@ import pytest
 
 from callcrew.settings import load_settings
 from callcrew.simulate.runner import run_scenario
-from callcrew.simulate.scenario import load_scenarios
+from callcrew.simulate.scenario import expand_paths, load_scenarios
 from callcrew.store import open_store
 
 pytestmark = pytest.mark.rehearsal
 
-SCENARIOS = sorted(
+# The folder as `callcrew simulate tests/scenarios` sees it (profiles beside them are skipped).
+SCENARIOS = [
     p
-    for p in (Path(__file__).parent / "scenarios").glob("*.yaml")
+    for p in expand_paths([Path(__file__).parent / "scenarios"])
     if not p.name.startswith("audio_")
-)
+]
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
