@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -56,6 +55,7 @@ for _p in (ROOT / "src", ROOT):
 from livekit.agents import Agent, AgentSession, llm  # noqa: E402
 
 from bench.fakes import FixedSTT, FixedTTS, Latencies  # noqa: E402
+from callcrew import yamlio  # noqa: E402
 from callcrew.simulate.audio import (  # noqa: E402
     RATE,
     CallerMic,
@@ -184,7 +184,7 @@ class CallerLine:
 
 
 def load_lines(name: str) -> dict[str, list[CallerLine]]:
-    raw = yaml.safe_load((DATA / name).read_text())
+    raw = yamlio.load(yamlio.read_text(DATA / name))
     out: dict[str, list[CallerLine]] = {"plain": [], "pause": []}
     for text in raw["plain"]:
         out["plain"].append(CallerLine([text]))

@@ -1,7 +1,9 @@
-"""Shared fixtures: a real SQLite store, the built-in profile, a frozen clock, a crew call."""
+"""Shared fixtures: a real store (SQLite, and Postgres via `db_url`), the built-in profile, a
+frozen clock, a crew call."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +17,7 @@ from callcrew.profile import BusinessProfile, load_profile
 from callcrew.settings import Settings
 from callcrew.simulate.runner import SimCallControl
 from callcrew.store import Store, open_store
+from tests import pg_cluster
 
 # Friday 2026-06-12, 09:00 at the salon (America/New_York = UTC-4 in June).
 FROZEN_NOW = datetime(2026, 6, 12, 13, 0, tzinfo=UTC)
@@ -90,3 +93,41 @@ def make_call(store: Store, profile: BusinessProfile) -> Callable[..., object]:
         return state, control
 
     return _make
+
+
+# --- the store on both back ends -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[pg_cluster.Cluster]:
+    """One throwaway PostgreSQL cluster for the session; skipped (failed under CI) without it."""
+    bindir = pg_cluster.find_bindir()
+    reason = None
+    if bindir is None:
+        reason = "PostgreSQL binaries (initdb, postgres) not installed: apt-get install postgresql"
+    else:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            reason = "psycopg not installed: pip install 'callcrew[postgres]'"
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must test on Postgres too: {reason}")
+        pytest.skip(reason)
+    assert bindir is not None
+    with pg_cluster.running_cluster(bindir) as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLAlchemy URL of an empty store: a SQLite file, or a fresh database in the cluster."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'callcrew.db'}"
+        return
+    cluster: pg_cluster.Cluster = request.getfixturevalue("pg")
+    name = cluster.create_database()
+    try:
+        yield cluster.url(name)
+    finally:
+        cluster.drop_database(name)

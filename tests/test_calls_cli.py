@@ -250,13 +250,27 @@ def test_list_refuses_bad_options(db: str, args: list[str], needle: str) -> None
     assert needle in result.output
 
 
-def test_empty_or_missing_store_is_friendly(tmp_path: Path) -> None:
+def test_missing_store_says_so_and_is_not_created(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "calls.db"
-    result = calls("list", "--database-url", f"sqlite:///{missing}")
-    assert result.exit_code == 0
-    assert "No calls recorded yet" in result.output
+    for command in ("list", "stats", "export"):
+        result = calls(command, "--database-url", f"sqlite:///{missing}")
+        assert result.exit_code == 2, result.output
+        assert f"No store at {missing}" in result.output
+        assert "No calls recorded yet" not in result.output
     assert not missing.parent.exists()  # reading never creates a database
 
+
+def test_relative_default_from_another_folder_names_the_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = calls("list", env={"DATABASE_URL": "sqlite:///var/callcrew.db"})
+    assert result.exit_code == 2
+    assert f"No store at {tmp_path / 'var' / 'callcrew.db'}" in result.output
+    assert "relative to the current folder" in result.output
+
+
+def test_empty_store_is_friendly(tmp_path: Path) -> None:
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     open_store(empty).close()
     for command in ("list", "stats"):
@@ -264,6 +278,52 @@ def test_empty_or_missing_store_is_friendly(tmp_path: Path) -> None:
         assert result.exit_code == 0 and "No calls recorded yet" in result.output
     exported = calls("export", "--database-url", empty)
     assert exported.exit_code == 0 and json.loads(exported.stdout) == []
+
+
+def test_reading_neither_migrates_nor_waits_for_a_writer(db: str, tmp_path: Path) -> None:
+    import sqlite3
+
+    path = db.removeprefix("sqlite:///")
+    before = Path(path).read_bytes()
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        # A worker in the middle of a write: holds the write lock, as BEGIN IMMEDIATE does.
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("DELETE FROM call_reports WHERE 0")
+        for command in ("list", "stats"):
+            result = calls(command, "--database-url", db)
+            assert result.exit_code == 0, result.output
+        assert "call_recent" in calls("list", "--database-url", db).output
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert Path(path).read_bytes() == before
+
+
+def test_a_file_that_is_not_a_store_is_named(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    import sqlite3
+
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    result = calls("list", "--database-url", f"sqlite:///{other}")
+    assert result.exit_code == 2
+    assert f"{other} holds no callcrew store" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--limit", "99999999999999999999"], "--limit"),
+        (["--since", "99999999999999d"], "before the year 1"),
+        (["--since", "0001-01-01T00:00+05:00"], "before the year 1 in UTC"),
+        (["--since", "[bold]x[/x] [a-z0-9]"], "[a-z0-9]"),
+    ],
+)
+def test_out_of_range_filters_exit_2(db: str, args: list[str], needle: str) -> None:
+    result = calls("list", *args, "--database-url", db)
+    assert result.exit_code == 2, result.output
+    assert needle in " ".join(result.output.replace("│", " ").split())
+    assert "Traceback" not in result.output
 
 
 def test_reads_database_url_from_the_environment(db: str) -> None:

@@ -191,7 +191,7 @@ def test_seeded_appointments_refer_to_a_seeded_customer_by_name_or_phone() -> No
             "expect.appointments.0.start: Field required",
         ),
         ({"data": {"rooms": []}}, "data.rooms: Extra inputs are not permitted"),
-        ({"replay": {"ttft_ms": -5}}, "replay: replay timings must not be negative"),
+        ({"replay": {"ttft_ms": -5}}, "replay: replay timings must be finite and not negative"),
         ({"replay": {"ttft": 5}}, "replay: unknown replay setting(s): ttft"),
         ({"caller_name": "Dana"}, "caller_name: Extra inputs are not permitted"),
     ],

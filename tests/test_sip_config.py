@@ -6,6 +6,7 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
+import yaml
 
 from callcrew.telephony.sip_config import (
     MissingSecretsError,
@@ -231,3 +232,64 @@ def test_secrets_come_from_dotenv_local_with_dotenv_winning(
     env = environment()
     assert env["ONLY_LOCAL"] == "a"
     assert env["BOTH"] == "dotenv"
+
+
+# --- open-trunk guard: ranges wider than a carrier needs, without auth ----------------------
+
+
+def _apply_dry_run(tmp_path: Path, addresses: list[str], **extra: object) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from callcrew.cli import app
+
+    trunk = {"name": "in", "numbers": ["+15550100000"], "allowed_addresses": addresses, **extra}
+    (tmp_path / "wide.yaml").write_text(yaml.safe_dump({"inbound_trunks": [trunk]}))
+    env = {"LIVEKIT_URL": "ws://127.0.0.1:1", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
+    result = CliRunner().invoke(app, ["sip", "apply", "--dry-run", "-f", "wide.yaml"], env=env)
+    return result.exit_code, " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("addresses", "covered"),
+    [
+        (["0.0.0.0/1", "128.0.0.0/1"], "4,294,967,296 IPv4 addresses (more than a /16"),
+        (["10.0.0.0/15"], "131,072 IPv4 addresses"),
+        (["::/1", "8000::/1"], "IPv6 ranges as large as a /0 (more than a /48)"),
+        (["2001:db8::/32"], "IPv6 ranges as large as a /32 (more than a /48)"),
+    ],
+)
+def test_unauthenticated_trunk_wider_than_a_carrier_is_refused(
+    tmp_path: Path, addresses: list[str], covered: str
+) -> None:
+    code, output = _apply_dry_run(tmp_path, addresses)
+    assert code == 2, output
+    assert f"allowed_addresses cover {covered}" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ["54.172.60.0/30", "54.244.51.0/30", "54.171.127.192/30"],  # Twilio-style /30s
+        ["192.76.120.0/24", "64.16.250.0/24"],  # Telnyx-style /24s
+        ["10.0.0.0/16"],  # exactly the threshold
+        ["10.0.0.0/17", "10.0.128.0/17", "10.0.0.0/16"],  # overlaps count once
+        ["2600:1f18::/48"],
+    ],
+)
+def test_carrier_sized_ranges_pass_the_guard(addresses: list[str]) -> None:
+    from callcrew.telephony.sip_config import InboundTrunk
+
+    trunk = InboundTrunk.model_validate(
+        {"name": "in", "numbers": ["+15550100000"], "allowed_addresses": addresses}
+    )
+    assert trunk.too_wide() is None
+
+
+def test_wide_ranges_are_fine_with_auth_or_allow_open(tmp_path: Path) -> None:
+    from callcrew.telephony.sip_config import InboundTrunk
+
+    wide = ["0.0.0.0/1", "128.0.0.0/1"]
+    base = {"name": "in", "numbers": ["+15550100000"], "allowed_addresses": wide}
+    InboundTrunk.model_validate({**base, "allow_open": True})
+    InboundTrunk.model_validate({**base, "auth": {"username": "u", "password_env": "PW_ENV"}})

@@ -27,6 +27,7 @@ from callcrew.store import (
     Store,
     StoreBusy,
     StoreError,
+    ValueTooLong,
     open_store,
 )
 
@@ -41,13 +42,14 @@ def minutes(n: int) -> timedelta:
     return timedelta(minutes=n)
 
 
-def db_url(path: Path) -> str:
+def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(db_url(tmp_path / "callcrew.db"), clock=lambda: CLOCK)
+def store(db_url: str) -> Iterator[Store]:
+    # Every test on `store` runs on SQLite and on Postgres (conftest's db_url).
+    s = open_store(db_url, clock=lambda: CLOCK)
     yield s
     s.close()
 
@@ -72,7 +74,7 @@ def raw(store: Store, sql: str) -> list[Any]:
 
 def test_creates_missing_parent_folder_and_sets_pragmas(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "callcrew.db"
-    with open_store(db_url(path)) as s:
+    with open_store(sqlite_url(path)) as s:
         assert path.exists()
         with s.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -81,7 +83,7 @@ def test_creates_missing_parent_folder_and_sets_pragmas(tmp_path: Path) -> None:
 
 
 def test_schema_version_is_recorded_and_reopening_keeps_data(tmp_path: Path) -> None:
-    url = db_url(tmp_path / "v.db")
+    url = sqlite_url(tmp_path / "v.db")
     with open_store(url) as s:
         assert raw(s, "SELECT id, version FROM schema_version") == [(1, SCHEMA_VERSION)]
         s.customers.create("Ada", "+15551230001")
@@ -93,11 +95,11 @@ def test_schema_version_is_recorded_and_reopening_keeps_data(tmp_path: Path) -> 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "newer.db"
-    open_store(db_url(path)).close()
+    open_store(sqlite_url(path)).close()
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
     with pytest.raises(SchemaTooNew) as err:
-        open_store(db_url(path))
+        open_store(sqlite_url(path))
     message = str(err.value)
     assert f"schema version {SCHEMA_VERSION + 1}" in message
     assert "upgrade callcrew" in message
@@ -182,7 +184,7 @@ def test_book_and_read_back(store: Store, ada: int) -> None:
 
 
 def test_times_round_trip_as_aware_utc(tmp_path: Path) -> None:
-    url = db_url(tmp_path / "tz.db")
+    url = sqlite_url(tmp_path / "tz.db")
     start = datetime(2026, 6, 16, 9, 30, tzinfo=NY)
     with open_store(url) as s:
         customer = s.customers.create("Ada", "+15551230001")
@@ -362,7 +364,7 @@ def test_report_save_get_and_upsert(store: Store) -> None:
     rows = raw(store, "SELECT call_id, outcome, stack FROM call_reports")
     assert rows == [("call_a", "booked", "economy")]
     ended = raw(store, "SELECT ended_at FROM call_reports")[0][0]
-    assert ended.startswith("2026-06-15 12:04:00")
+    assert str(ended).startswith("2026-06-15 12:04:00")
 
 
 def test_report_list_filters(store: Store) -> None:
@@ -540,6 +542,8 @@ def test_concurrent_processes_exactly_one_wins(store: Store, racers: list[int]) 
 
 
 def test_lock_held_too_long_is_store_busy(store: Store, ada: int) -> None:
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's lock and pragmas; Postgres serialises with an advisory lock")
     # Another process holds the write lock; shorten the wait so the test stays fast.
     store.engine.dispose()
 
@@ -562,6 +566,8 @@ def test_lock_held_too_long_is_store_busy(store: Store, ada: int) -> None:
 
 
 def test_pragmas_apply_to_every_pooled_connection(store: Store) -> None:
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's lock and pragmas; Postgres serialises with an advisory lock")
     # Connections opened later (pool growth under load) must get the same settings.
     conns = [store.engine.connect() for _ in range(3)]
     try:
@@ -570,3 +576,26 @@ def test_pragmas_apply_to_every_pooled_connection(store: Store) -> None:
     finally:
         for conn in conns:
             conn.close()
+
+
+# --- column limits: the same clear error on every back end ----------------------------------
+
+
+def test_column_limits_are_checked_before_the_insert(store: Store, ada: int) -> None:
+    with pytest.raises(ValueTooLong, match=r"call_reports\.room holds at most 200 characters"):
+        store.reports.save(report("call_long", "2026-06-15T12:00:00+00:00", room="r" * 201))
+    assert store.reports.get("call_long") is None
+    with pytest.raises(ValueTooLong, match=r"customers\.name holds at most 200 characters"):
+        store.customers.create("n" * 201, "+15551239999")
+    with pytest.raises(ValueTooLong, match=r"outbox\.kind holds at most 64 characters"):
+        store.outbox.add("k" * 65, {})
+    # At the limit is fine on both back ends.
+    store.reports.save(report("call_ok", "2026-06-15T12:00:00+00:00", room="r" * 200))
+    assert store.reports.get("call_ok") is not None
+
+
+def test_the_workers_stack_description_fits_its_column(store: Store) -> None:
+    described = "economy: STT deepgram/nova-3, LLM openai/gpt-4.1-nano, TTS cartesia/sonic-turbo"
+    store.reports.save(report("call_stack", "2026-06-15T12:00:00+00:00", stack=described))
+    assert raw(store, "SELECT stack FROM call_reports") == [("economy",)]
+    assert store.reports.get("call_stack")["stack"] == described  # type: ignore[index]

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-import typer
+from typing import Any
 
-from callcrew.lazycli import Lazy, lazy_group
+import typer
+from typer import _click  # the click that typer vendors (its Context type)
+
+from callcrew.errors import UserError
+from callcrew.lazycli import Lazy, LazyGroup
+from callcrew.metrics.pricing import CatalogError
+from callcrew.profile import ProfileError
+from callcrew.redact import mask_urls
+from callcrew.settings import SettingsError
+from callcrew.simulate.scenario import ScenarioError
+from callcrew.store.errors import StoreError
+from callcrew.telephony.sip_config import MissingSecretsError, SipConfigError
 
 _WORKER = "callcrew.livekit_cli"
 _TELEPHONY = "callcrew.telephony.cli"
@@ -53,13 +64,41 @@ COMMANDS: dict[str, Lazy] = {
     ),
 }
 
+# Our own errors about the user's input: each already names the input and what is wrong.
+# Nothing broader is caught here: any other exception is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    UserError,
+    SettingsError,
+    ScenarioError,
+    ProfileError,
+    CatalogError,
+    SipConfigError,
+    MissingSecretsError,
+    StoreError,
+)
+
+
+class _Boundary(LazyGroup):
+    """Turns USER_ERRORS raised by any command into their message on stderr and exit 2."""
+
+    table = COMMANDS
+
+    def invoke(self, ctx: _click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            # Plain echo, never Rich markup: the message quotes user input ("[a-z]").
+            typer.echo(mask_urls(str(exc)), err=True)
+            raise typer.Exit(2) from None
+
+
 app = typer.Typer(
     name="callcrew",
     help="A phone voice-agent service on LiveKit Agents.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    cls=lazy_group(COMMANDS),
+    cls=_Boundary,
 )
 
 

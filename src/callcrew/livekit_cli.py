@@ -15,13 +15,14 @@ from typing import Annotated
 import typer
 
 from callcrew.providers.stacks import Block, missing_keys, resolve_stack
+from callcrew.redact import mask_urls
 from callcrew.settings import Settings, SettingsError, load_settings
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    typer.echo(str(exc), err=True)
+    typer.echo(mask_urls(str(exc)), err=True)
     return typer.Exit(2)
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from callcrew import yamlio
 from callcrew.metrics.analysis_spec import AnalysisSpec
 from callcrew.phone import require_e164
 
@@ -221,15 +221,13 @@ def load_profile(path: Path | str | None = None) -> BusinessProfile:
         p = Path(path)
         source = str(p)
         try:
-            text = p.read_text(encoding="utf-8")
+            text = yamlio.read_text(p)
         except FileNotFoundError:
             raise ProfileError(f"{source}: business profile file not found") from None
-        except OSError as exc:
-            raise ProfileError(f"{source}: cannot read business profile ({exc.strerror})") from None
+        except yamlio.YamlFileError as exc:
+            raise ProfileError(f"{source}: business profile {exc.reason}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ProfileError(f"{source}: not valid YAML{where}") from None
+        data = yamlio.load(text)
+    except yamlio.YamlFileError as exc:
+        raise ProfileError(f"{source}: {exc.reason}") from None
     return parse_profile(data, source)

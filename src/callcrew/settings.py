@@ -13,11 +13,15 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from callcrew.context import ContextPolicy
+from callcrew.redact import mask_urls
 
 StackName = Literal["economy", "premium", "local"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -157,12 +161,6 @@ class Settings(BaseSettings):
     prometheus_port: int | None = Field(
         None, ge=0, le=65535, description="the worker serves Prometheus metrics on :PORT/metrics"
     )
-    worker_http_port: int = Field(
-        8081,
-        ge=0,
-        le=65535,
-        description="the worker's health/status HTTP port (0: any free port)",
-    )
     # Job processes write their metrics here so the worker's endpoint can sum them.
     prometheus_multiproc_dir: Path = Path("var/prometheus")
 
@@ -196,6 +194,9 @@ class Settings(BaseSettings):
     livekit_self_hosted: bool = False
     vcpu_hour_usd: float | None = Field(None, ge=0, le=1000, allow_inf_nan=False)
     log_level: LogLevel = "INFO"
+    # The worker's health-check HTTP port (LiveKit: 8081 in start, any free port in dev); set
+    # it to run two workers on one host. 0 = any free port.
+    worker_port: int | None = Field(None, ge=0, le=65535)
 
     @field_validator("stt", "llm", "tts")
     @classmethod
@@ -219,6 +220,24 @@ class Settings(BaseSettings):
     def _url_scheme(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^(wss?|https?)://[^\s/]+", v):
             raise ValueError("must start with ws://, wss://, http:// or https:// and name a host")
+        if v is not None:
+            parts = _split_url(v)
+            if parts.username is not None or parts.password is not None:
+                # The SDK refuses credentials in the URL; they belong in the API key/secret.
+                raise ValueError(
+                    "must not hold a user name or password (user:password@...); "
+                    "use LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
+                )
+        return v
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _llm_url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must start with http:// or https:// and name a host")
+        _split_url(v)
         return v
 
     @field_validator("caller_llm_base_url", "judge_llm_base_url", "analysis_llm_base_url")
@@ -233,11 +252,18 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _db_scheme(cls, v: str) -> str:
+        # Hosting providers hand out postgres:// (Heroku, Render, Supabase ...); SQLAlchemy
+        # only knows postgresql://, and we name the driver we ship (psycopg 3).
+        v = re.sub(r"^(postgres|postgresql)://", "postgresql+psycopg://", v)
         if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", v):
             raise ValueError(
                 "must be a SQLAlchemy URL for SQLite or Postgres, "
                 "e.g. sqlite:///var/callcrew.db or postgresql+psycopg://user@host/db"
             )
+        try:
+            make_url(v)
+        except ArgumentError:
+            raise ValueError("is not a valid database URL") from None
         return v
 
     @field_validator("phrase_cache_dir", mode="before")
@@ -276,6 +302,18 @@ class Settings(BaseSettings):
         return self.livekit_api_secret.get_secret_value() if self.livekit_api_secret else ""
 
 
+def _split_url(v: str) -> SplitResult:
+    """urlsplit that also checks host and port (a bad port only fails when read)."""
+    try:
+        parts = urlsplit(v)
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL ({exc})") from None
+    if not parts.hostname:
+        raise ValueError("names no host")
+    return parts
+
+
 def _describe(err: dict[str, Any]) -> str:
     loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
     msg = str(err.get("msg", "is invalid"))
@@ -286,7 +324,7 @@ def _describe(err: dict[str, Any]) -> str:
         if raw is None or isinstance(raw, dict) or "secret" in loc or "key" in loc
         else (f" (got {raw!r})")
     )
-    return f"{loc.upper()}: {msg}{shown}"
+    return mask_urls(f"{loc.upper()}: {msg}{shown}")
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -295,6 +333,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(_describe(e) for e in exc.errors()) from None  # type: ignore[arg-type]
+    except UnicodeDecodeError as exc:
+        # pydantic-settings reads .env from the working directory without naming it.
+        env_file = Path(".env").resolve()
+        raise SettingsError(
+            [f"{env_file}: not UTF-8 text (byte at offset {exc.start}); save it as UTF-8"]
+        ) from None
 
 
 def context_policy(settings: Settings) -> ContextPolicy:

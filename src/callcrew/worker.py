@@ -42,6 +42,7 @@ from callcrew.providers.phrases import PhraseCache
 from callcrew.providers.recovery import ProviderRecovery, crew_failure_plan
 from callcrew.providers.session import build_session, load_vad
 from callcrew.providers.stacks import resolve_stack
+from callcrew.scrub import install_log_scrubber
 from callcrew.settings import Settings, load_settings
 from callcrew.store import Store, open_store
 from callcrew.telephony.dialer import DialError, resolve_trunk
@@ -510,15 +511,23 @@ def build_server(settings: Settings) -> AgentServer:
             "prometheus_port": settings.prometheus_port,
             "prometheus_multiproc_dir": str(settings.prometheus_multiproc_dir.resolve()),
         }
+    install_log_scrubber()  # URL passwords and keys out of every log record (scrub.py)
+    # LOG_LEVEL, when set, is the level of `start` and `dev` (LiveKit's --log-level still wins);
+    # unset, LiveKit keeps its defaults (DEBUG in dev, INFO in start).
+    levels: dict[str, Any] = (
+        {"log_level": settings.log_level} if "log_level" in settings.model_fields_set else {}
+    )
+    if settings.worker_port is not None:
+        levels["port"] = settings.worker_port
     server = AgentServer(
         setup_fnc=prewarm,
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=settings.livekit_secret() or None,
         load_threshold=settings.worker_load_threshold,
-        port=settings.worker_http_port,
         drain_timeout=settings.drain_timeout or int(settings.max_call_seconds) + 120,
         **metrics,
+        **levels,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name, on_session_end=on_session_end)
     server.on("worker_started", functools.partial(_start_upkeep, settings))

@@ -62,7 +62,7 @@ def drain_worker(
         WORKER_LOAD_THRESHOLD="1.0",
         DRAIN_TIMEOUT="240",
         # The session's e2e worker still holds the default 8081 while this test runs.
-        WORKER_HTTP_PORT="0",
+        WORKER_PORT="0",
         PYTHONUNBUFFERED="1",
     )
     callcrew = Path(sys.executable).with_name("callcrew")

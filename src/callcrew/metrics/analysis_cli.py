@@ -77,7 +77,7 @@ def analyze(
         err.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(2) from None
     when = calls_cli._since(since)
-    with calls_cli._store(database_url) as store:
+    with calls_cli._store(database_url, write=True) as store:
         if store is None:
             reports: list[dict[str, Any]] = []
         elif call_id is not None:

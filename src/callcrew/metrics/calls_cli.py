@@ -26,15 +26,15 @@ import typer
 from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from callcrew.call import Channel, Outcome
 from callcrew.metrics import stats
 from callcrew.metrics.plan_check import compare_to_plan, plan_tables
 from callcrew.metrics.report import mask_number
+from callcrew.redact import mask_urls
 from callcrew.settings import SettingsError, load_settings
-from callcrew.store import Store, StoreError, open_store
+from callcrew.store import Store, StoreError, StoreUnavailable, open_store
 
 # Enough for "all of them" without an unbounded query.
 ALL = 1_000_000_000
@@ -150,38 +150,27 @@ def _describe_filters(since: datetime | None, outcome: str | None, channel: str 
 # --- the store -------------------------------------------------------------------------------
 
 
-def _missing_sqlite_file(url: str) -> Path | None:
-    """The SQLite file a URL names when it does not exist yet (reading must not create it)."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return None
-    if database.startswith("file:"):
-        return None
-    path = Path(database).expanduser()
-    return None if path.exists() else path
-
-
 @contextmanager
-def _store(database_url: str | None) -> Iterator[Store | None]:
-    """The store, or None when there is no database yet; exits 2 on bad settings."""
+def _store(database_url: str | None, *, write: bool = False) -> Iterator[Store]:
+    """The store, opened read-only: no migration, no write lock, never created (`write`: a
+    command that updates reports, like `calls analyze`, opens it normally, migrated).
+
+    A wrong URL or a store that does not exist exits 2 with the reason; a database that fails
+    while open exits 1. Both print with markup off (the reason may quote user text).
+    """
     try:
         settings = load_settings(database_url=database_url) if database_url else load_settings()
     except SettingsError as exc:
-        err.print(escape(exc.render()))
+        err.print(exc.render(), markup=False)
         raise typer.Exit(2) from None
-    url = settings.database_url
-    shown = make_url(url).render_as_string(hide_password=True)
-    if _missing_sqlite_file(url) is not None:
-        yield None
-        return
     try:
-        store = open_store(url)
-    except (StoreError, SQLAlchemyError, ImportError) as exc:
-        err.print(f"[red]Cannot open the store at {escape(shown)}: {escape(str(exc))}[/]")
+        store = open_store(settings.database_url, read_only=not write)
+    except StoreUnavailable as exc:
+        err.print(str(exc), markup=False, style="red")
+        raise typer.Exit(2) from None
+    except (StoreError, SQLAlchemyError) as exc:
+        shown = mask_urls(settings.database_url)
+        err.print(f"Cannot open the store at {shown}: {mask_urls(str(exc))}", markup=False)
         raise typer.Exit(1) from None
     try:
         yield store
@@ -197,8 +186,6 @@ def _load(
     limit: int,
 ) -> list[dict[str, Any]]:
     with _store(database_url) as store:
-        if store is None:
-            return []
         return store.reports.list(since=since, outcome=outcome, limit=limit, channel=channel)
 
 
@@ -257,7 +244,9 @@ def list_calls(
     since: Since = None,
     outcome: OutcomeOpt = None,
     channel: ChannelOpt = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many calls.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=ALL, help="At most this many calls.")
+    ] = 50,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Recent calls, newest first: when, who (masked), how long, how it ended, cost, latency."""
@@ -407,9 +396,9 @@ def show(
     """One call: header, transcript with each agent turn's timings, usage and cost."""
     _consoles()
     with _store(database_url) as store:
-        report = store.reports.get(call_id.strip()) if store is not None else None
+        report = store.reports.get(call_id.strip())
     if report is None:
-        err.print(f"[red]No call with id {escape(call_id)!r} in the store.[/]")
+        err.print(f"No call with id {call_id!r} in the store.", markup=False, style="red")
         raise typer.Exit(1)
 
     def number(key: str) -> str:
@@ -498,7 +487,8 @@ def export(
     outcome: OutcomeOpt = None,
     channel: ChannelOpt = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="At most this many (newest) calls.")
+        int | None,
+        typer.Option("--limit", min=1, max=ALL, help="At most this many (newest) calls."),
     ] = None,
     mask_numbers: Annotated[
         bool, typer.Option("--mask-numbers", help="Mask caller and dialled numbers.")

@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from callcrew.metrics.planner import (
     PlanInputs,
@@ -21,6 +22,7 @@ from callcrew.metrics.planner import (
     with_vcpu_price,
 )
 from callcrew.metrics.pricing import CatalogError, load_catalog
+from callcrew.redact import mask_urls
 
 # PlanInputs keeps the fixture's field names; the command keeps the contract's option names.
 _OPTION_FOR = {
@@ -166,7 +168,7 @@ def register(app: typer.Typer) -> None:
 
 def _fail(problems: list[str]) -> NoReturn:
     for problem in problems:
-        typer.echo(f"error: {problem}", err=True)
+        typer.echo(mask_urls(f"error: {problem}"), err=True)
     raise typer.Exit(2)
 
 
@@ -188,13 +190,16 @@ def _usd(value: Decimal | None, places: str = "0.01") -> str:
 def _print_table(r: PlanResult) -> None:
     i = r.inputs
     console = Console()
-    table = Table(title=f"callcrew cost: {r.stack} ({r.label})", title_justify="left")
+    # Stack names, labels and "priced as" come from price files: Text, never markup.
+    table = Table(title=Text(f"callcrew cost: {r.stack} ({r.label})"), title_justify="left")
     table.add_column("Component")
     table.add_column("Priced as", overflow="fold")
     table.add_column("USD / month", justify="right")
     table.add_column("Rule", overflow="fold")
     for component, amount in r.components.items():
-        table.add_row(_LABELS[component], r.basis[component], _usd(amount), r.rules[component])
+        table.add_row(
+            _LABELS[component], Text(r.basis[component]), _usd(amount), Text(r.rules[component])
+        )
     table.add_section()
     if i.discount:
         table.add_row("Subtotal", "list prices", _usd(r.subtotal))
@@ -215,7 +220,7 @@ def _print_table(r: PlanResult) -> None:
         f"tokens a call.",
         highlight=False,
     )
-    console.print(f"Prices: catalog {r.catalog}.", highlight=False)
+    console.print(f"Prices: catalog {r.catalog}.", highlight=False, markup=False)
 
 
 def _n(value: Decimal) -> str:

@@ -62,19 +62,33 @@ class PlanInputs(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    agents: int = Field(10, ge=1, description="agents answering or placing calls in parallel")
-    calls_per_agent_per_day: int = Field(100, ge=0, description="calls each agent handles a day")
-    business_days: int = Field(22, ge=1, description="working days in the month")
-    call_minutes: Decimal = Field(Decimal(3), gt=0, allow_inf_nan=False)
+    # Upper bounds: far beyond any real desk, and low enough that every product of them stays
+    # inside Decimal's 28 digits (1e25 minutes used to end in decimal.InvalidOperation).
+    agents: int = Field(
+        10, ge=1, le=100_000, description="agents answering or placing calls in parallel"
+    )
+    calls_per_agent_per_day: int = Field(
+        100, ge=0, le=100_000, description="calls each agent handles a day"
+    )
+    business_days: int = Field(22, ge=1, le=31, description="working days in the month")
+    call_minutes: Decimal = Field(Decimal(3), gt=0, le=1440, allow_inf_nan=False)
     agent_talk_share: Decimal = Field(Decimal("0.5"), ge=0, le=1, allow_inf_nan=False)
-    llm_turns_per_call: int = Field(6, ge=0)
-    system_prompt_tokens: int = Field(2000, ge=0, description="sent every turn, at cached rate")
-    non_cached_input_tokens_per_call: int = Field(975, ge=0)
-    output_tokens_per_call: int = Field(210, ge=0)
-    calls_per_hour: Decimal = Field(Decimal(20), gt=0, allow_inf_nan=False)
+    llm_turns_per_call: int = Field(6, ge=0, le=10_000)
+    system_prompt_tokens: int = Field(
+        2000, ge=0, le=10_000_000, description="sent every turn, at cached rate"
+    )
+    non_cached_input_tokens_per_call: int = Field(975, ge=0, le=100_000_000)
+    output_tokens_per_call: int = Field(210, ge=0, le=100_000_000)
+    calls_per_hour: Decimal = Field(
+        Decimal(20), ge=Decimal("0.01"), le=100_000, allow_inf_nan=False
+    )
     discount: Decimal = Field(Decimal(0), ge=0, lt=1, allow_inf_nan=False)
     tts_characters_per_minute: Decimal | None = Field(
-        None, gt=0, allow_inf_nan=False, description="only for TTS billed per character"
+        None,
+        gt=0,
+        le=1_000_000,
+        allow_inf_nan=False,
+        description="only for TTS billed per character",
     )
     stt_billing: Literal["speech", "streamed", "catalog"] = Field(
         "speech", description="STT minutes: caller speech (seed), the whole call, or the entry's"

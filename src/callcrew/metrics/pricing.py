@@ -21,8 +21,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from callcrew import yamlio
 
 BUILTIN_CATALOGS = ("current", "seed-2025-05")
 DEFAULT_CATALOG = "current"
@@ -236,9 +237,9 @@ def _load(ref: str, base_dir: Path, chain: tuple[str, ...]) -> tuple[Catalog, di
     if origin in chain:
         raise CatalogError([f"{origin}: extends: circular ({' -> '.join((*chain, origin))})"])
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CatalogError([f"{origin}: not valid YAML: {_one_line(str(exc))}"]) from None
+        raw = yamlio.load(text)
+    except yamlio.YamlFileError as exc:
+        raise CatalogError([f"{origin}: {exc.reason}"]) from None
     if not isinstance(raw, dict):
         raise CatalogError([f"{origin}: expected a mapping with 'models' and 'stacks'"])
 
@@ -275,9 +276,11 @@ def _read(ref: str, base_dir: Path) -> tuple[str, str, Path]:
             )
         raise CatalogError([f"{path}: price file not found"])
     try:
-        return str(path), path.read_text("utf-8"), path.parent
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError([f"{path}: cannot read: {exc}"]) from None
+        return str(path), yamlio.read_text(path), path.parent
+    except FileNotFoundError:
+        raise CatalogError([f"{path}: price file not found"]) from None
+    except yamlio.YamlFileError as exc:
+        raise CatalogError([f"{path}: {exc.reason}"]) from None
 
 
 def _merge(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
@@ -348,10 +351,6 @@ def _describe(origin: str, err: Mapping[str, Any]) -> str:
         f" (got {raw!r})" if isinstance(raw, str | int | float) and err["type"] != "missing" else ""
     )
     return f"{origin}: {where}: {msg}{shown}"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 # Pricing one measured call lives in call_pricing.py; its names stay importable from here.

@@ -104,7 +104,10 @@ def parse_since(text: str, now: datetime) -> datetime:
         amount = float(match.group(1))
         if amount <= 0:
             raise ValueError(f"the age must be more than zero, got {text!r}")
-        return now - timedelta(**{_AGE_UNITS[match.group(2).lower()]: amount})
+        try:
+            return now - timedelta(**{_AGE_UNITS[match.group(2).lower()]: amount})
+        except OverflowError:
+            raise ValueError(f"the age {text!r} reaches back before the year 1") from None
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -112,7 +115,10 @@ def parse_since(text: str, now: datetime) -> datetime:
             f"expected a date (2026-06-01), a date and time (2026-06-01T09:00) or an age "
             f"(30m, 24h, 7d, 2w); got {text!r}"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is before the year 1 in UTC") from None
 
 
 # --- one report ------------------------------------------------------------------------------

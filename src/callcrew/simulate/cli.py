@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from callcrew.crews import CrewNotFound
+from callcrew.errors import UserError
 from callcrew.profile import ProfileError
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.simulate import eval_cli
@@ -28,8 +31,20 @@ if TYPE_CHECKING:  # the runner loads LiveKit's agent framework: only once a reh
 DEMO_SCENARIO = "demo_call.yaml"
 
 # soft_wrap: long lines stay whole in CI logs and pipes instead of breaking at 80 columns.
+# Caller lines, model output, tool arguments, scenario names and errors are user text: they go
+# through escape() (an f-string's own markup stays) so "[a-z0-9]" prints as written and can
+# never raise MarkupError mid-call. Errors go out with markup off.
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _e(value: Any) -> str:
+    return escape(str(value))
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(message, markup=False, style="red")
+    return typer.Exit(2)
 
 
 def _ms(value: Any) -> str:
@@ -38,40 +53,40 @@ def _ms(value: Any) -> str:
 
 def print_turn(log: TurnLog) -> None:
     if log.call:
-        out.print(f"[bold magenta]{log.call}[/]")
+        out.print(f"[bold magenta]{_e(log.call)}[/]")
     if log.index >= 0:
-        out.print(f"[bold cyan]caller[/]  {log.caller}")
+        out.print(f"[bold cyan]caller[/]  {_e(log.caller)}")
     for e in log.events:
         if e["type"] == "say":
             m = e["metrics"]
             timing = f"llm ttft {_ms(m.get('llm_node_ttft'))}"
-            out.print(f"[bold green]agent[/]   {e['text']}  [dim]({timing})[/]")
+            out.print(f"[bold green]agent[/]   {_e(e['text'])}  [dim]({timing})[/]")
         elif e["type"] == "tool_call":
-            out.print(f"[dim]  -> {e['name']}({e['arguments']})[/]")
+            out.print(f"[dim]  -> {_e(e['name'])}({_e(e['arguments'])})[/]")
         elif e["type"] == "tool_result":
             first = str(e["output"]).splitlines()[0] if e["output"] else ""
             if e["is_error"]:
-                out.print(f"[yellow]  !! tool error: {first}[/]")
+                out.print(f"[yellow]  !! tool error: {_e(first)}[/]")
             elif first:
-                out.print(f"[dim]  <- {first[:100]}[/]")
+                out.print(f"[dim]  <- {_e(first[:100])}[/]")
         elif e["type"] == "handoff":
-            out.print(f"[magenta]  => hand-off {e['from']} -> {e['to']}[/]")
+            out.print(f"[magenta]  => hand-off {_e(e['from'])} -> {_e(e['to'])}[/]")
     if log.index >= 0:
         out.print(f"[dim]  (turn {log.index + 1}: {log.wall_s * 1000:.0f} ms wall)[/]")
 
 
 def print_summary(result: SimResult) -> None:
     for part in result.parts:
-        out.print(f"[dim]{part.scenario.label}:[/]")
+        out.print(f"[dim]{_e(part.scenario.label)}:[/]")
         _print_figures(part)
     if not result.parts:
         _print_figures(result)
     if result.passed:
-        out.print(f"[bold green]PASS[/] {result.scenario.label}")
+        out.print(f"[bold green]PASS[/] {_e(result.scenario.label)}")
     else:
-        out.print(f"[bold red]FAIL[/] {result.scenario.label}")
+        out.print(f"[bold red]FAIL[/] {_e(result.scenario.label)}")
         for f in result.failures:
-            out.print(f"  [red]- {f}[/]")
+            out.print(f"  [red]- {_e(f)}[/]")
 
 
 def _print_figures(result: SimResult) -> None:
@@ -83,9 +98,10 @@ def _print_figures(result: SimResult) -> None:
         for u in llm_rows
     )
     out.print(
-        f"[dim]outcome {report['outcome']} | agents {' -> '.join(report['agents_visited'])} | "
+        f"[dim]outcome {_e(report['outcome'])} | "
+        f"agents {_e(' -> '.join(report['agents_visited']))} | "
         f"{len(result.turns)} caller turns, {result.replay_calls} model calls | "
-        f"{result.wall_s:.2f} s | tokens {tokens or 'none'}[/]"
+        f"{result.wall_s:.2f} s | tokens {_e(tokens or 'none')}[/]"
     )
     if cost := report.get("cost"):
         kind = "estimated from the words spoken" if cost["estimated"] else "measured"
@@ -94,7 +110,7 @@ def _print_figures(result: SimResult) -> None:
         )
         out.print(
             f"[dim]cost ${cost['total']:.4f} for {cost['minutes']:.1f} min on {cost['stack']} "
-            f"({cost['catalog']} prices, {kind}): {parts}[/]"
+            f"({_e(cost['catalog'])} prices, {kind}): {parts}[/]"
         )
 
 
@@ -197,9 +213,9 @@ def simulate(
                 raise SettingsError(problems)
         needs_llm = live or eval_cli.needs_crew_llm(scenarios, opts)
         live_llm = _live_llm(settings) if needs_llm else None
-    except (SettingsError, ScenarioError, ProfileError, CrewNotFound) as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+        _check_outputs(report_json, database_url)
+    except (SettingsError, ScenarioError, ProfileError, CrewNotFound, UserError) as exc:
+        raise _fail(str(exc)) from None
 
     for path in skipped:
         out.print(
@@ -211,7 +227,7 @@ def simulate(
     results: list[SimResult] = []
     for scenario in scenarios:
         if not quiet:
-            out.rule(f"{scenario.label}: {scenario.name}")
+            out.rule(_e(f"{scenario.label}: {scenario.name}"))
         try:
             result = asyncio.run(
                 _run_one(
@@ -225,14 +241,13 @@ def simulate(
                 )
             )
         except (ProfileError, CrewNotFound, ValueError, SettingsError) as exc:
-            err.print(f"[red]{scenario.label}: {exc}[/]")
-            raise typer.Exit(2) from None
+            raise _fail(f"{scenario.label}: {exc}") from None
         results.append(result)
         if quiet:
             mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
-            out.print(f"{mark} {scenario.label} ({result.wall_s:.2f} s)")
+            out.print(f"{mark} {_e(scenario.label)} ({result.wall_s:.2f} s)")
             for f in result.failures:
-                out.print(f"  [red]- {f}[/]")
+                out.print(f"  [red]- {_e(f)}[/]")
         else:
             if audio:
                 print_audio(result)
@@ -241,7 +256,12 @@ def simulate(
 
     if report_json:
         reports = [p.report for r in results for p in (r.parts or [r])]
-        report_json.write_text(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
+        text = json.dumps(reports if len(reports) > 1 else reports[0], indent=2)
+        try:
+            report_json.write_text(text)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise _fail(f"--report {report_json}: cannot write it ({reason})") from None
     failed = [r for r in results if not r.passed]
     if len(results) > 1:
         out.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
@@ -258,6 +278,22 @@ async def _run_one(
     if kwargs.get("live_llm") is not None:
         kwargs["live_llm"] = _live_llm(settings)
     return await run_scenario(scenario, settings, **kwargs, **eval_cli.run_kwargs(settings, opts))
+
+
+def _check_outputs(report_json: Path | None, database_url: str | None) -> None:
+    """Refuse before rehearsing, not after: a bad --report or store would lose the run."""
+    if report_json is not None:
+        folder = report_json.parent
+        if report_json.is_dir():
+            raise UserError(f"--report {report_json}: is a folder; give a file name")
+        if not folder.is_dir():
+            raise UserError(f"--report {report_json}: folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise UserError(f"--report {report_json}: folder {folder} is not writable")
+    if database_url:
+        from callcrew.store import open_store
+
+        open_store(database_url).close()  # creates it and its schema, or says why not
 
 
 def _check_audio(settings: Settings, live: bool) -> None:
@@ -299,8 +335,8 @@ def print_audio(result: SimResult) -> None:
     for row in audio.get("lines", []):
         kind = "" if row["kind"] == "turn" else f" [magenta]({row['kind']})[/]"
         rate = "-" if row.get("wer") is None else f"{row['wer']:.0%}"
-        out.print(f"  [cyan]line {row['line']}[/]{kind} said  {row['said']}")
-        out.print(f"          heard {row['heard'] or '(nothing)'}  [dim](WER {rate})[/]")
+        out.print(f"  [cyan]line {row['line']}[/]{kind} said  {_e(row['said'])}")
+        out.print(f"          heard {_e(row['heard'] or '(nothing)')}  [dim](WER {rate})[/]")
         if row["kind"] in ("turn", "barge_in"):
             out.print(
                 f"          [dim]true wait {_ms(row.get('true_wait_s'))} | LiveKit e2e "
@@ -312,7 +348,7 @@ def print_audio(result: SimResult) -> None:
             out.print(
                 f"          [dim]agent stopped after {_ms(row.get('time_to_stop_s'))} "
                 f"(output cleared after {_ms(row.get('time_to_clear_s'))}); interrupted: "
-                f"{row.get('interrupted_agent_text')!r}[/]"
+                f"{_e(repr(row.get('interrupted_agent_text')))}[/]"
             )
         if row["kind"] == "backchannel":
             out.print(

@@ -36,7 +36,7 @@ from callcrew.simulate.checks import check_expectations
 from callcrew.simulate.frontdesk import release_holds, scenario_profile, seed_scenario
 from callcrew.simulate.replay import ReplayCall
 from callcrew.simulate.scenario import CallsScenario, Scenario
-from callcrew.store import AppointmentRecord, Store, open_store
+from callcrew.store import AppointmentRecord, SlotTaken, Store, open_store
 
 if TYPE_CHECKING:
     from callcrew.simulate.audio import AudioOptions
@@ -124,13 +124,19 @@ def seed(store: Store, scenario: Scenario, profile: BusinessProfile) -> None:
         ids[c.name] = rec.id
         if c.phone:
             ids[c.phone] = rec.id
-    for a in scenario.data.appointments:
+    for i, a in enumerate(scenario.data.appointments):
         service = profile.service(a.service)
         if service is None:
             raise ValueError(f"data.appointments: unknown service {a.service!r}")
         start = local_time(profile, a.start)
         end = start + timedelta(minutes=service.duration_minutes)
-        appt = store.appointments.book(ids[a.customer], service.id, start, end)
+        try:
+            appt = store.appointments.book(ids[a.customer], service.id, start, end)
+        except SlotTaken:
+            raise ValueError(
+                f"data.appointments[{i}]: {a.start:%Y-%m-%d %H:%M} overlaps another seeded "
+                "appointment"
+            ) from None
         if a.status == "cancelled":
             store.appointments.cancel(appt.id, ids[a.customer])
 
@@ -177,18 +183,21 @@ async def run_scenario(
     audio: AudioOptions | None = None,
     caller: CallerLLM | None = None,
     judges: JudgePanel | None = None,
+    store_url: str | None = None,
 ) -> SimResult:
     """Run one scenario on a fresh SQLite store seeded from the scenario; with `database_url`
     its call report is also saved there (a store of rehearsals for `callcrew calls`).
 
     With `audio`, the caller's lines are spoken into the real audio pipeline (simulate/audio.py).
+    `store_url` names an empty store to rehearse on instead of the temp SQLite file (the tests
+    rehearse on Postgres this way).
     """
     started = time.perf_counter()
     profile = scenario_profile(scenario, profile_for(scenario, settings))
     now = frozen_clock(profile, scenario.now)
 
     with tempfile.TemporaryDirectory(prefix="callcrew-sim-") as tmp:
-        store = open_store(f"sqlite:///{Path(tmp) / 'rehearsal.db'}")
+        store = open_store(store_url or f"sqlite:///{Path(tmp) / 'rehearsal.db'}")
         try:
             await asyncio.to_thread(seed, store, scenario, profile)
             await asyncio.to_thread(seed_scenario, store, scenario, profile, now())

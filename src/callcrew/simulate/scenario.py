@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from callcrew import yamlio
 from callcrew.call import Channel
 from callcrew.phone import require_e164
 from callcrew.simulate.expectations import Expectations, ExpectedAppointment, TurnExpect
@@ -37,6 +37,18 @@ INHERITED_KEYS = ("channel", "caller", "dialled", "now", "profile", "task", "rep
 
 # LiveKit's frontdesk example pins its simulations to this clock (a Friday, 09:00).
 FRONTDESK_CLOCK = datetime(2026, 6, 12, 9, 0)
+
+# Times must leave room for time-zone conversion and the weeks a desk looks ahead: near
+# datetime.max (9999-12-31) they overflow, so a rehearsal clock stays in this range.
+_EARLIEST, _LATEST = datetime(1970, 1, 1), datetime(9000, 1, 1)
+# Replay timings: a rehearsal must end; an hour-long first token is already a mistake.
+_MAX_TTFT_MS, _MAX_TOKENS_PER_S = 60_000.0, 1_000_000.0
+
+
+def _in_range(v: datetime) -> datetime:
+    if not _EARLIEST <= v.replace(tzinfo=None) < _LATEST:
+        raise ValueError(f"must be between {_EARLIEST:%Y-%m-%d} and {_LATEST:%Y-%m-%d}")
+    return v
 
 
 class ScenarioError(Exception):
@@ -97,11 +109,26 @@ class SeedAppointment(BaseModel):
     start: datetime = Field(description="local time at the business")
     status: Literal["booked", "cancelled"] = "booked"
 
+    _range = field_validator("start")(_in_range)
+
 
 class SeedData(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customers: list[SeedCustomer] = Field(default_factory=list)
     appointments: list[SeedAppointment] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_customer_per_phone(self) -> SeedData:
+        seen: dict[str, int] = {}
+        for i, c in enumerate(self.customers):
+            if c.phone is not None and c.phone in seen:
+                raise ValueError(
+                    f"customers[{i}]: phone {c.phone} is already customers[{seen[c.phone]}]'s "
+                    "(one customer per phone number)"
+                )
+            if c.phone is not None:
+                seen[c.phone] = i
+        return self
 
 
 class Scenario(BaseModel):
@@ -179,9 +206,16 @@ class Scenario(BaseModel):
         unknown = set(v) - {"ttft_ms", "tokens_per_s"}
         if unknown:
             raise ValueError(f"unknown replay setting(s): {', '.join(sorted(unknown))}")
-        if any(x < 0 for x in v.values()):
-            raise ValueError("replay timings must not be negative")
+        if any(not 0 <= x < float("inf") for x in v.values()):
+            raise ValueError("replay timings must be finite and not negative")
+        if v.get("ttft_ms", 0) > _MAX_TTFT_MS:
+            raise ValueError(f"ttft_ms must be at most {_MAX_TTFT_MS:.0f} (one minute)")
+        rate = v.get("tokens_per_s", 0)
+        if rate and not 1 <= rate <= _MAX_TOKENS_PER_S:
+            raise ValueError("tokens_per_s must be 0 (no pacing) or between 1 and 1000000")
         return v
+
+    _range = field_validator("now")(_in_range)
 
     @model_validator(mode="before")
     @classmethod
@@ -357,19 +391,14 @@ def is_scenario_data(data: Any) -> bool:
 
 
 def _read_yaml(p: Path) -> Any:
+    if p.is_dir():
+        raise ScenarioError(f"{p}: is a folder; give scenario files (*.yaml)")
     try:
-        text = p.read_text(encoding="utf-8")
+        return yamlio.load(yamlio.read_text(p))
     except FileNotFoundError:
         raise ScenarioError(f"{p}: scenario file not found") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"{p}: is a folder; give scenario files (*.yaml)") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError(f"{p}: not valid YAML{where}") from None
-    return data
+    except yamlio.YamlFileError as exc:
+        raise ScenarioError(f"{p}: {exc.reason}") from None
 
 
 def expand_paths(paths: list[Path], skipped: list[Path] | None = None) -> list[Path]:

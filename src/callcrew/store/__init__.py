@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
 
-from callcrew.store.engine import SCHEMA_VERSION, make_engine, migrate
+from callcrew.store.engine import SCHEMA_VERSION, make_engine, migrate, normalise_url
 from callcrew.store.errors import (
     AppointmentNotActive,
     AppointmentNotFound,
@@ -24,6 +24,9 @@ from callcrew.store.errors import (
     SlotTaken,
     StoreBusy,
     StoreError,
+    StoreNotFound,
+    StoreUnavailable,
+    ValueTooLong,
 )
 from callcrew.store.outbox import PARKED_UNTIL, OutboxRecord, OutboxRepository
 from callcrew.store.repositories import (
@@ -50,6 +53,9 @@ __all__ = [
     "Store",
     "StoreBusy",
     "StoreError",
+    "StoreNotFound",
+    "StoreUnavailable",
+    "ValueTooLong",
     "make_engine",
     "migrate",
     "open_store",
@@ -63,11 +69,18 @@ def _utcnow() -> datetime:
 class Store:
     """One database, its repositories, and `close()`. Safe to share between threads."""
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        read_only: bool = False,
+    ) -> None:
         # `clock` stamps created_at/updated_at; rehearsals pass their frozen clock.
         clock = clock or _utcnow
-        self.url = url
-        self.engine = make_engine(url)
+        self.url = normalise_url(url)
+        self.read_only = read_only
+        self.engine = make_engine(url, read_only=read_only)
         sessions = Sessions(self.engine)
         self.customers = CustomerRepository(sessions, clock)
         self.appointments = AppointmentRepository(sessions, clock)
@@ -89,6 +102,11 @@ class Store:
         self.close()
 
 
-def open_store(url: str, *, clock: Callable[[], datetime] | None = None) -> Store:
-    """Open (creating if needed) the database at a SQLAlchemy URL, schema up to date."""
-    return Store(url, clock=clock)
+def open_store(
+    url: str, *, clock: Callable[[], datetime] | None = None, read_only: bool = False
+) -> Store:
+    """Open (creating if needed) the database at a SQLAlchemy URL, schema up to date.
+
+    `read_only`: open an existing store without migrating or locking (StoreNotFound if none).
+    """
+    return Store(url, clock=clock, read_only=read_only)

@@ -14,18 +14,26 @@ processes on one file):
 
 On Postgres the same write transactions take a transaction-scoped advisory lock instead (see
 `lock_for_write`), which serialises bookings without locking whole tables.
+
+Read-only opens (`read_only=True`, for `callcrew calls ...`) neither migrate nor take the write
+lock nor switch the journal mode, so they work on a read-only copy of the file and beside a
+worker that is writing; a missing SQLite file is `StoreNotFound`, never silently created.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
-from callcrew.store.errors import SchemaTooNew
+from callcrew.redact import mask_urls
+from callcrew.store.errors import SchemaTooNew, StoreNotFound, StoreUnavailable
 from callcrew.store.models import Base, SchemaVersion
 
 SCHEMA_VERSION = 1
@@ -44,34 +52,126 @@ def is_memory(engine: Engine) -> bool:
     )
 
 
-def make_engine(url: str) -> Engine:
-    """Open (and if needed create) the database at `url`, with its schema up to date."""
-    parsed = make_url(url)
+def normalise_url(url: str) -> str:
+    """postgres:// (what hosting providers hand out) -> the psycopg 3 driver URL."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def shown_url(url: str | URL) -> str:
+    """The URL as messages may show it: password masked."""
+    return mask_urls(str(url) if isinstance(url, str) else url.render_as_string())
+
+
+def parse_url(url: str) -> URL:
+    """A SQLAlchemy URL for SQLite or Postgres, or StoreUnavailable saying what is wrong."""
+    try:
+        parsed = make_url(normalise_url(url))
+    except ArgumentError:
+        raise StoreUnavailable(
+            f"{shown_url(url)!r} is not a database URL "
+            "(e.g. sqlite:///var/callcrew.db or postgresql+psycopg://user@host/db)"
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreUnavailable(
+            f"{shown_url(url)}: callcrew stores calls in SQLite or Postgres only "
+            "(sqlite:///path.db or postgresql+psycopg://user@host/db)"
+        )
+    return parsed
+
+
+def sqlite_path(parsed: URL) -> Path | None:
+    """The file a SQLite URL names (None: in memory or a `file:` URI)."""
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser().absolute()
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """Open the database at `url`: created and migrated, or (read_only) only if it exists."""
+    parsed = parse_url(url)
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {}
+    path = sqlite_path(parsed)
     if backend == "sqlite":
-        database = parsed.database or ""
-        if database in ("", ":memory:"):
+        if path is None and (parsed.database or "") in ("", ":memory:"):
             # One shared connection, or every thread would see its own empty database.
             kwargs["poolclass"] = StaticPool
             kwargs["connect_args"] = {"check_same_thread": False}
-        elif not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, **kwargs)
+        elif path is not None and read_only:
+            if not path.is_file():
+                raise StoreNotFound(_no_store(path, parsed))
+            parsed = _read_only_uri(parsed, path)
+        elif path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(
+                    f"Cannot create the store at {path}: {exc.strerror or exc}"
+                ) from None
+    elif read_only:
+        kwargs["connect_args"] = {"options": "-c default_transaction_read_only=on"}
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (ImportError, NoSuchModuleError) as exc:
+        raise StoreUnavailable(
+            f"{shown_url(parsed)}: the database driver is not installed ({exc}); "
+            "for Postgres: pip install 'callcrew[postgres]'"
+        ) from None
     if backend == "sqlite":
-        _install_sqlite_hooks(engine)
-    migrate(engine)
+        _install_sqlite_hooks(engine, read_only=read_only)
+    try:
+        check_schema(engine, str(path) if path else None) if read_only else migrate(engine)
+    except DBAPIError as exc:
+        engine.dispose()
+        raise StoreUnavailable(_cannot_open(parsed, exc)) from None
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _no_store(path: Path, parsed: URL) -> str:
+    given = parsed.database or ""
+    relative = "" if Path(given).expanduser().is_absolute() else (
+        f" (the URL's path is relative to the current folder, {Path.cwd()})"
+    )
+    return (
+        f"No store at {path}{relative}: check DATABASE_URL or --database-url; "
+        "a store is created by the worker or `callcrew simulate --database-url`."
+    )
+
+
+def _read_only_uri(parsed: URL, path: Path) -> URL:
+    # A file we may not write (a read-only copy) is opened immutable: SQLite then needs no
+    # -shm/-wal beside it. A writable one is opened mode=ro, which still sees a live writer.
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    mode = {"mode": "ro"} if writable else {"immutable": "1"}
+    return parsed.set(database=f"file:{quote(str(path))}", query={**mode, "uri": "true"})
+
+
+def _cannot_open(parsed: URL, exc: DBAPIError) -> str:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    if "locked" in reason:
+        reason += " (another process holds the write lock; try again when it is done)"
+    return mask_urls(f"Cannot open the store at {shown_url(parsed)}: {reason}")
+
+
+def _install_sqlite_hooks(engine: Engine, *, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            if not read_only:
+                # Switching the journal mode writes the file; a reader must not.
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()
@@ -102,12 +202,30 @@ def migrate(engine: Engine) -> None:
         found: int | None = None
         if inspect(conn).has_table(SchemaVersion.__tablename__):
             found = conn.execute(select(SchemaVersion.version)).scalar_one_or_none()
-        if found is not None and found > SCHEMA_VERSION:
-            where = engine.url.render_as_string(hide_password=True)
-            raise SchemaTooNew(
-                f"The database at {where} has schema version {found}, but this callcrew only "
-                f"knows versions up to {SCHEMA_VERSION}; upgrade callcrew to use it."
-            )
+        _refuse_newer(engine, found)
         Base.metadata.create_all(conn)
         if found is None:
             conn.execute(insert(SchemaVersion).values(id=1, version=SCHEMA_VERSION))
+
+
+def check_schema(engine: Engine, shown: str | None = None) -> None:
+    """Read-only open: the schema must be there and not newer than ours; nothing is written."""
+    with engine.connect() as conn:
+        found: int | None = None
+        if inspect(conn).has_table(SchemaVersion.__tablename__):
+            found = conn.execute(select(SchemaVersion.version)).scalar_one_or_none()
+        if found is None:
+            raise StoreNotFound(
+                f"{shown or shown_url(engine.url)} holds no callcrew store (no schema_version "
+                "table); "
+                "check DATABASE_URL or --database-url."
+            )
+        _refuse_newer(engine, found)
+
+
+def _refuse_newer(engine: Engine, found: int | None) -> None:
+    if found is not None and found > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"The database at {shown_url(engine.url)} has schema version {found}, but this "
+            f"callcrew only knows versions up to {SCHEMA_VERSION}; upgrade callcrew to use it."
+        )

@@ -43,3 +43,15 @@ class StoreBusy(StoreError):
 
 class SchemaTooNew(StoreError):
     """The database was written by a newer callcrew; refusing to touch it."""
+
+
+class StoreUnavailable(StoreError):
+    """The database URL is wrong, or the database cannot be opened; the message says which."""
+
+
+class StoreNotFound(StoreUnavailable):
+    """A read-only command named a store that does not exist (reading never creates one)."""
+
+
+class ValueTooLong(StoreError, ValueError):
+    """A value does not fit its column; checked before the insert so every back end agrees."""

@@ -32,6 +32,7 @@ from callcrew.store.errors import (
     SlotTaken,
     StoreBusy,
 )
+from callcrew.store.limits import check_lengths
 from callcrew.store.models import Appointment, CallReportRow, Customer
 
 Clock = Callable[[], datetime]
@@ -368,6 +369,11 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _stack_name(value: Any) -> str | None:
+    text = _opt_str(value)
+    return None if text is None else text.split(":", 1)[0].strip()[:64] or None
+
+
 class ReportRepository:
     """Call reports: the whole report as JSON plus a few columns to filter on."""
 
@@ -389,11 +395,12 @@ class ReportRepository:
             "started_at": _parse_time(report.get("started_at"), "started_at"),
             "ended_at": _parse_time(report.get("ended_at"), "ended_at"),
             "outcome": _opt_str(report.get("outcome")),
-            # A filter column (64 chars); the document keeps the whole description. Postgres
-            # refuses an over-long value where SQLite would store it.
-            "stack": (_opt_str(report.get("stack")) or "")[:64] or None,
+            # The report's stack is a description ("economy: STT deepgram/nova-3, LLM ..."); the
+            # column keeps the stack's name (VARCHAR(64), which Postgres enforces).
+            "stack": _stack_name(report.get("stack")),
             "report": document,
         }
+        check_lengths(CallReportRow.__table__, values)  # type: ignore[arg-type]
         with self._s.write() as s:
             dialect = s.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -34,6 +34,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from callcrew.ids import parse_id
+from callcrew.redact import mask_urls
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.store import Store, open_store
 from callcrew.telephony.lkapi import LiveKitError, livekit_api, server_error_text
@@ -99,9 +101,38 @@ def new_campaign_id(now: datetime | None = None) -> str:
     return f"camp-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
+# --metadata is the crew's custom data: a few flat fields. Deeper nesting is a mistake, and
+# 3000 levels made json.loads raise RecursionError.
+MAX_METADATA_DEPTH = 8
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of [ and { in JSON text (outside strings), in one linear pass."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_custom(text: str | None) -> dict[str, Any]:
     if text is None or not text.strip():
         return {}
+    if json_depth(text) > MAX_METADATA_DEPTH:
+        raise DialError(f"--metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -253,12 +284,7 @@ def read_campaign(
         try:
             appt: int | None = None
             if appt_col is not None and cells[appt_col].strip():
-                try:
-                    appt = int(cells[appt_col].strip())
-                except ValueError:
-                    raise ValueError(
-                        f"appointment id {cells[appt_col].strip()!r} is not a number"
-                    ) from None
+                appt = parse_id(cells[appt_col], "appointment id")
             row_custom = dict(custom)
             for i, n in enumerate(names):
                 if n and n not in KNOWN_COLUMNS and cells[i].strip():
@@ -505,7 +531,7 @@ async def run_calls(
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(message, err=True)
+    typer.echo(mask_urls(message), err=True)
     return typer.Exit(code)
 
 
@@ -526,7 +552,7 @@ def _print_summary(campaign: Campaign, progress: CampaignProgress | None) -> Non
     if campaign.skipped:
         typer.echo("skipped:")
         for s in campaign.skipped:
-            typer.echo(f"  line {s.line}: {s.reason}")
+            typer.echo(mask_urls(f"  line {s.line}: {s.reason}"))
     if failed:
         typer.echo("failed:")
         for r in failed:
@@ -660,7 +686,7 @@ def dial(
     purpose: str | None = typer.Option(
         None, "--purpose", help="Why we call: reminder, confirm or custom (CSV: the default)."
     ),
-    appointment: int | None = typer.Option(
+    appointment_text: str | None = typer.Option(
         None, "--appointment", help="Appointment id (reminder and confirm need one)."
     ),
     metadata: str | None = typer.Option(
@@ -708,6 +734,10 @@ def dial(
         phonenumbers.country_code_for_region(region.upper())
     ) in ("ZZ", None):
         raise _fail(f"--region {region!r} is not a two-letter region code like US or GB", 2)
+    try:
+        appointment = parse_id(appointment_text, "--appointment") if appointment_text else None
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
     try:
         settings = load_settings()
         if not dry_run:
@@ -758,7 +788,7 @@ def dial(
         if campaign is not None and campaign.skipped:
             typer.echo("skipped:")
             for s in campaign.skipped:
-                typer.echo(f"  line {s.line}: {s.reason}")
+                typer.echo(mask_urls(f"  line {s.line}: {s.reason}"))
         typer.echo("dry run: nothing dispatched")
         if store is not None:
             store.close()

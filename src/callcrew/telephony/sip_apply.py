@@ -27,7 +27,9 @@ import typer
 from livekit import api
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from callcrew.redact import mask_urls
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.telephony.lkapi import LiveKitError, livekit_api, server_error_text
 from callcrew.telephony.sip_config import (
@@ -596,7 +598,7 @@ sip_app = typer.Typer(
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(message, err=True)
+    typer.echo(mask_urls(message), err=True)
     return typer.Exit(code)
 
 
@@ -735,13 +737,13 @@ def _print_tables(data: dict[str, list[dict[str, Any]]]) -> None:
     for key, title, cols in specs:
         rows = data[key]
         if not rows:
-            console.print(f"{title}: none")
+            console.print(f"{title}: none", markup=False)
             continue
         table = Table(title=title, title_justify="left")
         for col in cols:
             table.add_column(col, overflow="fold")
         for row in rows:
-            cells = []
+            cells: list[Text] = []
             for col in cols:
                 v = row[col]
                 if col == "agents":
@@ -750,7 +752,7 @@ def _print_tables(data: dict[str, list[dict[str, Any]]]) -> None:
                     )
                 elif isinstance(v, list):
                     v = ", ".join(v) or "(none)"
-                cells.append(str(v))
+                cells.append(Text(str(v)))  # names come from users: never markup
             table.add_row(*cells)
         console.print(table)
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-import yaml
 from dotenv import dotenv_values
 from pydantic import (
     AfterValidator,
@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from callcrew import yamlio
 from callcrew.settings import ENV_FILES
 
 Transport = Literal["auto", "udp", "tcp", "tls"]
@@ -120,8 +121,38 @@ def _e164(v: str, what: str) -> str:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
+# An inbound trunk without auth may only be reachable from ranges this size or smaller, per
+# address family (the union, so overlapping ranges count once). Carriers publish a handful of
+# small ranges: Twilio's signalling IPs are /30s (4 addresses each), Telnyx's /24s (256), so
+# every real list is far below a /16 (65,536). A /1 pair ("0.0.0.0/1", "128.0.0.0/1") is the
+# whole internet in two lines. IPv6: a /48, one site's allocation.
+MAX_OPEN_IPV4 = 2**16
+MAX_OPEN_IPV6 = 2**80
+
+
+def address_counts(addresses: list[str]) -> tuple[int, int]:
+    """(IPv4, IPv6) addresses covered by the union of the ranges."""
+    v4: list[ipaddress.IPv4Network] = []
+    v6: list[ipaddress.IPv6Network] = []
+    for a in addresses:
+        net = ipaddress.ip_network(a, strict=False)
+        if isinstance(net, ipaddress.IPv4Network):
+            v4.append(net)
+        else:
+            v6.append(net)
+    return (
+        sum(n.num_addresses for n in ipaddress.collapse_addresses(v4)),
+        sum(n.num_addresses for n in ipaddress.collapse_addresses(v6)),
+    )
+
+
+def _repeated(values: list[str]) -> list[str]:
+    """Values listed more than once, sorted; linear (a Counter, not list.count per value)."""
+    return sorted(v for v, n in Counter(values).items() if n > 1)
+
+
 def _unique(values: list[str], what: str) -> list[str]:
-    dupes = sorted({v for v in values if values.count(v) > 1})
+    dupes = _repeated(values)
     if dupes:
         raise ValueError(f"{what} listed twice: {', '.join(dupes)}")
     return values
@@ -192,6 +223,16 @@ class InboundTrunk(BaseModel):
             ipaddress.ip_network(a, strict=False).prefixlen == 0 for a in self.allowed_addresses
         )
 
+    def too_wide(self) -> str | None:
+        """Which address family's allowed ranges cover more than a carrier needs, if any."""
+        v4, v6 = address_counts(self.allowed_addresses)
+        if v4 > MAX_OPEN_IPV4:
+            return f"{v4:,} IPv4 addresses (more than a /16, {MAX_OPEN_IPV4:,})"
+        if v6 > MAX_OPEN_IPV6:
+            # 2**128 written out helps nobody: say which prefix holds that many.
+            return f"IPv6 ranges as large as a /{129 - v6.bit_length()} (more than a /48)"
+        return None
+
     @model_validator(mode="after")
     def _not_open(self) -> InboundTrunk:
         if self.auth is None and self.open_to_any_address and not self.allow_open:
@@ -199,6 +240,13 @@ class InboundTrunk(BaseModel):
                 "this trunk accepts calls from any address without auth: anyone who finds your "
                 "SIP address could call in and run up your bill. Add allowed_addresses (your "
                 "carrier's signalling IPs) and/or auth, or set allow_open: true if you mean it"
+            )
+        wide = None if self.auth is not None or self.allow_open else self.too_wide()
+        if wide is not None:
+            raise ValueError(
+                f"allowed_addresses cover {wide} and the trunk has no auth: a carrier's "
+                "signalling IPs are a few /30 or /24 ranges (docs/telephony.md). Narrow them to "
+                "your carrier's published ranges, add auth, or set allow_open: true if you mean it"
             )
         if self.auth is None and not self.allowed_addresses and not self.numbers:
             raise ValueError(
@@ -302,8 +350,7 @@ class SipConfig(BaseModel):
             ("outbound trunk", self.outbound_trunks),
             ("dispatch rule", self.dispatch_rules),
         ):
-            names = [i.name for i in items]
-            dupes = sorted({n for n in names if names.count(n) > 1})
+            dupes = _repeated([i.name for i in items])
             if dupes:
                 problems.append(f"{what} names must be unique; repeated: {', '.join(dupes)}")
         inbound = {t.name for t in self.inbound_trunks}
@@ -380,19 +427,13 @@ def load_sip_config(path: Path | str) -> SipConfig:
     p = Path(path)
     source = str(p)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = yamlio.load(yamlio.read_text(p))
     except FileNotFoundError:
         raise SipConfigError(
             source, ["file not found (copy sip.yaml from the repository and edit it)"]
         ) from None
-    except OSError as exc:
-        raise SipConfigError(source, [f"cannot read it ({exc.strerror})"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SipConfigError(source, [f"not valid YAML{where}"]) from None
+    except yamlio.YamlFileError as exc:
+        raise SipConfigError(source, [exc.reason]) from None
     return parse_sip_config(data, source)
 
 

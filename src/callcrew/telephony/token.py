@@ -19,13 +19,14 @@ from urllib.parse import urlencode
 import typer
 from livekit import api
 
+from callcrew.redact import mask_urls
 from callcrew.settings import Settings, SettingsError, load_settings
 
 MEET_URL = "https://meet.livekit.io/custom"
 MAX_TTL = timedelta(hours=24)
 MIN_TTL = timedelta(minutes=1)
 
-_TTL_PART = re.compile(r"(\d+)\s*([dhms])")
+_TTL_PART = re.compile(r"([0-9]+)\s*([dhms])")
 _ROOM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
@@ -33,13 +34,16 @@ _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 def parse_ttl(text: str) -> timedelta:
     """'1h', '30m', '90s', '1h30m', '2d' (or plain seconds) -> timedelta; ValueError otherwise."""
     t = text.strip().lower()
-    if t.isdigit():
+    if t.isascii() and t.isdigit():
         seconds = int(t)
     else:
         parts = _TTL_PART.findall(t)
         if not parts or _TTL_PART.sub("", t).strip():
             raise ValueError(f"{text!r} is not a duration like 1h, 30m, 90s or 1h30m")
         seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    # Compare as seconds first: a huge count overflows timedelta (OverflowError).
+    if not MIN_TTL.total_seconds() <= seconds <= MAX_TTL.total_seconds():
+        raise ValueError(f"{text!r}: a token lives between 1 minute and 24 hours")
     ttl = timedelta(seconds=seconds)
     if ttl < MIN_TTL or ttl > MAX_TTL:
         raise ValueError(f"{text!r}: a token lives between 1 minute and 24 hours")
@@ -127,7 +131,7 @@ def make_token(
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
+    typer.echo(mask_urls(message), err=True)
     return typer.Exit(2)
 
 
