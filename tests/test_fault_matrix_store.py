@@ -7,7 +7,7 @@ Postgres row lock), the CRM is a local HTTP server answering 503, the worker is 
 killed with SIGKILL. The call runs through the worker's own path (`worker.start_call` in
 LiveKit's fake job context, `worker.on_session_end`) with the replay LLM. Each row asserts
 what the caller heard, the outcome, the report (file and row) and the deliveries.
-Postgres rows run when CALLCREW_TEST_POSTGRES_URL names a throwaway database.
+Postgres rows run on the session's throwaway cluster (the `pg` fixture in conftest.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -40,6 +39,7 @@ from callcrew.settings import Settings
 from callcrew.simulate.replay import ReplayLLM, ReplayScript
 from callcrew.simulate.scenario import AgentStep
 from callcrew.store import Store, open_store
+from tests import pg_cluster
 
 pytestmark = pytest.mark.unit
 
@@ -47,7 +47,6 @@ REPO = Path(__file__).resolve().parents[1]
 REPLY = "Of course, which day suits you?"
 CALLER_LINE = "Hi, I'd like to book a haircut please"
 SECRET = "matrix-crm-secret"
-PG_URL = os.environ.get("CALLCREW_TEST_POSTGRES_URL", "")
 
 
 # --- the CRM: a local HTTP server, down (503) until told otherwise ----------------------------
@@ -203,13 +202,13 @@ class PostgresRowLock:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    if not PG_URL:
-        pytest.skip("CALLCREW_TEST_POSTGRES_URL is not set (no throwaway Postgres database)")
-    with open_store(PG_URL) as s, s.engine.begin() as conn:
-        conn.execute(text("DELETE FROM outbox"))
-        conn.execute(text("DELETE FROM call_reports WHERE room = 'matrix-room'"))
-    yield PG_URL
+def pg_url(pg: pg_cluster.Cluster) -> Iterator[str]:
+    """A fresh database in the session's throwaway Postgres cluster (conftest.py)."""
+    name = pg.create_database()
+    try:
+        yield pg.url(name)
+    finally:
+        pg.drop_database(name)
 
 
 async def _hold_then_release(

@@ -1,12 +1,11 @@
 """The store's outbox: claims (each item to one claimer, across processes), leases, parking.
 
-Runs on SQLite, and on Postgres when CALLCREW_TEST_POSTGRES_URL names a throwaway database
+Runs on SQLite and on Postgres (a throwaway cluster: the `db_url` fixture in conftest.py)
 (e.g. postgresql+psycopg://callcrew@127.0.0.1:5432/callcrew_test).
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -15,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from callcrew.store import PARKED_UNTIL, Store, open_store
 
@@ -24,23 +22,10 @@ pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 6, 12, 13, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
-PG_URL = os.environ.get("CALLCREW_TEST_POSTGRES_URL", "")
 
 
 def _clock() -> datetime:
     return NOW
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'outbox.db'}"
-        return
-    if not PG_URL:
-        pytest.skip("CALLCREW_TEST_POSTGRES_URL is not set (no throwaway Postgres database)")
-    with open_store(PG_URL) as s, s.engine.begin() as conn:
-        conn.execute(text("DELETE FROM outbox"))
-    yield PG_URL
 
 
 @pytest.fixture
