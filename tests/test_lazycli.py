@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from callcrew.cli import COMMANDS, app
 from callcrew.lazycli import LazyGroup
+from callcrew.store import open_store
 
 pytestmark = pytest.mark.unit
 
@@ -60,10 +61,12 @@ _LIGHT: list[tuple[list[str], int]] = [
 
 
 def _run_child(tmp_path: Path, runs: list[list[str]]) -> dict[str, dict[str, object]]:
+    url = f"sqlite:///{tmp_path / 'calls.db'}"
+    with open_store(url):  # an empty store, as a worker leaves it: `calls` reads and prints it
+        pass
     env = {
         **os.environ,
-        # An empty store that does not exist yet: `calls` reads nothing and creates nothing.
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'calls.db'}",
+        "DATABASE_URL": url,
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
     proc = subprocess.run(
