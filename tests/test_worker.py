@@ -82,7 +82,7 @@ def test_turn_handling_sets_every_option_explicitly() -> None:
     assert th["endpointing"] == {"mode": "fixed", "min_delay": 0.3, "max_delay": 2.0}
     assert th["interruption"]["mode"] == "vad"
     assert th["interruption"]["resume_false_interruption"] is False
-    assert th["preemptive_generation"] == {"enabled": False}
+    assert th["preemptive_generation"] == {"enabled": False, "preemptive_tts": False}
 
 
 def _keys(monkeypatch: pytest.MonkeyPatch) -> None:

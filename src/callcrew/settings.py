@@ -25,6 +25,11 @@ from callcrew.redact import mask_urls
 
 StackName = Literal["economy", "premium", "local"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+TurnDetection = Literal["vad", "eot"]
+EndpointingMode = Literal["fixed", "dynamic"]
+VadEngine = Literal["silero", "inference"]
+# LiveKit refuses a TurnDetector with less VAD silence than this (inference/eot/base.py: 200 + 50 ms).
+EOT_MIN_VAD_SILENCE = 0.25
 
 # A block override looks like "deepgram/nova-3": provider, a slash, then the model.
 _BLOCK_RE = re.compile(r"^[a-z0-9_-]+/[A-Za-z0-9._:-]+$")
@@ -110,6 +115,13 @@ class Settings(BaseSettings):
     # and numbers (python -m bench turntaking; docs/benchmarks.md).
     vad_min_silence: float = Field(0.55, gt=0, le=5)
     vad_activation_threshold: float = Field(0.5, gt=0, lt=1)
+    # silero: the Silero plugin; inference: LiveKit's native local Silero (livekit-local-inference).
+    vad_engine: VadEngine = "silero"
+    # vad: the turn ends after VAD silence + endpointing min delay; eot: LiveKit's local audio
+    # end-of-turn model (TurnDetector v1-mini, in the wheel, no network) waits min_delay when it
+    # hears a finished turn and max_delay when it hears a pause (python -m bench turns).
+    turn_detection: TurnDetection = "vad"
+    endpointing_mode: EndpointingMode = "fixed"  # dynamic: min delay learned from the caller
     endpointing_min_delay: float = Field(0.5, ge=0, le=10)
     endpointing_max_delay: float = Field(3.0, gt=0, le=30)
     interruptions: bool = True
@@ -119,6 +131,8 @@ class Settings(BaseSettings):
     min_interruption_words: int = Field(2, ge=0, le=10)
     false_interruption_timeout: float | None = Field(2.0, ge=0, le=30)
     preemptive_generation: bool = True
+    # Also synthesize the preemptive reply before the turn is confirmed (costs TTS on discards).
+    preemptive_tts: bool = False
     user_away_timeout: float = Field(15.0, gt=0, le=600)
     # A streaming STT (Deepgram) bills all audio it is sent, and LiveKit sends it every frame:
     # the gate sends the caller's speech plus a pre-roll (providers/gated_stt.py; measured in
@@ -280,6 +294,11 @@ class Settings(BaseSettings):
     def _delays_ordered(self) -> Settings:
         if self.endpointing_max_delay < self.endpointing_min_delay:
             raise ValueError("ENDPOINTING_MAX_DELAY must not be below ENDPOINTING_MIN_DELAY")
+        if self.turn_detection == "eot" and self.vad_min_silence < EOT_MIN_VAD_SILENCE:
+            raise ValueError(
+                f"TURN_DETECTION=eot needs VAD_MIN_SILENCE >= {EOT_MIN_VAD_SILENCE} "
+                "(LiveKit's turn detector predicts after 0.2 s of silence)"
+            )
         return self
 
     # --- What each command needs ---------------------------------------------------------------

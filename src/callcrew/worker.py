@@ -40,7 +40,7 @@ from callcrew.phone import is_e164
 from callcrew.profile import BusinessProfile, load_profile
 from callcrew.providers.phrases import PhraseCache
 from callcrew.providers.recovery import ProviderRecovery, crew_failure_plan
-from callcrew.providers.session import build_session, load_vad
+from callcrew.providers.session import build_session, load_vad, preload_turn_detector
 from callcrew.providers.stacks import resolve_stack
 from callcrew.scrub import install_log_scrubber
 from callcrew.settings import Settings, load_settings
@@ -206,6 +206,7 @@ def prewarm(proc: JobProcess) -> None:
     settings = load_settings()
     tracing.setup_from_env()  # per job process; only when OTEL_EXPORTER_OTLP_*ENDPOINT is set
     proc.userdata["vad"] = load_vad(settings)
+    preload_turn_detector(settings)  # TURN_DETECTION=eot: the model, before the first call
 
 
 async def start_call(

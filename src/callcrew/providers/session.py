@@ -28,11 +28,16 @@ from callcrew.providers.stacks import StackChoice
 from callcrew.settings import Settings
 
 
-def turn_handling(settings: Settings) -> TurnHandlingOptions:
+def turn_handling(settings: Settings, detector: Any = None) -> TurnHandlingOptions:
+    """`detector`: the TurnDetector to use when TURN_DETECTION=eot (one per session is cheap:
+    the model is a process-wide native singleton, loaded in prewarm)."""
+    detection: Any = "vad"
+    if settings.turn_detection == "eot":
+        detection = detector if detector is not None else load_turn_detector()
     return {
-        "turn_detection": "vad",
+        "turn_detection": detection,
         "endpointing": {
-            "mode": "fixed",
+            "mode": settings.endpointing_mode,
             "min_delay": settings.endpointing_min_delay,
             "max_delay": settings.endpointing_max_delay,
         },
@@ -44,11 +49,39 @@ def turn_handling(settings: Settings) -> TurnHandlingOptions:
             "resume_false_interruption": settings.false_interruption_timeout is not None,
             "false_interruption_timeout": settings.false_interruption_timeout,
         },
-        "preemptive_generation": {"enabled": settings.preemptive_generation},
+        "preemptive_generation": {
+            "enabled": settings.preemptive_generation,
+            "preemptive_tts": settings.preemptive_tts,
+        },
     }
 
 
+def load_turn_detector() -> Any:
+    """LiveKit's audio end-of-turn model, pinned to the local `v1-mini` (never the cloud `v1`,
+    which the framework picks by itself in dev mode with LiveKit Cloud credentials)."""
+    from livekit.agents import inference
+
+    return inference.TurnDetector(version="v1-mini")
+
+
+def preload_turn_detector(settings: Settings) -> bool:
+    """Load the end-of-turn model (~108 MB, ~1.6 s) in prewarm, so the first call does not."""
+    if settings.turn_detection != "eot":
+        return False
+    from livekit.local_inference import init_eot
+
+    init_eot()
+    return True
+
+
 def load_vad(settings: Settings) -> vad.VAD:
+    if settings.vad_engine == "inference":
+        from livekit.agents import inference
+
+        return inference.VAD(
+            min_silence_duration=settings.vad_min_silence,
+            activation_threshold=settings.vad_activation_threshold,
+        )
     from livekit.plugins import silero
 
     return silero.VAD.load(
