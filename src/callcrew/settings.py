@@ -28,7 +28,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 TurnDetection = Literal["vad", "eot"]
 EndpointingMode = Literal["fixed", "dynamic"]
 VadEngine = Literal["silero", "inference"]
-# LiveKit refuses a TurnDetector with less VAD silence than this (inference/eot/base.py: 200 + 50 ms).
+# LiveKit refuses a TurnDetector with less VAD silence than this (eot/base.py: 200 + 50 ms).
 EOT_MIN_VAD_SILENCE = 0.25
 
 # A block override looks like "deepgram/nova-3": provider, a slash, then the model.
