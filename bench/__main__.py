@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         "--part", choices=["all", "turns", "pipeline"], default="all",
         help="engine only: defaults-vs-tuned turns, or the crew-vs-bare pipeline cost",
     )  # fmt: skip
+    parser.add_argument(
+        "--configs", default=None,
+        help="turntaking only: comma-separated configuration names (default: all)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON results")
     args = parser.parse_args(argv)
     from bench.common import quiet_logs

@@ -177,6 +177,8 @@ class CallerLine:
     pieces: list[str]
     pauses: list[float] = field(default_factory=list)  # seconds of silence between pieces
     kind: str = "plain"  # plain | pause
+    voice: str = "espeak:en-us@150"  # bench/turns/corpus.py: espeak:NAME@WPM, hibari:V, real
+    tag: str = ""
 
     @property
     def text(self) -> str:
@@ -199,8 +201,10 @@ def render(line: CallerLine) -> tuple[np.ndarray[Any, Any], list[float]]:
     parts: list[np.ndarray[Any, Any]] = []
     ends: list[float] = []
     pos = 0
+    from bench.turns.corpus import speak_piece
+
     for i, piece in enumerate(line.pieces):
-        clip = speak(piece)
+        clip = speak(piece) if line.voice == "espeak:en-us@150" else speak_piece(piece, line.voice)
         parts.append(clip)
         pos += len(clip)
         ends.append(pos / RATE)
@@ -233,6 +237,12 @@ class TurnConfig:
     vad_min_silence: float
     min_delay: float
     preemptive: bool = False
+    turn_detection: str = "vad"  # vad | eot (LiveKit's local audio turn detector, v1-mini)
+    endpointing_mode: str = "fixed"  # fixed | dynamic
+    max_delay: float = 3.0
+    vad_engine: str = "silero"  # silero (plugin) | inference (LiveKit's native Silero)
+    preemptive_tts: bool = False
+    stt: str = "batch"  # batch (Whisper-like, VAD-cut) | streaming (Deepgram-like fake)
 
     def settings(self, base: Any = None) -> Any:
         from callcrew.settings import Settings
@@ -242,7 +252,12 @@ class TurnConfig:
             update={
                 "vad_min_silence": self.vad_min_silence,
                 "endpointing_min_delay": self.min_delay,
+                "endpointing_max_delay": self.max_delay,
+                "endpointing_mode": self.endpointing_mode,
+                "turn_detection": self.turn_detection,
+                "vad_engine": self.vad_engine,
                 "preemptive_generation": self.preemptive,
+                "preemptive_tts": self.preemptive_tts,
             }
         )
 
@@ -251,7 +266,13 @@ class TurnConfig:
             "label": self.label,
             "vad_min_silence": self.vad_min_silence,
             "endpointing_min_delay": self.min_delay,
+            "endpointing_max_delay": self.max_delay,
+            "endpointing_mode": self.endpointing_mode,
+            "turn_detection": self.turn_detection,
+            "vad_engine": self.vad_engine,
             "preemptive_generation": self.preemptive,
+            "preemptive_tts": self.preemptive_tts,
+            "stt": self.stt,
         }
 
 
@@ -265,16 +286,18 @@ def turn_handling_for(cfg: TurnConfig) -> Any:
     return turn_handling(cfg.settings())
 
 
-_vads: dict[float, Any] = {}
+_vads: dict[tuple[float, str], Any] = {}
 
 
-def vad_for(min_silence: float) -> Any:
-    """One Silero VAD per process and setting, shared by every session (as prewarm does)."""
-    if min_silence not in _vads:
-        from livekit.plugins import silero
+def vad_for(min_silence: float, engine: str = "silero") -> Any:
+    """One VAD per process and setting, shared by every session (as prewarm does)."""
+    if (min_silence, engine) not in _vads:
+        from callcrew.providers.session import load_vad
+        from callcrew.settings import Settings
 
-        _vads[min_silence] = silero.VAD.load(min_silence_duration=min_silence)
-    return _vads[min_silence]
+        s = Settings(_env_file=None, vad_min_silence=min_silence, vad_engine=engine)  # type: ignore[call-arg]
+        _vads[(min_silence, engine)] = load_vad(s)
+    return _vads[(min_silence, engine)]
 
 
 @dataclass
@@ -316,14 +339,18 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
         said = [p for p, e in zip(line.pieces, ends, strict=False) if start + e <= at + 0.02]
         return said[-1] if said else line.pieces[0]
 
-    stt_model = FixedSTT(spec.lat, transcript)
+    stt_model: Any = FixedSTT(spec.lat, transcript)
+    if spec.cfg.stt == "streaming":
+        from bench.fakes import StreamingSTT
+
+        stt_model = StreamingSTT(spec.lat, transcript)
     tts_model = FixedTTS(spec.lat)
     model, agent, userdata, llm_path = await spec.build(tts_model)
     session: AgentSession[Any] = AgentSession(
         stt=stt_model,
         llm=model,
         tts=tts_model,
-        vad=vad_for(spec.cfg.vad_min_silence),
+        vad=vad_for(spec.cfg.vad_min_silence, spec.cfg.vad_engine),
         turn_handling=turn_handling_for(spec.cfg),
         aec_warmup_duration=None,
         user_away_timeout=600.0,
@@ -334,6 +361,11 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
     from callcrew.providers.session import attach_backchannel_guard
 
     attach_backchannel_guard(session, 2)
+    vad_ends: list[float] = []  # the VAD's end-of-speech events (user speaking -> listening)
+    session.on(
+        "user_state_changed",
+        lambda ev: vad_ends.append(time.time()) if ev.old_state == "speaking" else None,
+    )
 
     def idle() -> bool:
         speech = session.current_speech
@@ -383,7 +415,7 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
     finally:
         await speaker.aclose()
     wall = time.time() - t_start
-    rows = _measure(spec, utts, rendered, speaker, stt_model, tts_model, history, llm_path)
+    rows = _measure(spec, utts, rendered, speaker, stt_model, history, llm_path, vad_ends)
     return {
         "label": spec.label,
         "lines": rows,
@@ -399,10 +431,10 @@ def _measure(
     utts: list[Utterance],
     rendered: list[tuple[Any, list[float]]],
     speaker: RehearsalSpeaker,
-    stt_model: FixedSTT,
-    tts_model: FixedTTS,
+    stt_model: Any,
     history: llm.ChatContext,
     llm_path: Callable[[int], tuple[int, int]],
+    vad_ends: list[float],
 ) -> list[dict[str, Any]]:
     lat, cfg = spec.lat, spec.cfg
     items = [it for it in history.items if it.type == "message"]
@@ -420,6 +452,9 @@ def _measure(
             "text": spec.lines[i].text,
             "kind": spec.lines[i].kind,
             "pause_s": spec.lines[i].pauses[0] if spec.lines[i].pauses else None,
+            "max_pause_s": max(spec.lines[i].pauses, default=0.0),
+            "voice": spec.lines[i].voice,
+            "tag": spec.lines[i].tag,
             "speech_s": round(len(utt.pcm) / RATE, 3),
             "turns_committed": len(users),
             "premature_cutoff": bool(premature),
@@ -448,10 +483,13 @@ def _measure(
         if anchor is not None:
             row["vad_lag_s"] = anchor - end
         if stt_req is not None and stt_req.answered is not None and anchor is not None:
-            floor = max(stt_req.asked, anchor + cfg.min_delay)
+            # the STT's wait beyond the VAD's end of speech and the endpointing minimum (a
+            # streaming STT's final can come before both: then none of X is on the path)
+            vad_end = next((t for t in vad_ends if t >= end - 0.01), stt_req.asked)
+            floor = max(stt_req.asked, vad_end, anchor + cfg.min_delay)
             x_path = max(0.0, stt_req.answered - floor)
             row.update(
-                endpoint_wait_s=stt_req.asked - anchor,
+                endpoint_wait_s=vad_end - anchor,
                 x_on_path_s=x_path,
                 turn_gap_s=total - x_path - y - z,
                 pipeline_s=first - max(stt_req.answered, anchor + cfg.min_delay) - y - z,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from livekit import rtc
 from livekit.agents import llm, stt, tts, utils
 from livekit.agents.language import LanguageCode
 from livekit.agents.types import (
@@ -107,6 +108,108 @@ class FixedSTT(stt.STT[Any]):
                 stt.SpeechData(language=LanguageCode("en"), text=req.text, confidence=1.0)
             ],
         )
+
+
+class StreamingSTT(stt.STT[Any]):
+    """Deepgram-like streaming STT: it hears the audio itself (frame energy), sends interim
+    transcripts every `interim_every_s` while the caller speaks, and a final `stt_ms` after
+    its own endpointer has heard `endpoint_ms` of silence, whatever the session's VAD does.
+
+    So on the cloud stacks the final can arrive before the VAD's end of speech (and
+    preemptive generation has something to start on), as it will in production. A request
+    here is one final: `asked` = the last voiced frame, `answered` = when the final was sent.
+    """
+
+    def __init__(
+        self,
+        latencies: Latencies,
+        transcript: Callable[[float], str],
+        *,
+        endpoint_ms: float = 100.0,
+        interim_every_s: float = 0.4,
+        level: float = 60.0,
+    ) -> None:
+        self._lat = latencies
+        self._transcript = transcript
+        self.endpoint_s = endpoint_ms / 1000
+        self.interim_every_s = interim_every_s
+        self.level = level
+        self.requests: list[Request] = []
+        self.interims = 0
+        super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=True))
+
+    @property
+    def model(self) -> str:
+        return "fixed-streaming"
+
+    @property
+    def provider(self) -> str:
+        return "bench"
+
+    async def _recognize_impl(
+        self,
+        buffer: utils.AudioBuffer,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions,
+    ) -> stt.SpeechEvent:
+        raise NotImplementedError("streaming only")
+
+    def stream(
+        self,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> stt.RecognizeStream:
+        return _StreamingRecognize(self, conn_options)
+
+
+class _StreamingRecognize(stt.RecognizeStream):
+    def __init__(self, model: StreamingSTT, conn_options: APIConnectOptions) -> None:
+        super().__init__(stt=model, conn_options=conn_options, sample_rate=RATE)
+        self._model = model
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _send(self, kind: stt.SpeechEventType, text: str) -> None:
+        data = stt.SpeechData(language=LanguageCode("en"), text=text, confidence=1.0)
+        self._event_ch.send_nowait(
+            stt.SpeechEvent(type=kind, request_id=f"bench-sstt-{next(_ids)}", alternatives=[data])
+        )
+
+    async def _final(self, req: Request) -> None:
+        await asyncio.sleep(self._model._lat.stt_ms / 1000)
+        req.text = self._model._transcript(req.asked)
+        req.answered = time.time()
+        self._model.requests.append(req)
+        self._send(stt.SpeechEventType.FINAL_TRANSCRIPT, req.text)
+
+    async def _run(self) -> None:
+        m = self._model
+        speaking = False
+        last_voiced = last_interim = 0.0
+        try:
+            async for item in self._input_ch:
+                if not isinstance(item, rtc.AudioFrame):
+                    continue
+                now = time.time()
+                pcm = np.frombuffer(item.data, np.int16).astype(np.float32)
+                voiced = bool(len(pcm)) and float(np.sqrt(np.mean(pcm**2))) > m.level
+                if voiced:
+                    last_voiced = now
+                    if not speaking:
+                        speaking, last_interim = True, now
+                    elif now - last_interim >= m.interim_every_s:
+                        last_interim = now
+                        m.interims += 1
+                        self._send(stt.SpeechEventType.INTERIM_TRANSCRIPT, m._transcript(now))
+                elif speaking and now - last_voiced >= m.endpoint_s:
+                    speaking = False
+                    task = asyncio.create_task(self._final(Request(last_voiced)))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
 
 
 # --- LLM ---------------------------------------------------------------------------------------

@@ -1,110 +1,236 @@
-"""Turn-taking sweep: VAD min silence x endpointing min delay x preemptive generation.
+"""Turn-taking: the corpus (bench/turns/corpus.yaml) through the real audio path, per
+configuration of VAD, turn detector, endpointing and preemption.
 
-    .venv/bin/python -m bench turntaking [--quick]
+    .venv/bin/python -m bench turntaking [--quick] [--configs NAME,NAME...]
 
-For each setting, several simultaneous calls (bare Agent, fixed-latency providers, real Silero
-VAD, espeak-ng caller) say ordinary lines and lines with a mid-sentence pause (0.4/0.6/0.8 s,
-bench/data/caller_lines.yaml). Per setting: turn gap p50/p95 on the ordinary lines, and how many
-pause lines were cut off (a caller turn committed before the caller had finished).
+Every configuration hears the same lines: each text line in one voice (rotating through
+espeak-ng en-us, espeak-ng en-gb+f3 and Hibari heart) plus, when Debian's pocketsphinx-testdata
+is installed, real recorded speech, spread over `SESSIONS` simultaneous calls (bare Agent,
+fixed-latency LLM and TTS, bench/fakes.py). The batch configurations use the Whisper-like
+non-streaming STT (VAD-cut, as the local stack); `cloud-*` the Deepgram-like streaming fake.
+
+Per configuration: turn gap p50/p95 (docs/benchmarks.md: total wait minus X on the path, LLM
+time on the path and Z) on the lines that end and on all lines answered after their end;
+premature cut-offs (a user turn committed before the caller's last word: the agent's turn
+started while the caller still had words to say), count and rate, on dictation lines and on
+ending lines; late turns (turn gap > 1.5 s); CPU seconds of this process per caller turn and
+per session-minute (the detector's inference threads included).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import time
 from typing import Any
 
 from bench.common import (
+    REPLY,
+    CallerLine,
+    CallSpec,
     TurnConfig,
+    bare_builder,
     collect,
-    cutoffs,
-    load_lines,
+    machine,
     ms,
-    plain_specs,
+    render,
     run_calls,
-    spread,
     summary,
     table,
     write_result,
 )
 from bench.fakes import Latencies
 
-SWEEP = [(0.55, 0.5), (0.4, 0.3), (0.3, 0.2), (0.2, 0.15)]
+LATE_S = 1.5
+SESSIONS = 7
+
+# name -> configuration. Today's defaults are the shipped settings (settings.py).
+CONFIGS: dict[str, TurnConfig] = {
+    c.label: c
+    for c in [
+        TurnConfig("defaults", 0.55, 0.5, preemptive=True),
+        TurnConfig("fast-vad", 0.25, 0.2, preemptive=True),
+        TurnConfig("eot", 0.25, 0.2, True, "eot", max_delay=2.0),
+        TurnConfig("eot-dynamic", 0.25, 0.2, True, "eot", "dynamic", max_delay=2.0),
+        TurnConfig("eot-inference-vad", 0.25, 0.2, True, "eot", max_delay=2.0,
+                   vad_engine="inference"),
+        TurnConfig("eot-no-preempt", 0.25, 0.2, False, "eot", max_delay=2.0),
+        TurnConfig("eot-preempt-tts", 0.25, 0.2, True, "eot", max_delay=2.0,
+                   preemptive_tts=True),
+        TurnConfig("cloud-defaults", 0.55, 0.5, preemptive=True, stt="streaming"),
+        TurnConfig("cloud-eot", 0.25, 0.2, True, "eot", max_delay=2.0, stt="streaming"),
+        TurnConfig("cloud-eot-preempt-tts", 0.25, 0.2, True, "eot", max_delay=2.0,
+                   preemptive_tts=True, stt="streaming"),
+    ]
+}  # fmt: skip
+QUICK = ["defaults", "eot"]
 
 
-def configs(quick: bool) -> list[TurnConfig]:
-    grid = SWEEP[-1:] if quick else SWEEP
-    out = []
-    for preemptive in (False, True):
-        for sil, delay in grid:
-            out.append(TurnConfig(f"{sil:g}/{delay:g}", sil, delay, preemptive))
-        if quick:
-            break
-    return out
+def corpus_lines(quick: bool) -> list[CallerLine]:
+    from bench.turns.corpus import lines
+
+    all_lines = lines()
+    if not quick:
+        return all_lines
+    # one ending and one dictation line, in two different voices
+    ending = next(ln for ln in all_lines if ln.kind == "plain")
+    dictation = next(ln for ln in all_lines if ln.kind == "pause" and ln.voice != ending.voice)
+    return [ending, dictation]
+
+
+def deal(lines: list[CallerLine], sessions: int) -> list[list[CallerLine]]:
+    """Round-robin: each call gets every `sessions`-th line, so kinds and voices mix."""
+    return [s for s in (lines[k::sessions] for k in range(sessions)) if s]
+
+
+async def run_config(
+    cfg: TurnConfig, scripts: list[list[CallerLine]], lat: Latencies
+) -> dict[str, Any]:
+    specs = [
+        CallSpec(
+            lines=script,
+            cfg=cfg,
+            lat=lat,
+            build=bare_builder(lat, REPLY),
+            start_delay_s=k * 0.9,
+            label=cfg.label,
+        )
+        for k, script in enumerate(scripts)
+    ]
+    c0, w0 = time.process_time(), time.perf_counter()
+    calls = await run_calls(specs)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    return score(cfg, calls, cpu, wall)
+
+
+def score(cfg: TurnConfig, calls: list[dict[str, Any]], cpu: float, wall: float) -> dict[str, Any]:
+    rows = [r for c in calls for r in c["lines"]]
+    ending = [r for r in rows if r["kind"] == "plain"]
+    dictation = [r for r in rows if r["kind"] == "pause"]
+    gaps_all = [r["turn_gap_s"] for r in rows if "turn_gap_s" in r]
+    late = [g for g in gaps_all if g > LATE_S]
+    answered = [r for r in rows if "total_wait_s" in r]
+    unanswered = [r for r in rows if not r["premature_cutoff"] and "total_wait_s" not in r]
+    session_min = sum(c["wall_s"] for c in calls) / 60
+
+    def cut(rs: list[dict[str, Any]], key: str) -> dict[str, str]:
+        out: dict[str, list[int]] = {}
+        for r in rs:
+            out.setdefault(str(r[key]), []).append(int(r["premature_cutoff"]))
+        return {k: f"{sum(v)}/{len(v)}" for k, v in sorted(out.items())}
+
+    n_cut = sum(r["premature_cutoff"] for r in dictation)
+    return {
+        "config": cfg.as_dict(),
+        "sessions": len(calls),
+        "lines": len(rows),
+        "turn_gap_s": summary(collect(calls, "plain")["turn_gap_s"]),
+        "turn_gap_all_s": summary(gaps_all),
+        "total_wait_s": summary(collect(calls, "plain")["total_wait_s"]),
+        "vad_lag_s": summary(collect(calls, None)["vad_lag_s"]),
+        "pipeline_s": summary(collect(calls, None)["pipeline_s"]),
+        "x_on_path_s": summary(collect(calls, None)["x_on_path_s"]),
+        "cutoffs": {
+            "dictation_lines": len(dictation),
+            "dictation_premature": n_cut,
+            "dictation_rate": round(n_cut / len(dictation), 4) if dictation else None,
+            "ending_lines": len(ending),
+            "ending_premature": sum(r["premature_cutoff"] for r in ending),
+            "by_tag": cut(dictation, "tag"),
+            "by_voice": cut(dictation, "voice"),
+            "by_max_pause_s": cut(dictation, "max_pause_s"),
+        },
+        "answered": len(answered),
+        "late_turns": len(late),
+        "late_rate": round(len(late) / len(answered), 4) if answered else None,
+        "unanswered": len(unanswered),
+        "cpu_s": round(cpu, 3),
+        "wall_s": round(wall, 2),
+        "cpu_s_per_turn": round(cpu / len(rows), 4) if rows else None,
+        "cpu_s_per_session_minute": round(cpu / session_min, 3) if session_min else None,
+        "errors": [c["error"] for c in calls if c["error"]],
+        "input_max_lateness_s": max(c["input_max_lateness_s"] for c in calls),
+        "calls": calls,
+    }
+
+
+def row(name: str, e: dict[str, Any]) -> list[Any]:
+    g, ga, c = e["turn_gap_s"], e["turn_gap_all_s"], e["cutoffs"]
+    rate = c["dictation_rate"]
+    return [
+        name,
+        f"{ms(g['p50'])}/{ms(g['p95'])}",
+        f"{ms(ga['p50'])}/{ms(ga['p95'])}",
+        ms(e["total_wait_s"]["p50"]),
+        f"{c['dictation_premature']}/{c['dictation_lines']}"
+        + (f" ({rate * 100:.0f}%)" if rate is not None else ""),
+        f"{c['ending_premature']}/{c['ending_lines']}",
+        f"{e['late_turns']}",
+        e["unanswered"],
+        f"{e['cpu_s_per_turn'] * 1000:.0f}" if e["cpu_s_per_turn"] is not None else "-",
+        e["cpu_s_per_session_minute"],
+    ]
+
+
+HEADS = [
+    "config", "gap p50/p95 ending", "gap p50/p95 all", "wait p50", "dictation cut",
+    "ending cut", "late >1.5s", "unanswered", "CPU ms/turn", "CPU s/session-min",
+]  # fmt: skip
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     lat = Latencies()
-    lines = load_lines("caller_lines.yaml")
-    sessions, plain, pause = (1, 1, 1) if args.quick else (4, 8, 5)
-    rows = []
-    results = []
-    for cfg in configs(args.quick):
-        scripts = spread(lines, sessions, plain, pause)
-        calls = await run_calls(plain_specs(cfg, lat, scripts))
-        vals = collect(calls)
-        cut = cutoffs(calls)
-        entry = {
-            "config": cfg.as_dict(),
-            "sessions": sessions,
-            "turn_gap_s": summary(vals["turn_gap_s"]),
-            "total_wait_s": summary(vals["total_wait_s"]),
-            "vad_lag_s": summary(vals["vad_lag_s"]),
-            "endpoint_wait_s": summary(vals["endpoint_wait_s"]),
-            "pipeline_s": summary(vals["pipeline_s"]),
-            "x_on_path_s": summary(vals["x_on_path_s"]),
-            "cutoffs": cut,
-            "errors": [c["error"] for c in calls if c["error"]],
-            "input_max_lateness_s": max(c["input_max_lateness_s"] for c in calls),
-        }
-        results.append(entry)
-        g = entry["turn_gap_s"]
-        rows.append(
-            [
-                cfg.label,
-                "on" if cfg.preemptive else "off",
-                g["n"],
-                ms(g["p50"]),
-                ms(g["p95"]),
-                ms(entry["total_wait_s"]["p50"]),
-                f"{cut['premature']}/{cut['pause_lines']}",
-                " ".join(f"{k}s:{v}" for k, v in cut["by_pause_s"].items()),
-                cut["plain_premature"],
-            ]
-        )
-        print(f"  {cfg.label} preemptive {'on' if cfg.preemptive else 'off'}: done", flush=True)
-    print(
-        table(
-            [
-                "silence/min_delay",
-                "preempt",
-                "n",
-                "gap p50 ms",
-                "gap p95 ms",
-                "wait p50 ms",
-                "cut-offs",
-                "by pause",
-                "plain cut",
-            ],
-            rows,
-        )
-    )
-    return {"latencies": lat.as_dict(), "reply": "Okay, got it.", "results": results}
+    names = QUICK if args.quick else list(CONFIGS)
+    if getattr(args, "configs", None):
+        names = [n.strip() for n in args.configs.split(",") if n.strip()]
+        unknown = [n for n in names if n not in CONFIGS]
+        if unknown:
+            raise SystemExit(f"unknown config {unknown[0]!r}; one of: {', '.join(CONFIGS)}")
+    lines = corpus_lines(args.quick)
+    sessions = 1 if args.quick else SESSIONS
+    # render every line before any clock runs (Hibari synthesizes in this process)
+    await asyncio.gather(*(asyncio.to_thread(render, ln) for ln in lines))
+    if any(CONFIGS[n].turn_detection == "eot" for n in names):
+        from livekit.local_inference import init_eot
+
+        init_eot()  # as the worker's prewarm does
+    scripts = deal(lines, sessions)
+    results: dict[str, Any] = {}
+    for name in names:
+        results[name] = await run_config(CONFIGS[name], scripts, lat)
+        print(f"  {name}: done ({results[name]['wall_s']:.0f} s)", flush=True)
+    print(table(HEADS, [row(n, e) for n, e in results.items()]))
+    for n, e in results.items():
+        c = e["cutoffs"]
+        print(f"  {n}: cut by tag {c['by_tag']} by voice {c['by_voice']}")
+    voices = sorted({ln.voice for ln in lines})
+    return {
+        "latencies": lat.as_dict(),
+        "reply": REPLY,
+        "late_s": LATE_S,
+        "corpus": {
+            "lines": len(lines),
+            "ending": sum(ln.kind == "plain" for ln in lines),
+            "dictation": sum(ln.kind == "pause" for ln in lines),
+            "voices": voices,
+        },
+        "sessions": sessions,
+        "load_before": _loadavg(),
+        "machine_at_start": machine(),
+        "results": results,
+    }
+
+
+def _loadavg() -> list[float]:
+    import os
+
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
-    import asyncio
-
     result = asyncio.run(run(args))
+    result["load_after"] = _loadavg()
+    print(f"load average before {result['load_before']}, after {result['load_after']}")
     path = write_result("turntaking", result, args.out)
     print(f"wrote {path}")
     return result

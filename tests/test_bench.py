@@ -97,9 +97,34 @@ def test_cost(tmp_path: Path) -> None:
 
 def test_turntaking(tmp_path: Path) -> None:
     data = run_suite("turntaking", tmp_path)
-    (entry,) = data["results"]
-    assert entry["cutoffs"]["pause_lines"] == 1
-    assert entry["turn_gap_s"]["n"] + entry["cutoffs"]["plain_premature"] >= 0
+    assert set(data["results"]) == {"defaults", "eot"}
+    assert data["corpus"]["ending"] == data["corpus"]["dictation"] == 1
+    assert len(data["corpus"]["voices"]) == 2  # the two quick lines are in different voices
+    for name, entry in data["results"].items():
+        assert entry["config"]["turn_detection"] == ("eot" if name == "eot" else "vad")
+        cut = entry["cutoffs"]
+        assert cut["dictation_lines"] == cut["ending_lines"] == 1
+        # every line is accounted for: answered after its end, cut off, or unanswered
+        answered = entry["answered"]
+        cut_total = cut["dictation_premature"] + cut["ending_premature"]
+        assert answered + cut_total + entry["unanswered"] == entry["lines"] == 2
+        assert entry["cpu_s_per_turn"] > 0 and entry["cpu_s_per_session_minute"] > 0
+
+
+def test_turn_corpus_spec() -> None:
+    """The shipped corpus: >= 60 lines, dictation pauses of 0.3-1.5 s, >= 2 voices."""
+    from bench.turns.corpus import lines, spec, split
+
+    raw = spec()
+    assert len(raw["lines"]) >= 60 and len(raw["voices"]) >= 2
+    pauses = [p for item in raw["lines"] for p in split(item["say"])[1]]
+    assert min(pauses) >= 0.3 and max(pauses) <= 1.5
+    every = lines(every_voice=True, real=False)
+    assert len(every) == len(raw["lines"]) * len(raw["voices"])
+    assert {ln.kind for ln in every} == {"plain", "pause"}
+    assert all(ln.pauses for ln in every if ln.kind == "pause")
+    with pytest.raises(ValueError):
+        split(["a pause must follow speech", 0.5])
 
 
 def test_outbox(tmp_path: Path) -> None:
