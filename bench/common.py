@@ -366,6 +366,13 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
         "user_state_changed",
         lambda ev: vad_ends.append(time.time()) if ev.old_state == "speaking" else None,
     )
+    # When each user turn was really committed: a message's `created_at` is back-dated (to the
+    # preemptive generation's start, or to when the caller started speaking).
+    commits: list[float] = []
+    session.on(
+        "conversation_item_added",
+        lambda ev: commits.append(time.time()) if ev.item.role == "user" else None,
+    )
 
     def idle() -> bool:
         speech = session.current_speech
@@ -415,7 +422,7 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
     finally:
         await speaker.aclose()
     wall = time.time() - t_start
-    rows = _measure(spec, utts, rendered, speaker, stt_model, history, llm_path, vad_ends)
+    rows = _measure(spec, utts, rendered, speaker, stt_model, history, llm_path, vad_ends, commits)
     return {
         "label": spec.label,
         "lines": rows,
@@ -435,6 +442,7 @@ def _measure(
     history: llm.ChatContext,
     llm_path: Callable[[int], tuple[int, int]],
     vad_ends: list[float],
+    commits: list[float],
 ) -> list[dict[str, Any]]:
     lat, cfg = spec.lat, spec.cfg
     items = [it for it in history.items if it.type == "message"]
@@ -445,7 +453,11 @@ def _measure(
         start, end = utt.started_at, utt.ended_at
         nxt = utts[i + 1].started_at if i + 1 < len(utts) and utts[i + 1].started_at else 1e18
         users = [m for m in items if m.role == "user" and start <= m.created_at < nxt]
-        premature = [m for m in users if m.created_at < end - 0.01]
+        committed = [t for t in commits if start <= t < nxt]
+        if committed:  # commit times known: they decide (created_at may be back-dated)
+            premature = users[:1] if any(t < end - 0.01 for t in committed) else []
+        else:
+            premature = [m for m in users if m.created_at < end - 0.01]
         agent_over = [s for s in speaker.segments if start <= s.started_at < end]
         row: dict[str, Any] = {
             "line": i,
@@ -457,6 +469,7 @@ def _measure(
             "tag": spec.lines[i].tag,
             "speech_s": round(len(utt.pcm) / RATE, 3),
             "turns_committed": len(users),
+            "committed_s": next((round(t - end, 4) for t in committed if t >= end - 0.01), None),
             "premature_cutoff": bool(premature),
             "agent_spoke_over_caller": bool(agent_over),
         }

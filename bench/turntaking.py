@@ -127,6 +127,13 @@ def score(cfg: TurnConfig, calls: list[dict[str, Any]], cpu: float, wall: float)
         "turn_gap_s": summary(collect(calls, "plain")["turn_gap_s"]),
         "turn_gap_all_s": summary(gaps_all),
         "total_wait_s": summary(collect(calls, "plain")["total_wait_s"]),
+        "committed_s": summary(
+            [
+                r["committed_s"]
+                for r in rows
+                if r.get("committed_s") is not None and not r["premature_cutoff"]
+            ]
+        ),
         "vad_lag_s": summary(collect(calls, None)["vad_lag_s"]),
         "pipeline_s": summary(collect(calls, None)["pipeline_s"]),
         "x_on_path_s": summary(collect(calls, None)["x_on_path_s"]),
@@ -162,6 +169,7 @@ def row(name: str, e: dict[str, Any]) -> list[Any]:
         f"{ms(g['p50'])}/{ms(g['p95'])}",
         f"{ms(ga['p50'])}/{ms(ga['p95'])}",
         ms(e["total_wait_s"]["p50"]),
+        f"{ms(e['committed_s']['p50'])}/{ms(e['committed_s']['p95'])}",
         f"{c['dictation_premature']}/{c['dictation_lines']}"
         + (f" ({rate * 100:.0f}%)" if rate is not None else ""),
         f"{c['ending_premature']}/{c['ending_lines']}",
@@ -173,7 +181,8 @@ def row(name: str, e: dict[str, Any]) -> list[Any]:
 
 
 HEADS = [
-    "config", "gap p50/p95 ending", "gap p50/p95 all", "wait p50", "dictation cut",
+    "config", "gap p50/p95 ending", "gap p50/p95 all", "wait p50", "commit p50/p95",
+    "dictation cut",
     "ending cut", "late >1.5s", "unanswered", "CPU ms/turn", "CPU s/session-min",
 ]  # fmt: skip
 
