@@ -57,10 +57,13 @@ CONFIGS: dict[str, TurnConfig] = {
         TurnConfig("eot-no-preempt", 0.25, 0.2, False, "eot", max_delay=2.0),
         TurnConfig("eot-preempt-tts", 0.25, 0.2, True, "eot", max_delay=2.0,
                    preemptive_tts=True),
+        TurnConfig("words", 0.25, 0.2, True, "words", max_delay=2.0),
+        TurnConfig("words-0.4", 0.4, 0.3, True, "words", max_delay=2.0),
         TurnConfig("cloud-defaults", 0.55, 0.5, preemptive=True, stt="streaming"),
         TurnConfig("cloud-eot", 0.25, 0.2, True, "eot", max_delay=2.0, stt="streaming"),
         TurnConfig("cloud-eot-preempt-tts", 0.25, 0.2, True, "eot", max_delay=2.0,
                    preemptive_tts=True, stt="streaming"),
+        TurnConfig("cloud-words", 0.25, 0.2, True, "words", max_delay=2.0, stt="streaming"),
     ]
 }  # fmt: skip
 QUICK = ["defaults", "eot"]

@@ -42,6 +42,13 @@ def test_a_given_detector_is_used_as_is() -> None:
     assert turn_handling(_settings(), mine)["turn_detection"] == "vad"
 
 
+def test_words_turn_detection_is_the_dictation_detector() -> None:
+    from callcrew.providers.turn_words import DictationTurnDetector
+
+    th = turn_handling(_settings(turn_detection="words", vad_min_silence=0.25))
+    assert isinstance(th["turn_detection"], DictationTurnDetector)
+
+
 def test_endpointing_mode_delays_and_preemptive_tts_come_from_settings() -> None:
     s = _settings(
         endpointing_mode="dynamic",

@@ -25,7 +25,7 @@ from callcrew.redact import mask_urls
 
 StackName = Literal["economy", "premium", "local"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-TurnDetection = Literal["vad", "eot"]
+TurnDetection = Literal["vad", "eot", "words"]
 EndpointingMode = Literal["fixed", "dynamic"]
 VadEngine = Literal["silero", "inference"]
 # LiveKit refuses a TurnDetector with less VAD silence than this (eot/base.py: 200 + 50 ms).
@@ -119,7 +119,9 @@ class Settings(BaseSettings):
     vad_engine: VadEngine = "silero"
     # vad: the turn ends after VAD silence + endpointing min delay; eot: LiveKit's local audio
     # end-of-turn model (TurnDetector v1-mini, in the wheel, no network) waits min_delay when it
-    # hears a finished turn and max_delay when it hears a pause (python -m bench turns).
+    # hears a finished turn and max_delay when it hears a pause; words: our dictation-aware
+    # text detector (providers/turn_words.py) does the same from the transcript
+    # (python -m bench turntaking; docs/benchmarks.md).
     turn_detection: TurnDetection = "vad"
     endpointing_mode: EndpointingMode = "fixed"  # dynamic: min delay learned from the caller
     endpointing_min_delay: float = Field(0.5, ge=0, le=10)

@@ -34,6 +34,10 @@ def turn_handling(settings: Settings, detector: Any = None) -> TurnHandlingOptio
     detection: Any = "vad"
     if settings.turn_detection == "eot":
         detection = detector if detector is not None else load_turn_detector()
+    elif settings.turn_detection == "words":
+        from callcrew.providers.turn_words import DictationTurnDetector
+
+        detection = DictationTurnDetector()
     return {
         "turn_detection": detection,
         "endpointing": {
