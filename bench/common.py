@@ -371,7 +371,7 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
     commits: list[float] = []
     session.on(
         "conversation_item_added",
-        lambda ev: commits.append(time.time()) if ev.item.role == "user" else None,
+        lambda ev: commits.append(time.time()) if getattr(ev.item, "role", "") == "user" else None,
     )
 
     def idle() -> bool:

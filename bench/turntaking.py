@@ -198,6 +198,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         unknown = [n for n in names if n not in CONFIGS]
         if unknown:
             raise SystemExit(f"unknown config {unknown[0]!r}; one of: {', '.join(CONFIGS)}")
+    load_before = _loadavg()
     lines = corpus_lines(args.quick)
     sessions = 1 if args.quick else SESSIONS
     # render every line before any clock runs (Hibari synthesizes in this process)
@@ -227,7 +228,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "voices": voices,
         },
         "sessions": sessions,
-        "load_before": _loadavg(),
+        "load_before": load_before,
         "machine_at_start": machine(),
         "results": results,
     }

@@ -110,9 +110,10 @@ class Settings(BaseSettings):
     filler_after: float = Field(1.5, ge=0, le=30)
 
     # --- Turn-taking (set explicitly: the framework's defaults call LiveKit's cloud) ---------
-    # 0.55/0.5 (the framework's values, set explicitly): 0.4/0.3 answers ~165 ms sooner but cut
-    # off every caller who paused 0.6 s mid-sentence, and callers of a booking desk dictate names
-    # and numbers (python -m bench turntaking; docs/benchmarks.md).
+    # 0.55/0.5 (the framework's values, set explicitly) for every stack and channel: faster VAD
+    # settings cut off callers who pause while dictating, and neither LiveKit's audio turn
+    # detector nor our word rules reach 0 cut-offs without late turns on the turn-taking corpus
+    # (python -m bench turntaking; docs/benchmarks.md, "Natural turn-taking").
     vad_min_silence: float = Field(0.55, gt=0, le=5)
     vad_activation_threshold: float = Field(0.5, gt=0, lt=1)
     # silero: the Silero plugin; inference: LiveKit's native local Silero (livekit-local-inference).
