@@ -107,3 +107,18 @@ async def test_the_options_reach_the_running_session(monkeypatch: pytest.MonkeyP
     assert opts.endpointing["mode"] == "dynamic"
     assert opts.endpointing["min_delay"] == 0.15 and opts.endpointing["max_delay"] == 2.0
     assert opts.preemptive_generation["preemptive_tts"] is True
+
+
+def test_worker_prewarm_loads_the_model_only_for_eot(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from callcrew import worker
+
+    proc: Any = SimpleNamespace(userdata={})
+    monkeypatch.setenv("TURN_DETECTION", "vad")
+    worker.prewarm(proc)
+    assert proc.userdata["turn_detector_loaded"] is False and proc.userdata["vad"] is not None
+    monkeypatch.setenv("TURN_DETECTION", "eot")
+    monkeypatch.setenv("VAD_MIN_SILENCE", "0.3")
+    worker.prewarm(proc)
+    assert proc.userdata["turn_detector_loaded"] is True

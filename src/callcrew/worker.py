@@ -206,7 +206,8 @@ def prewarm(proc: JobProcess) -> None:
     settings = load_settings()
     tracing.setup_from_env()  # per job process; only when OTEL_EXPORTER_OTLP_*ENDPOINT is set
     proc.userdata["vad"] = load_vad(settings)
-    preload_turn_detector(settings)  # TURN_DETECTION=eot: the model, before the first call
+    # TURN_DETECTION=eot: load the end-of-turn model here, not in the first call
+    proc.userdata["turn_detector_loaded"] = preload_turn_detector(settings)
 
 
 async def start_call(
