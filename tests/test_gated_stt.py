@@ -82,9 +82,11 @@ class _EnergyStream(vad.VADStream):
 
 
 class RecordingStreamingSTT(stt.STT):
-    """A streaming provider: bills what it is sent, finalises on flush."""
+    """A streaming provider: bills what it is sent, finalises on flush. `connect_lag_s` is
+    wall-clock time LiveKit counted into the stream's start_time_offset before it connected
+    (a slow loop, a failed first attempt), which a plugin adds to every time it reports."""
 
-    def __init__(self) -> None:
+    def __init__(self, connect_lag_s: float = 0.0) -> None:
         super().__init__(
             capabilities=stt.STTCapabilities(
                 streaming=True, interim_results=False, aligned_transcript="word"
@@ -92,6 +94,7 @@ class RecordingStreamingSTT(stt.STT):
         )
         self.received: list[rtc.AudioFrame] = []
         self.flushes = 0
+        self.connect_lag_s = connect_lag_s
 
     @property
     def model(self) -> str:
@@ -125,12 +128,15 @@ class _RecordingStream(stt.RecognizeStream):
         assert isinstance(owner, RecordingStreamingSTT)
         pending = 0.0
         heard = 0.0  # seconds of audio received: the provider's own clock
+        self.start_time_offset += owner.connect_lag_s
         async for item in self._input_ch:
             if isinstance(item, self._FlushSentinel):
                 if pending:
                     owner.flushes += 1
-                    # times on the provider's clock, as a provider reports them
-                    start, end = heard - pending, heard
+                    # the provider's clock plus the stream's offset, as a plugin reports
+                    # them (Deepgram): LiveKit seeds that offset with wall-clock time
+                    start = heard - pending + self.start_time_offset
+                    end = heard + self.start_time_offset
                     self._event_ch.send_nowait(
                         stt.SpeechEvent(
                             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
@@ -158,10 +164,14 @@ class _RecordingStream(stt.RecognizeStream):
             heard += item.duration
 
 
-async def run_gate(gate: stt.STT, audio: list[rtc.AudioFrame]) -> tuple[list[Any], list[Any]]:
+async def run_gate(
+    gate: stt.STT, audio: list[rtc.AudioFrame], *, input_offset_s: float = 0.0
+) -> tuple[list[Any], list[Any]]:
     metrics: list[Any] = []
     gate.on("metrics_collected", metrics.append)
     stream = gate.stream()
+    # as the session does: where the input stood when this stream was opened
+    stream.start_time_offset = input_offset_s
     events: list[Any] = []
 
     async def read() -> None:
@@ -215,6 +225,36 @@ async def test_only_speech_with_pre_and_post_roll_reaches_the_provider() -> None
     assert words is not None and float(words[0].end_time) == pytest.approx(ends[1])
     # usage is what the provider was sent, reported under the gate's label
     assert sum(m.audio_duration for m in metrics) == pytest.approx(sent, abs=1e-6)
+
+
+@pytest.mark.parametrize("connect_lag_s", [2e-6, 0.5])
+async def test_times_survive_wall_clock_in_the_providers_offset(connect_lag_s: float) -> None:
+    # The CI flake: under load LiveKit's _main_task counted a few microseconds of wall clock
+    # into the provider stream's offset, and the utterances' starts, which sit exactly on the
+    # seams of the sent audio, fell into the run before (0.0 and 2.48 instead of 0.7 and 3.7).
+    inner = RecordingStreamingSTT(connect_lag_s=connect_lag_s)
+    gate = GatedSTT(inner, EnergyVAD(silence_s=0.2), pre_roll_s=0.3, post_roll_s=0.2)
+    audio = frames(
+        [("silence", 1.0), ("speech", 1.0), ("silence", 2.0), ("speech", 0.5), ("silence", 2.0)]
+    )
+    events, _ = await run_gate(gate, audio)
+    finals = [e for e in events if e.type == stt.SpeechEventType.FINAL_TRANSCRIPT]
+    assert [f.alternatives[0].start_time for f in finals] == pytest.approx([0.7, 3.7], abs=0.1)
+    assert [f.alternatives[0].end_time for f in finals] == pytest.approx([2.4, 4.9], abs=0.1)
+
+
+async def test_times_are_on_the_sessions_input_clock() -> None:
+    # A stream opened 10 s into the input (a new agent activity): the session sets its offset,
+    # and the times it reads must include it, as an unwrapped plugin's would.
+    inner = RecordingStreamingSTT()
+    gate = GatedSTT(inner, EnergyVAD(silence_s=0.2), pre_roll_s=0.3, post_roll_s=0.2)
+    audio = frames([("silence", 1.0), ("speech", 1.0), ("silence", 1.0)])
+    events, _ = await run_gate(gate, audio, input_offset_s=10.0)
+    finals = [e for e in events if e.type == stt.SpeechEventType.FINAL_TRANSCRIPT]
+    assert len(finals) == 1
+    alt = finals[0].alternatives[0]
+    assert (alt.start_time, alt.end_time) == pytest.approx((10.7, 12.4), abs=0.1)
+    assert alt.words is not None and float(alt.words[0].start_time) == pytest.approx(10.7, abs=0.1)
 
 
 async def test_keepalive_sends_a_silent_frame_while_idle() -> None:

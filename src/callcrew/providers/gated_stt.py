@@ -22,8 +22,10 @@ Timestamps: a provider times its words in seconds of the audio it received, and 
 them to the moment input started (`AudioRecognition`, for aligned-transcript STTs such as
 Deepgram) to know when the caller stopped speaking, which decides whether a transcript came
 before or after the agent started talking. With the silence cut out those times would run
-early, so the gate maps every relayed time back onto the input's own timeline. (After the
-provider reconnects mid-call its clock restarts; the mapping is then only approximate.)
+early, so the gate maps every relayed time back onto the input's own timeline: the wrapped
+stream's start_time_offset (which its plugin added) comes off, this stream's (which the session
+set) goes on. (After the provider reconnects mid-call its clock restarts; the mapping is then
+only approximate.)
 """
 
 from __future__ import annotations
@@ -176,10 +178,16 @@ class GatedStream(stt.RecognizeStream):
         LiveKit's StreamAdapter, time words within an utterance, not within the stream."""
         if not ev.alternatives or not self._gate.capabilities.aligned_transcript:
             return ev
-        offset = self._inner.start_time_offset
+        # A plugin adds its own stream's start_time_offset to the times it reports; LiveKit
+        # seeds that offset with wall-clock time (microseconds on a quiet loop, more under load
+        # or after a retry), so it comes off to give the provider's clock. The session sets the
+        # offset of the stream it holds, this one, to where the input stood when it was opened:
+        # that goes on, as the plugin would have added it had it not been wrapped.
+        inner_offset = self._inner.start_time_offset
+        offset = self.start_time_offset
 
         def move(t: float, end: bool = False) -> float:
-            return self._clock.to_input(t - offset, end=end) + offset
+            return self._clock.to_input(t - inner_offset, end=end) + offset
 
         def word(w: TimedString) -> TimedString:
             if not isinstance(w, TimedString):
