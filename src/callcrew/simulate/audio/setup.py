@@ -1,0 +1,122 @@
+"""What an audio rehearsal runs with: its options, turn-taking, shared VAD and line-tracking LLM."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from livekit.agents import llm, vad
+from livekit.agents.types import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    NOT_GIVEN,
+    APIConnectOptions,
+    NotGivenOr,
+)
+from livekit.agents.voice.turn import TurnHandlingOptions
+
+from callcrew.providers.session import load_vad, turn_handling
+from callcrew.settings import Settings
+from callcrew.simulate.replay import ReplayLLM, ReplayScript
+
+DEFAULT_PAUSE_S = 0.8  # a caller's natural pause before answering
+
+
+@dataclass
+class AudioOptions:
+    wav: Path | None = None  # default: var/rehearsals/<scenario>.wav
+    caller_voice: str = "en-us"
+    caller_wpm: int = 150
+    pause_s: float = DEFAULT_PAUSE_S
+    turn_timeout_s: float = 30.0
+    min_interruption_words: int | None = None  # None: MIN_INTERRUPTION_WORDS from settings
+    # Gate the STT input with its own VAD (providers/gated_stt.py), as a streaming STT would be:
+    # measures what the gate costs in words and turn gap (bench/cost_audio.py).
+    stt_gate: bool = False
+    # --caller-llm: each scripted line's words come from this caller (simulate/caller_llm.py),
+    # asked right before the line with what the agent just said; timing fields stay scripted.
+    caller: Any = None
+
+
+def rehearsal_turn_handling(
+    settings: Settings, min_interruption_words: int = 2
+) -> TurnHandlingOptions:
+    """The call's own turn-taking, with preemptive generation off for repeatable runs.
+
+    `min_interruption_words`: while the agent speaks, the caller's speech interrupts it only
+    once the STT has heard this many words. With a non-streaming STT (Whisper) there is no
+    transcript until the caller pauses, so 2 words means a one-word backchannel ("mm-hmm",
+    "right") never cuts the agent off, at the price of a barge-in stopping the agent only once
+    the caller's words are transcribed (see docs/benchmarks.md). 0 restores VAD barge-in.
+    """
+    opts = turn_handling(settings)
+    opts["preemptive_generation"] = {"enabled": False}
+    interruption = dict(opts.get("interruption") or {})
+    interruption["min_words"] = min_interruption_words
+    opts["interruption"] = interruption  # type: ignore[typeddict-item]
+    return opts
+
+
+_vad_cache: dict[tuple[float, float], vad.VAD] = {}
+
+
+def shared_vad(settings: Settings) -> vad.VAD:
+    """One Silero VAD per process and setting, as the worker's prewarm does."""
+    key = (settings.vad_min_silence, settings.vad_activation_threshold)
+    if key not in _vad_cache:
+        _vad_cache[key] = load_vad(settings)
+    return _vad_cache[key]
+
+
+class LineTrackingReplay(ReplayLLM):
+    """The replay LLM, turned to the next caller line whenever the session commits a new turn.
+
+    In text mode the runner knows when each line is sent; with audio the session decides when
+    the caller's turn ended, so the script advances when a request carries a new user message.
+    """
+
+    def __init__(self, script: ReplayScript, reply_lines: list[int]) -> None:
+        super().__init__(script)
+        self._pending = deque(reply_lines)
+        self._seen: set[str] = set()
+        self.committed: dict[int, asyncio.Event] = {i: asyncio.Event() for i in reply_lines}
+        self.message_line: dict[str, int] = {}
+        self.unexpected_turns: list[str] = []
+
+    def chat(
+        self,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool] | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
+        tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
+        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
+    ) -> llm.LLMStream:
+        last_user = next(
+            (
+                item
+                for item in reversed(chat_ctx.items)
+                if item.type == "message" and item.role == "user"
+            ),
+            None,
+        )
+        if last_user is not None and last_user.id not in self._seen:
+            self._seen.add(last_user.id)
+            if self._pending:
+                line = self._pending.popleft()
+                self.message_line[last_user.id] = line
+                self.script.begin_turn(line)
+                self.committed[line].set()
+            else:
+                self.unexpected_turns.append(last_user.text_content or "")
+        return super().chat(
+            chat_ctx=chat_ctx,
+            tools=tools,
+            conn_options=conn_options,
+            parallel_tool_calls=parallel_tool_calls,
+            tool_choice=tool_choice,
+            extra_kwargs=extra_kwargs,
+        )
