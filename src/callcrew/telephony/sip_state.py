@@ -21,13 +21,7 @@ from livekit import api
 
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.telephony.lkapi import LiveKitError, livekit_api, server_error_text
-from callcrew.telephony.sip_apply import (
-    LiveState,
-    desired_state,
-    fetch_state,
-    make_plan,
-    sip_app,
-)
+from callcrew.telephony.sip_apply import sip_app
 from callcrew.telephony.sip_config import (
     MissingSecretsError,
     SipConfig,
@@ -36,6 +30,8 @@ from callcrew.telephony.sip_config import (
     load_sip_config,
     resolve_secrets,
 )
+from callcrew.telephony.sip_desired import LiveState, desired_state, fetch_state
+from callcrew.telephony.sip_plan import make_plan
 
 EMPTY = "empty"
 STATE_VERSION = 1
