@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from callcrew.cli import app
-from callcrew.metrics import stats
+from callcrew.metrics import csv_export
 from callcrew.settings import Settings
 from callcrew.simulate.runner import run_scenario
 from callcrew.simulate.scenario import load_scenario
@@ -404,7 +404,7 @@ def test_export_csv_to_a_file(db: str, tmp_path: Path) -> None:
     assert "Wrote 3 calls" in result.output
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
     assert len(rows) == 3
-    assert list(rows[0]) == list(stats.CSV_COLUMNS)
+    assert list(rows[0]) == list(csv_export.CSV_COLUMNS)
     recent = next(r for r in rows if r["call_id"] == "call_recent")
     assert recent["caller_number"] == "+1555***2233"
     assert recent["cost_total"] == "0.0838" and recent["e2e_p50_s"] == "1.1"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from callcrew.metrics import stats
+from callcrew.metrics import csv_export, stats
 
 pytestmark = pytest.mark.unit
 
@@ -262,8 +262,8 @@ def test_format_range() -> None:
 
 
 def test_flat_row() -> None:
-    row = stats.flat_row(report("a", ttft=(0.9, 0.4, 0.5)))
-    assert list(row) == list(stats.CSV_COLUMNS)
+    row = csv_export.flat_row(report("a", ttft=(0.9, 0.4, 0.5)))
+    assert list(row) == list(csv_export.CSV_COLUMNS)
     assert row["caller_number"] == "+15550142233"
     assert row["agents_visited"] == "intro > appointments > wrapup"
     assert (row["agent_turns"], row["caller_turns"], row["tool_calls"], row["tool_errors"]) == (
@@ -279,13 +279,13 @@ def test_flat_row() -> None:
     assert row["llm_input_tokens"] == 1000 and isinstance(row["llm_input_tokens"], int)
     assert row["stt_audio_s"] == 40.25
     assert row["cost_total"] == 0.05 and row["cost_estimated"] is False
-    masked = stats.flat_row(report("a"), mask=True)
+    masked = csv_export.flat_row(report("a"), mask=True)
     assert masked["caller_number"] == "+1555***2233"
     # A report with no cost and no turns still makes a full row.
-    bare = stats.flat_row({"call_id": "x"})
+    bare = csv_export.flat_row({"call_id": "x"})
     assert bare["cost_total"] is None and bare["agent_turns"] == 0
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=stats.CSV_COLUMNS)
+    writer = csv.DictWriter(buffer, fieldnames=csv_export.CSV_COLUMNS)
     writer.writeheader()
     writer.writerow(row)
     writer.writerow(bare)

@@ -29,8 +29,11 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from callcrew.call import Channel, Outcome
-from callcrew.metrics import stats
-from callcrew.metrics.plan_check import compare_to_plan, plan_tables
+from callcrew.metrics import csv_export, stats
+from callcrew.metrics.calls_format import cost_cell, duration, secs, when
+from callcrew.metrics.calls_show import print_call
+from callcrew.metrics.calls_stats_view import print_stats
+from callcrew.metrics.plan_check import compare_to_plan
 from callcrew.metrics.report import mask_number
 from callcrew.redact import mask_urls
 from callcrew.settings import SettingsError, load_settings
@@ -204,38 +207,6 @@ def _nothing(
 # --- formatting ------------------------------------------------------------------------------
 
 
-def _when(value: Any) -> str:
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value or "-")
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC)
-    return f"{parsed:%Y-%m-%d %H:%M}"
-
-
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, int | float):
-        return "-"
-    whole = round(seconds)
-    return f"{whole // 60}:{whole % 60:02d}"
-
-
-def _usd(value: Any, places: int = 4) -> str:
-    return f"${value:,.{places}f}" if isinstance(value, int | float) else "-"
-
-
-def _cost_cell(report: dict[str, Any]) -> str:
-    cost = stats.cost_of(report)
-    if cost is None:
-        return "-"
-    return ("~" if cost.get("estimated") else "") + _usd(cost["total"])
-
-
-def _s(value: Any, places: int = 2) -> str:
-    return f"{value:.{places}f} s" if isinstance(value, int | float) else "-"
-
-
 # --- list ------------------------------------------------------------------------------------
 
 
@@ -271,14 +242,14 @@ def list_calls(
         table.add_column(name, justify=justify, no_wrap=True)
     for r in reports:
         table.add_row(
-            _when(r.get("started_at")),
+            when(r.get("started_at")),
             str(r.get("call_id")),
             str(r.get("channel") or "-"),
             mask_number(r.get("caller_number")) or "-",
-            _duration(r.get("duration_s")),
+            duration(r.get("duration_s")),
             str(r.get("outcome") or "-"),
-            _cost_cell(r),
-            _s(stats.call_percentile(r, "e2e_latency")),
+            cost_cell(r),
+            secs(stats.call_percentile(r, "e2e_latency")),
         )
     out.print(table)
     more = " (--limit reached)" if len(reports) == limit else ""
@@ -286,105 +257,6 @@ def list_calls(
         f"[dim]{len(reports)} calls, newest first{more}. ~ = cost estimated from the words "
         "spoken (text rehearsal); e2e is LiveKit's, from the VAD's end-of-speech estimate.[/]"
     )
-
-
-# --- show ------------------------------------------------------------------------------------
-
-_TIMINGS = (
-    ("e2e_latency", "e2e"),
-    ("true_wait_s", "true wait"),
-    ("end_of_turn_delay", "end of turn"),
-    ("transcription_delay", "stt"),
-    ("llm_node_ttft", "llm ttft"),
-    ("tts_node_ttfb", "tts ttfb"),
-)
-
-
-def _timing(turn: dict[str, Any]) -> str:
-    parts = [f"{label} {_s(turn[key])}" for key, label in _TIMINGS if turn.get(key) is not None]
-    if isinstance(tps := turn.get("llm_tokens_per_s"), int | float):
-        parts.append(f"{tps:.0f} tok/s")
-    if turn.get("first"):
-        parts.insert(0, "first turn")
-    if turn.get("interrupted"):
-        parts.append("interrupted")
-    return " | ".join(parts)
-
-
-def _offset(started: datetime | None, duration: Any, value: Any) -> str:
-    """m:ss.s into the call; the clock time if the entry lies outside the call."""
-    try:
-        at = datetime.fromisoformat(str(value))
-    except ValueError:
-        return " " * 7
-    length = float(duration) if isinstance(duration, int | float) else 0.0
-    if started is not None:
-        seconds = (at - started).total_seconds()
-        if -1.0 <= seconds <= length + 60:
-            seconds = max(0.0, seconds)
-            return f"{int(seconds // 60)}:{seconds % 60:04.1f}".rjust(7)
-    return f"{at.astimezone(UTC):%H:%M:%S}".rjust(7)
-
-
-def _match_turns(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    """Transcript position of each agent line -> its turn (same order, same text)."""
-    turns = list(report.get("turns") or [])
-    matched: dict[int, dict[str, Any]] = {}
-    j = 0
-    for pos, entry in enumerate(report.get("transcript") or []):
-        if entry.get("role") != "agent":
-            continue
-        for k in range(j, len(turns)):
-            if (turns[k].get("text") or "") == entry.get("text"):
-                matched[pos] = turns[k]
-                j = k + 1
-                break
-    return matched
-
-
-def _print_transcript(report: dict[str, Any]) -> None:
-    try:
-        started: datetime | None = datetime.fromisoformat(str(report.get("started_at")))
-    except ValueError:
-        started = None
-    turns = _match_turns(report)
-    for pos, e in enumerate(report.get("transcript") or []):
-        at = f"[dim]{_offset(started, report.get('duration_s'), e.get('time'))}[/]"
-        role = e.get("role")
-        if role == "caller":
-            out.print(f"{at} [bold cyan]caller[/]  {escape(str(e.get('text')))}")
-        elif role == "agent":
-            out.print(f"{at} [bold green]agent[/]   {escape(str(e.get('text')))}")
-            if pos in turns and (timing := _timing(turns[pos])):
-                out.print(f"{' ' * 17}[dim]({escape(timing)})[/]")
-        elif role == "tool_call":
-            args = str(e.get("arguments") or "")
-            out.print(f"{at} [dim]  -> {escape(str(e.get('name')))}({escape(args)})[/]")
-        elif role == "tool_result":
-            first = str(e.get("output") or "").splitlines()
-            line = escape(first[0][:120]) if first else ""
-            if e.get("is_error"):
-                out.print(f"{at} [yellow]  !! {escape(str(e.get('name')))}: {line}[/]")
-            elif line:
-                out.print(f"{at} [dim]  <- {line}[/]")
-        elif role == "handoff":
-            came = f"{escape(str(e['from']))} -> " if e.get("from") else ""
-            out.print(f"{at} [magenta]  => {came}{escape(str(e.get('to')))}[/]")
-
-
-def _usage_line(row: dict[str, Any]) -> str:
-    kind = row.get("kind")
-    model = f"{row.get('provider')}/{row.get('model')}"
-    if kind == "llm":
-        return (
-            f"LLM {model}: {row.get('input_tokens')} input tokens "
-            f"({row.get('cached_input_tokens')} cached), {row.get('output_tokens')} output"
-        )
-    if kind == "tts":
-        return f"TTS {model}: {row.get('characters')} characters, {row.get('audio_s')} s audio"
-    if kind == "stt":
-        return f"STT {model}: {row.get('audio_s')} s audio"
-    return f"{kind} {model}"
 
 
 @calls_app.command("show")
@@ -400,75 +272,7 @@ def show(
     if report is None:
         err.print(f"No call with id {call_id!r} in the store.", markup=False, style="red")
         raise typer.Exit(1)
-
-    def number(key: str) -> str:
-        value = report.get(key)
-        return (value if unmask else mask_number(value)) or "-"
-
-    out.print(
-        f"[bold]{escape(str(report.get('call_id')))}[/]  {report.get('outcome')} "
-        f"(ended by {report.get('ended_by') or '-'})"
-    )
-    out.print(
-        f"{report.get('channel')} call, room {escape(str(report.get('room')))}, "
-        f"caller {number('caller_number')}, dialled {number('dialled_number')}"
-    )
-    out.print(
-        f"started {_when(report.get('started_at'))} UTC, lasted "
-        f"{_duration(report.get('duration_s'))} ({report.get('duration_s')} s), "
-        f"stack {escape(str(report.get('stack')))}"
-    )
-    if agents := report.get("agents_visited"):
-        out.print(f"agents {' -> '.join(escape(str(a)) for a in agents)}")
-
-    out.rule("transcript", align="left")
-    _print_transcript(report)
-    if any(t.get("e2e_latency") is not None for t in report.get("turns") or []):
-        out.print(
-            "[dim]e2e is LiveKit's: from the VAD's end-of-speech estimate (~100 ms after the "
-            "caller stopped); true wait, when known, is from the caller's real end of speech.[/]"
-        )
-
-    out.rule("usage", align="left")
-    usage = report.get("usage") or []
-    for row in usage:
-        out.print(escape(_usage_line(row)))
-    if not usage:
-        out.print("[dim]no usage recorded[/]")
-
-    out.rule("cost", align="left")
-    cost = stats.cost_of(report)
-    if cost is None:
-        out.print("[dim]not priced (no catalog or no such stack in it)[/]")
-    else:
-        table = Table(box=None, pad_edge=False, show_header=False)
-        table.add_column("component")
-        table.add_column("USD", justify="right")
-        for component in stats.COST_COMPONENTS:
-            table.add_row(component, _usd(cost.get(component), 6))
-        for model, amount in (cost.get("llm_by_model") or {}).items():
-            table.add_row(f"  llm {escape(str(model))}", _usd(amount, 6))
-        table.add_row("[bold]total[/]", f"[bold]{_usd(cost.get('total'), 6)}[/]")
-        out.print(table)
-        kind = "estimated from the words spoken" if cost.get("estimated") else "measured usage"
-        out.print(
-            f"[dim]{cost.get('minutes')} min priced as {escape(str(cost.get('stack')))} with the "
-            f"{escape(str(cost.get('catalog')))} catalog, {kind}[/]"
-        )
-
-    if errors := report.get("errors"):
-        out.rule("errors", align="left")
-        for e in errors:
-            out.print(f"[red]- {escape(str(e))}[/]")
-    if crew := report.get("crew"):
-        out.rule("crew", align="left")
-        for key, value in crew.items():
-            if value not in (None, [], {}, ""):
-                shown = value if isinstance(value, str) else json.dumps(value)
-                out.print(f"{escape(str(key))}: {escape(str(shown))}")
-    from callcrew.metrics.analysis_cli import print_analysis
-
-    print_analysis(out, report)
+    print_call(out, report, unmask=unmask)
 
 
 # --- export ----------------------------------------------------------------------------------
@@ -512,10 +316,10 @@ def export(
         text = json.dumps(reports, indent=2) + "\n"
     else:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=stats.CSV_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=csv_export.CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for r in reports:
-            writer.writerow(stats.flat_row(r, mask=mask_numbers))
+            writer.writerow(csv_export.flat_row(r, mask=mask_numbers))
         text = buffer.getvalue()
     if not reports:
         _nothing(since_at, outcome_, channel_, to=err)
@@ -528,25 +332,6 @@ def export(
         err.print(f"[red]Cannot write {escape(str(output))}: {escape(exc.strerror or str(exc))}[/]")
         raise typer.Exit(1) from None
     err.print(f"Wrote {len(reports)} calls to {escape(str(output))} ({fmt.value}).")
-
-
-# --- stats -----------------------------------------------------------------------------------
-
-_METRIC_LABELS = {
-    "end_of_turn_delay": "end of turn delay",
-    "transcription_delay": "transcription delay",
-    "llm_node_ttft": "LLM TTFT",
-    "tts_node_ttfb": "TTS TTFB",
-    "e2e_latency": "e2e (LiveKit, VAD anchor)",
-    "true_wait_s": "true wait",
-    "llm_tokens_per_s": "LLM tokens/s",
-}
-
-
-def _fig(value: float | None, metric: str) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.0f}" if metric == "llm_tokens_per_s" else f"{value:.3f}"
 
 
 @calls_app.command("stats")
@@ -579,72 +364,4 @@ def stats_command(
         vs_plan = [c.model_dump() for c in checks]
         typer.echo(json.dumps({**summary.to_json(), "vs_plan": vs_plan}))
         return
-
-    described = _describe_filters(since_at, outcome_, channel_)
-    out.print(
-        f"[bold]{summary.calls} calls[/], {summary.call_hours:.2f} h of call time"
-        + (f" ({described})" if described else "")
-    )
-    if summary.priced_calls:
-        cpc = summary.cost_per_call
-        estimated = (
-            f", {summary.estimated_calls} estimated from the words spoken"
-            if summary.estimated_calls
-            else ""
-        )
-        out.print(
-            f"cost {_usd(summary.cost_usd, 2)} over {summary.priced_calls} priced calls"
-            f"{estimated}; per call p50 {_usd(cpc.p50)}, "
-            f"mean {_usd(summary.cost_usd / summary.priced_calls)}, p95 {_usd(cpc.p95)}; "
-            f"per hour of call time {_usd(summary.cost_per_hour, 2)}"
-        )
-    else:
-        out.print("cost: no call is priced")
-    out.print("outcomes: " + ", ".join(f"{k} {v}" for k, v in summary.outcomes.items()))
-    out.print("channels: " + ", ".join(f"{k} {v}" for k, v in summary.channels.items()))
-
-    table = Table(title="latency, seconds", title_justify="left", header_style="bold")
-    table.add_column("metric")
-    for part in ("first", "later"):
-        for what in ("p50", "p95", "n"):
-            table.add_column(f"{part} {what}", justify="right")
-    for metric, lat in summary.latency.items():
-        if lat.first.n == 0 and lat.later.n == 0:
-            continue
-        table.add_row(
-            _METRIC_LABELS[metric],
-            _fig(lat.first.p50, metric),
-            _fig(lat.first.p95, metric),
-            str(lat.first.n),
-            _fig(lat.later.p50, metric),
-            _fig(lat.later.p95, metric),
-            str(lat.later.n),
-        )
-    if table.row_count:
-        out.print(table)
-    else:
-        out.print("[dim]no per-turn latency recorded (text rehearsals measure only the LLM)[/]")
-
-    seed = Table(
-        title="by stack, in the seed's latency table (min-max)",
-        title_justify="left",
-        header_style="bold",
-    )
-    for name in ("stack", "calls", "TTFT first", "TTFT next", "TTS TTFB", "first byte (e2e)"):
-        seed.add_column(name, justify="left" if name == "stack" else "right")
-    seed.add_column("tokens/s", justify="right")
-    for row in summary.by_stack:
-        seed.add_row(*(escape(str(row[c])) for c in stats.SEED_COLUMNS))
-    out.print(seed)
-    out.print(
-        "[dim]first = each call's first measured turn (it pays for the whole prompt); "
-        "e2e/first byte is LiveKit's, from the VAD's end-of-speech estimate (~100 ms after the "
-        "caller really stopped).[/]"
-    )
-    for plan_table in plan_tables(checks):
-        out.print(plan_table)
-    if len(summary.stacks) > 1:
-        out.print(
-            f"[dim]The latency table mixes {len(summary.stacks)} stacks "
-            f"({', '.join(summary.stacks)}); --stack NAME shows one.[/]"
-        )
+    print_stats(out, summary, checks, _describe_filters(since_at, outcome_, channel_))

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from callcrew.metrics.report import mask_number
-
 # Per-turn figures in a report's `turns`, in the order they are shown.
 LATENCY_METRICS: tuple[str, ...] = (
     "end_of_turn_delay",
@@ -52,7 +50,7 @@ _AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # --- small numbers ---------------------------------------------------------------------------
 
 
-def _number(value: Any) -> float | None:
+def as_float(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     result = float(value)
@@ -129,7 +127,7 @@ def turn_values(report: dict[str, Any], metric: str) -> tuple[list[float], list[
     first: list[float] = []
     later: list[float] = []
     for turn in report.get("turns") or []:
-        value = _number(turn.get(metric))
+        value = as_float(turn.get(metric))
         if value is None:
             continue
         (later if first else first).append(value)
@@ -144,21 +142,21 @@ def call_percentile(report: dict[str, Any], metric: str, q: float = 50) -> float
 
 def cost_of(report: dict[str, Any]) -> dict[str, Any] | None:
     cost = report.get("cost")
-    return cost if isinstance(cost, dict) and _number(cost.get("total")) is not None else None
+    return cost if isinstance(cost, dict) and as_float(cost.get("total")) is not None else None
 
 
 def cost_total(report: dict[str, Any]) -> float | None:
     cost = cost_of(report)
-    return _number(cost["total"]) if cost else None
+    return as_float(cost["total"]) if cost else None
 
 
 def priced_minutes(report: dict[str, Any]) -> float:
     """Minutes the cost was computed for: measured call time, or a rehearsal's estimate."""
     cost = cost_of(report)
-    minutes = _number(cost.get("minutes")) if cost else None
+    minutes = as_float(cost.get("minutes")) if cost else None
     if minutes is not None:
         return minutes
-    return (_number(report.get("duration_s")) or 0.0) / 60
+    return (as_float(report.get("duration_s")) or 0.0) / 60
 
 
 # --- many reports ----------------------------------------------------------------------------
@@ -242,7 +240,7 @@ def summarize(reports: Sequence[dict[str, Any]]) -> Summary:
         cost = cost_of(report)
         if cost and cost.get("estimated"):
             estimated += 1
-    hours = sum(_number(r.get("duration_s")) or 0.0 for r in reports) / 3600
+    hours = sum(as_float(r.get("duration_s")) or 0.0 for r in reports) / 3600
     return Summary(
         calls=len(reports),
         call_hours=hours,
@@ -295,108 +293,3 @@ def seed_rows(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-# --- export ----------------------------------------------------------------------------------
-
-CSV_COLUMNS: tuple[str, ...] = (
-    "call_id",
-    "started_at",
-    "ended_at",
-    "duration_s",
-    "channel",
-    "caller_number",
-    "dialled_number",
-    "room",
-    "stack",
-    "outcome",
-    "ended_by",
-    "agents_visited",
-    "agent_turns",
-    "caller_turns",
-    "interrupted_turns",
-    "tool_calls",
-    "tool_errors",
-    "errors",
-    "e2e_p50_s",
-    "e2e_p95_s",
-    "llm_ttft_first_s",
-    "llm_ttft_p50_s",
-    "tts_ttfb_p50_s",
-    "true_wait_p50_s",
-    "llm_input_tokens",
-    "llm_cached_input_tokens",
-    "llm_output_tokens",
-    "tts_characters",
-    "tts_audio_s",
-    "stt_audio_s",
-    "cost_livekit",
-    "cost_stt",
-    "cost_llm",
-    "cost_tts",
-    "cost_telephony",
-    "cost_total",
-    "cost_estimated",
-    "cost_catalog",
-    "cost_minutes",
-)
-
-
-def _round(value: float | None, places: int = 4) -> float | None:
-    return None if value is None else round(value, places)
-
-
-def flat_row(report: dict[str, Any], *, mask: bool = False) -> dict[str, Any]:
-    """One CSV row per call: identity, outcome, counts, latency percentiles, usage, cost."""
-    said = report.get("transcript") or []
-    turns = report.get("turns") or []
-    usage = report.get("usage") or []
-
-    def usage_sum(kind: str, key: str) -> float | int:
-        values = [row.get(key) for row in usage if row.get("kind") == kind]
-        ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
-        if len(ints) == len(values):
-            return sum(ints)
-        return round(sum(_number(v) or 0.0 for v in values), 3)
-
-    first_ttft, _ = turn_values(report, "llm_node_ttft")
-    cost = cost_of(report) or {}
-    numbers = {
-        k: (mask_number(report.get(k)) if mask else report.get(k))
-        for k in ("caller_number", "dialled_number")
-    }
-    return {
-        "call_id": report.get("call_id"),
-        "started_at": report.get("started_at"),
-        "ended_at": report.get("ended_at"),
-        "duration_s": report.get("duration_s"),
-        "channel": report.get("channel"),
-        **numbers,
-        "room": report.get("room"),
-        "stack": report.get("stack"),
-        "outcome": report.get("outcome"),
-        "ended_by": report.get("ended_by"),
-        "agents_visited": " > ".join(report.get("agents_visited") or []),
-        "agent_turns": len(turns),
-        "caller_turns": sum(1 for t in said if t.get("role") == "caller"),
-        "interrupted_turns": sum(1 for t in turns if t.get("interrupted")),
-        "tool_calls": sum(1 for t in said if t.get("role") == "tool_call"),
-        "tool_errors": sum(1 for t in said if t.get("role") == "tool_result" and t.get("is_error")),
-        "errors": "; ".join(str(e) for e in report.get("errors") or []),
-        "e2e_p50_s": _round(call_percentile(report, "e2e_latency", 50)),
-        "e2e_p95_s": _round(call_percentile(report, "e2e_latency", 95)),
-        "llm_ttft_first_s": first_ttft[0] if first_ttft else None,
-        "llm_ttft_p50_s": _round(call_percentile(report, "llm_node_ttft", 50)),
-        "tts_ttfb_p50_s": _round(call_percentile(report, "tts_node_ttfb", 50)),
-        "true_wait_p50_s": _round(call_percentile(report, "true_wait_s", 50)),
-        "llm_input_tokens": usage_sum("llm", "input_tokens"),
-        "llm_cached_input_tokens": usage_sum("llm", "cached_input_tokens"),
-        "llm_output_tokens": usage_sum("llm", "output_tokens"),
-        "tts_characters": usage_sum("tts", "characters"),
-        "tts_audio_s": usage_sum("tts", "audio_s"),
-        "stt_audio_s": usage_sum("stt", "audio_s"),
-        **{f"cost_{c}": cost.get(c) for c in (*COST_COMPONENTS, "total")},
-        "cost_estimated": cost.get("estimated"),
-        "cost_catalog": cost.get("catalog"),
-        "cost_minutes": cost.get("minutes"),
-    }
