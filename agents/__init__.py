@@ -1,0 +1,1 @@
+"""The bundled crew: its agents, their tools and hand-offs (their prompts live in prompts/)."""

@@ -1,0 +1,1 @@
+"""Data shipped with the engine: the default business profile, the demo call, price catalogs."""

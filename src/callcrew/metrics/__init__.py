@@ -1,0 +1,1 @@
+"""What calls cost and how fast they answered: reports, pricing, statistics, sinks, `calls`."""

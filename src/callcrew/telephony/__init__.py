@@ -1,0 +1,1 @@
+"""Phones: SIP trunks and dispatch rules, outbound dialing, tokens, the LiveKit API client."""
