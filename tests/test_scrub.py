@@ -18,6 +18,9 @@ pytestmark = pytest.mark.unit
         ("headers: {'xi-api-key': 'e1e1e1e1e1e1'}", "e1e1e1e1e1e1"),
         ("token: abcdef987654", "abcdef987654"),
         ("could not reach postgresql://app:hunter2@db/calls", "hunter2"),
+        # a Redis URL has a password and no user name; the scheme's case does not matter
+        ("cannot connect to redis://:hunter2@cache:6379/0", "hunter2"),
+        ("could not reach POSTGRES://app:hunter2@db", "hunter2"),
         ("jwt eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.c2lnbmF0dXJlLXBhcnQ", "eyJzdWIi"),
         ("the key sk-live-0123456789abcdef leaked", "sk-live"),
     ],

@@ -12,6 +12,8 @@ import re
 import traceback
 from typing import Any
 
+from callcrew.redact import mask_urls
+
 REDACTED = "[redacted]"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -29,8 +31,6 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # well-known key shapes on their own (OpenAI sk-..., Deepgram/Cartesia hex, JWTs)
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), REDACTED),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), REDACTED),
-    # a password inside a URL: scheme://user:password@host
-    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]+):[^\s@/]+@"), rf"\1:{REDACTED}@"),
 )
 
 
@@ -38,7 +38,8 @@ def scrub(text: str) -> str:
     """`text` without keys, tokens, auth headers or URL passwords."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    # a password inside a URL (scheme://user:password@host): the same rule as printed messages
+    return mask_urls(text, REDACTED)
 
 
 def install_log_scrubber() -> None:
