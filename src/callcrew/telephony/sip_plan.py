@@ -144,6 +144,28 @@ def _auth_fields(
     return out + _managed_changed(live_meta, want_meta)
 
 
+def _trunk_auth(
+    live: api.SIPInboundTrunkInfo | api.SIPOutboundTrunkInfo | None,
+    want: api.SIPInboundTrunkInfo | api.SIPOutboundTrunkInfo,
+) -> list[FieldChange]:
+    """A trunk's auth changes; a new trunk shows its user name and a masked password."""
+    if live is None:
+        if not want.auth_username:
+            return []
+        return [
+            FieldChange("auth_username", "", want.auth_username),
+            FieldChange("auth_password", "", SECRET_MASK),
+        ]
+    return _auth_fields(
+        live.auth_username,
+        live.auth_password,
+        live.metadata,
+        want.auth_username,
+        want.auth_password,
+        want.metadata,
+    )
+
+
 def _inbound_fields(
     live: api.SIPInboundTrunkInfo | None, want: api.SIPInboundTrunkInfo
 ) -> list[FieldChange]:
@@ -158,19 +180,7 @@ def _inbound_fields(
     out += _diff(
         "allowed_numbers", sorted(old.allowed_numbers), sorted(want.allowed_numbers), _show_list
     )
-    if live is None:
-        if want.auth_username:
-            out.append(FieldChange("auth_username", "", want.auth_username))
-            out.append(FieldChange("auth_password", "", SECRET_MASK))
-        return out
-    return out + _auth_fields(
-        old.auth_username,
-        old.auth_password,
-        old.metadata,
-        want.auth_username,
-        want.auth_password,
-        want.metadata,
-    )
+    return out + _trunk_auth(live, want)
 
 
 def _outbound_fields(
@@ -187,19 +197,7 @@ def _outbound_fields(
             )
         )
     out += _diff("numbers", sorted(old.numbers), sorted(want.numbers), _show_list)
-    if live is None:
-        if want.auth_username:
-            out.append(FieldChange("auth_username", "", want.auth_username))
-            out.append(FieldChange("auth_password", "", SECRET_MASK))
-        return out
-    return out + _auth_fields(
-        old.auth_username,
-        old.auth_password,
-        old.metadata,
-        want.auth_username,
-        want.auth_password,
-        want.metadata,
-    )
+    return out + _trunk_auth(live, want)
 
 
 def describe_rule(rule: api.SIPDispatchRule) -> str:
