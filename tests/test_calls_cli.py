@@ -250,6 +250,13 @@ def test_list_refuses_bad_options(db: str, args: list[str], needle: str) -> None
     assert needle in result.output
 
 
+def test_a_refused_value_never_echoes_a_url_password(db: str) -> None:
+    """A database URL pasted into the wrong option is quoted back with its password masked."""
+    result = calls("list", "--channel", "postgres://u:PW@h/db", "--database-url", db)
+    assert result.exit_code == 2
+    assert "--channel" in result.output and "u:PW@" not in result.output
+
+
 def test_missing_store_says_so_and_is_not_created(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "calls.db"
     for command in ("list", "stats", "export"):

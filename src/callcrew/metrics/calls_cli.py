@@ -108,7 +108,8 @@ ChannelOpt = Annotated[
 
 
 def _bad(option: str, message: str) -> typer.BadParameter:
-    return typer.BadParameter(message, param_hint=f"'{option}'")
+    # the message quotes what was typed, and a pasted database URL carries its password
+    return typer.BadParameter(mask_urls(message), param_hint=f"'{option}'")
 
 
 def _since(value: str | None) -> datetime | None:
