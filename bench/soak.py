@@ -67,6 +67,17 @@ def slope(points: list[tuple[int, float]]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in points) / den if den else None
 
 
+def _is_call(path: Path) -> bool:
+    """A scenario (the folder also holds the business profiles some scenarios name)."""
+    from callcrew.simulate.scenario import ScenarioError, load_scenario
+
+    try:
+        load_scenario(path)
+    except ScenarioError:
+        return False
+    return True
+
+
 async def _one(path: Path, settings: Any, audio: bool, tmp: Path) -> str:
     from callcrew.simulate.runner import run_scenario
     from callcrew.simulate.scenario import load_scenario
@@ -92,7 +103,11 @@ async def soak(
     from callcrew.settings import Settings
 
     settings = Settings(stack="local", phrase_cache_dir=None)
-    text_files = sorted(p for p in SCENARIOS.glob("*.yaml") if not p.name.startswith("audio_"))
+    text_files = [
+        p
+        for p in sorted(SCENARIOS.glob("*.yaml"))
+        if not p.name.startswith("audio_") and _is_call(p)
+    ]
     samples: list[dict[str, Any]] = []
     start = time.monotonic()
     base = {"rss_mb": round(rss_mb(), 1), "fds": open_fds()}
