@@ -131,8 +131,7 @@ async def one(
                     "_env_file": None,
                     "database_url": f"sqlite:///{Path(tmp) / 'calls.db'}",
                     "reports_dir": Path(tmp) / "reports",
-                    # The phrase cache as in production: it holds what earlier calls
-                    # recorded (one folder per row, shared by its samples).
+                    # The phrase cache holds the filler, as an earlier call left it.
                     "phrase_cache_dir": phrases or Path(tmp) / "phrases",
                     "llm_base_url": stub.url,
                     "openai_api_key": "sk-bench-not-a-key",
@@ -219,11 +218,9 @@ def main(args: argparse.Namespace) -> None:
         with fault_plugins():
             asyncio.run(one(LLM_ROWS[0][1], {}))  # warm-up: imports, first connection
             for name, kw, faults, spoken in cases:
-                with tempfile.TemporaryDirectory(prefix="bench-fallback-phrases-") as folder:
-                    samples = [
-                        asyncio.run(one(kw, faults, spoken=spoken, phrases=Path(folder) / name))
-                        for _ in range(n)
-                    ]
+                # A fresh phrase cache per sample, holding only the filler: the greeting is
+                # spoken by the TTS each time, so every sample starts from the same point.
+                samples = [asyncio.run(one(kw, faults, spoken=spoken)) for _ in range(n)]
                 rows.append(
                     {
                         "fault": name,

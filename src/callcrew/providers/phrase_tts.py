@@ -21,7 +21,11 @@ import wave
 from typing import Any
 
 from livekit.agents import tts, utils
-from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
+from livekit.agents.types import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    USERDATA_TIMED_TRANSCRIPT,
+    APIConnectOptions,
+)
 
 from callcrew.providers.phrases import PhraseCache, PhraseStats, read_frames
 
@@ -40,7 +44,14 @@ class PhraseTTS(tts.TTS[Any]):
         super().__init__(
             # The framework segments text for a non-streaming TTS; here the wrapper does it
             # (in `stream`), so that it sees each segment's text first.
-            capabilities=tts.TTSCapabilities(streaming=True),
+            capabilities=tts.TTSCapabilities(
+                streaming=True,
+                # Word timings pass through from the chain (LiveKit's StreamAdapter, which the
+                # wrapper puts around a batch TTS, makes them too).
+                aligned_transcript=(
+                    inner.capabilities.aligned_transcript or not inner.capabilities.streaming
+                ),
+            ),
             sample_rate=inner.sample_rate,
             num_channels=inner.num_channels,
         )
@@ -193,6 +204,8 @@ class _PhraseStream(tts.SynthesizeStream):
             async for ev in stream:
                 self._mark_started()
                 output_emitter.push_frame(ev.frame)
+                if timed := ev.frame.userdata.get(USERDATA_TIMED_TRANSCRIPT):
+                    output_emitter.push_timed_transcript(timed)
             output_emitter.flush()
         finally:
             await utils.aio.cancel_and_wait(forward)
