@@ -12,6 +12,10 @@ The TTS is the fixed-latency tone (TTFB 150 ms, `bench/fakes.py`); the LLM stub 
 STT and turn-taking in front of it are measured in `engine`/`turntaking`) and stops at the first
 agent audio frame, and separately at the first frame of the real answer.
 
+The phrase cache holds the filler as an earlier call with the chain's own TTS up recorded it
+(a 1.2 s tone, `_record_filler`), so the filler plays from disk; the row "filler not cached"
+speaks it through the chain instead, as before.
+
 Settings are the shipped defaults (FILLER_AFTER, LLM_ATTEMPT_TIMEOUT, TTS_ATTEMPT_TIMEOUT,
 PROVIDER_RETRIES); the goal for an LLM hang is <= 3 s of dead air to the first filler.
 """
@@ -32,6 +36,13 @@ from bench.fakes import FixedTTS, Latencies
 
 LINE = "Hi, I'd like to book a haircut please"
 REPLY = "Of course, which day suits you?"
+UNCACHED = "_filler_not_cached"  # a row setting: no recording of the filler in the cache
+HANG_BOTH = {
+    "llm": "openai/primary",
+    "llm_fallback": "openai/backup",
+    "tts": "fake/hang",
+    "tts_fallback": "bench/fixed",
+}
 LLM_ROWS: list[tuple[str, dict[str, Any], dict[str, str]]] = [
     ("no fault", {"llm": "openai/primary", "llm_fallback": "openai/backup"}, {}),
     *[
@@ -39,6 +50,10 @@ LLM_ROWS: list[tuple[str, dict[str, Any], dict[str, str]]] = [
         for f in ("500", "429", "401", "hang", "drop", "drop_mid", "malformed")
     ],
     ("LLM hang, no fallback", {"llm": "openai/primary"}, {"primary": "hang"}),
+    # The LLM is late and the TTS hangs: the filler from the phrase cache, and (for
+    # comparison) spoken through the chain as before, waiting out the hanging TTS's attempt.
+    ("LLM hang + TTS hang", {**HANG_BOTH}, {"primary": "hang"}),
+    ("LLM hang + TTS hang, filler not cached", {**HANG_BOTH, UNCACHED: True}, {"primary": "hang"}),
     ("LLM all fail (500, 429)", {"llm": "openai/primary", "llm_fallback": "openai/backup"},
      {"primary": "500", "backup": "429"}),
 ]  # fmt: skip
@@ -66,8 +81,36 @@ async def _heard_reply(session: Any, limit: float = 15.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def _record_filler(settings: Any, folder: Path) -> None:
+    """The filler's recording, as an earlier call with the chain's own TTS up left it in the
+    phrase cache (keyed on that TTS, which may be the one that hangs now): 1.2 s of tone."""
+    import wave
+
+    import numpy as np
+
+    from callcrew.profile import load_profile
+    from callcrew.providers.phrases import PhraseCache
+    from callcrew.providers.stacks import build_tts, resolve_stack
+
+    primary = build_tts(settings, resolve_stack(settings).tts)
+    path = PhraseCache(folder).path_for(primary, load_profile().one_moment)
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tone = (3000 * np.sin(2 * np.pi * 440 * np.arange(19_200) / 16_000)).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(tone.tobytes())
+
+
 async def one(
-    settings_kw: dict[str, Any], faults: dict[str, str], *, spoken: bool = False
+    settings_kw: dict[str, Any],
+    faults: dict[str, str],
+    *,
+    spoken: bool = False,
+    phrases: Path | None = None,
 ) -> dict[str, Any]:
     from livekit.agents.testing import fake_job_context
     from tests.fault_fakes import Earpiece, SilentLine
@@ -77,6 +120,8 @@ async def one(
     from callcrew.call import CallInfo, Channel
     from callcrew.settings import Settings
 
+    settings_kw = dict(settings_kw)
+    uncached = bool(settings_kw.pop(UNCACHED, False))
     stub = OpenAIStub(replies=[StubReply(text=REPLY) for _ in range(3)], faults=faults)  # type: ignore[arg-type]
     ear = Earpiece()
     with tempfile.TemporaryDirectory(prefix="bench-fallback-") as tmp:
@@ -86,14 +131,18 @@ async def one(
                     "_env_file": None,
                     "database_url": f"sqlite:///{Path(tmp) / 'calls.db'}",
                     "reports_dir": Path(tmp) / "reports",
-                    "phrase_cache_dir": None,
+                    # The phrase cache holds the filler, as an earlier call left it.
+                    "phrase_cache_dir": phrases or Path(tmp) / "phrases",
                     "llm_base_url": stub.url,
                     "openai_api_key": "sk-bench-not-a-key",
+                    "analysis": False,  # no side LLM to reach: every packet stays local
                     "stt": "fake/ok",
                     "tts": "bench/fixed",
                     **settings_kw,
                 }
             )
+            if not uncached:
+                _record_filler(settings, phrases or Path(tmp) / "phrases")
             info = CallInfo(channel=Channel.INBOUND, room="bench", caller_number="+15550100999")
             started = time.time()
             with fake_job_context() as ctx:
@@ -142,6 +191,7 @@ async def one(
         "first_sound_s": (after[0] - t0) if after else None,
         "answer_s": (answer - t0) if answer is not None else None,
         "filler": filler,
+        "filler_from_cache": state.profile.one_moment in state.phrase_stats.spoken,
         "apology": state.profile.technical_trouble in text,
         "outcome": "-" if state.outcome.value == "in_progress" else state.outcome.value,
     }
@@ -168,6 +218,8 @@ def main(args: argparse.Namespace) -> None:
         with fault_plugins():
             asyncio.run(one(LLM_ROWS[0][1], {}))  # warm-up: imports, first connection
             for name, kw, faults, spoken in cases:
+                # A fresh phrase cache per sample, holding only the filler: the greeting is
+                # spoken by the TTS each time, so every sample starts from the same point.
                 samples = [asyncio.run(one(kw, faults, spoken=spoken)) for _ in range(n)]
                 rows.append(
                     {
@@ -177,6 +229,7 @@ def main(args: argparse.Namespace) -> None:
                         "answer_s": _median([s["answer_s"] for s in samples]),
                         "switch_s": _median([s["switch_s"] for s in samples]),
                         "filler": samples[-1]["filler"],
+                        "filler_from_cache": samples[-1]["filler_from_cache"],
                         "apology": samples[-1]["apology"],
                         "outcome": samples[-1]["outcome"],
                     }
@@ -202,7 +255,7 @@ def main(args: argparse.Namespace) -> None:
                     ms(r["switch_s"]) if r["fault"].startswith("STT") else "-",
                     ms(r["first_sound_s"]) if not r["fault"].startswith("STT") else "-",
                     ms(r["answer_s"]) if not r["fault"].startswith("STT") else "-",
-                    "yes" if r["filler"] else "-",
+                    ("cache" if r["filler_from_cache"] else "TTS") if r["filler"] else "-",
                     "yes" if r["apology"] else "-",
                     r["outcome"],
                 ]

@@ -38,6 +38,7 @@ class OpenAIStub:
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     faults: dict[str, Fault] = field(default_factory=dict)  # model name -> how it fails
+    keys: list[str] = field(default_factory=list)  # each request's Authorization header
     _release: asyncio.Event = field(default_factory=asyncio.Event)  # ends hanging requests
 
     async def _fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
@@ -82,6 +83,7 @@ class OpenAIStub:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
+        self.keys.append(request.headers.get("Authorization", ""))
         if request.headers.get("Authorization", "") == "":
             return web.json_response({"error": {"message": "no key"}}, status=401)
         if (fault := self.faults.get(body.get("model", ""))) is not None:

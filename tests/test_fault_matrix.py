@@ -51,6 +51,8 @@ class Row:
     llm_faults: dict[str, str] = field(default_factory=dict)  # stub model -> fault
     audio: bool = False  # a caller line through STT and replies through TTS
     cached_apology: bool = False  # the phrase cache holds the apology (a dead TTS can't say it)
+    cached_filler: bool = False  # ... and the filler (recorded by an earlier call)
+    from_cache: tuple[str, ...] = ()  # phrases the caller heard from the cache, not the TTS
     lines: int = 1  # caller lines (text rows)
     heard: tuple[str, ...] = ()  # texts the agent said after the greeting, in order
     outcome: str = "caller_hung_up"  # the test ends the call without a goodbye
@@ -130,6 +132,26 @@ ROWS: list[Row] = [
         switch=("tts", "fake/hang", "fake/ok"),
         served=("tts", "fake/ok"),
         error_has=("tts fake/hang", "Timeout"),
+    ),
+    Row(
+        # The LLM is late and the TTS hangs: the filler comes from the phrase cache at
+        # FILLER_AFTER (through the hanging TTS it would wait out the TTS attempt), then the
+        # backup LLM's answer in the backup voice.
+        id="llm-hang-tts-hang",
+        settings={
+            **AUDIO,
+            "llm_fallback": "openai/backup",
+            "tts": "fake/hang",
+            "tts_fallback": "fake/ok",
+        },
+        llm_faults={"primary": "hang"},
+        audio=True,
+        cached_filler=True,
+        heard=(FILLER, REPLY),
+        from_cache=(FILLER,),
+        switch=("llm", "openai/primary", "openai/backup"),
+        served=("llm", "openai/backup"),
+        error_has=("llm openai/primary", "tts fake/hang"),
     ),
     Row(
         # Every TTS down from the first word: the apology comes from the phrase cache.
@@ -213,7 +235,9 @@ async def run_row(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
                 **{
                     "database_url": db,
                     "reports_dir": tmp_path / "reports",
-                    "phrase_cache_dir": tmp_path / "phrases" if row.cached_apology else None,
+                    "phrase_cache_dir": (
+                        tmp_path / "phrases" if row.cached_apology or row.cached_filler else None
+                    ),
                     "llm_base_url": stub.url,
                     "stt": "fake/ok",  # text rows never reach STT/TTS; no vendor key needed
                     "tts": "fake/ok",
@@ -223,6 +247,8 @@ async def run_row(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
             )
             if row.cached_apology:
                 _cache_apology(settings, tmp_path / "phrases", info)
+            if row.cached_filler:
+                _record(settings, tmp_path / "phrases", FILLER)
             with fake_job_context() as ctx:
                 run = await worker.start_call(
                     ctx,
@@ -283,15 +309,20 @@ def _cache_apology(settings: Settings, folder: Path, info: CallInfo) -> None:
     keyed on the chain's own TTS (the one that is down now)."""
     from agents.crew import CREW
 
-    from callcrew.providers.phrases import PhraseCache
     from callcrew.providers.recovery import callback_or_transfer
-    from callcrew.providers.stacks import build_tts, resolve_stack
 
-    primary = build_tts(settings, resolve_stack(settings).tts)
     control = worker.RoomCallControl(None, info.channel, "sip_caller")  # type: ignore[arg-type]
     state = type("S", (), {"profile": PROFILE, "control": control, "info": info})()
     assert CREW.on_provider_failure is not None
-    text = callback_or_transfer(state).say  # type: ignore[arg-type]
+    _record(settings, folder, callback_or_transfer(state).say)  # type: ignore[arg-type]
+
+
+def _record(settings: Settings, folder: Path, text: str) -> None:
+    """One phrase's WAV, as an earlier call with the TTS up would have left it."""
+    from callcrew.providers.phrases import PhraseCache
+    from callcrew.providers.stacks import build_tts, resolve_stack
+
+    primary = build_tts(settings, resolve_stack(settings).tts)
     path = PhraseCache(folder).path_for(primary, text)
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as w:
@@ -334,6 +365,9 @@ async def test_fault_matrix(
         position = found + len(text)
     if row.audio:
         assert heard.frames > 0, "no audio reached the caller"
+    cached_texts = report["notes"]["phrase_cache"]["cached_texts"]
+    for text in row.from_cache:
+        assert text in cached_texts, (text, cached_texts)
 
     # The ending.
     assert report["outcome"] == row.outcome

@@ -227,9 +227,17 @@ class Settings(BaseSettings):
     def _chain_format(cls, v: str | None) -> str | None:
         if v is None or not v.strip():
             return None
-        bad = [b.strip() for b in v.split(",") if not _BLOCK_RE.match(b.strip())]
+        # An entry's `;base_url=...;api_key_env=...` options are checked with the chain
+        # (providers/stacks.py); here only its provider/model head.
+        heads = [b.split(";")[0].strip() for b in v.split(",")]
+        bad = [h for h in heads if not _BLOCK_RE.match(h)]
         if bad:
-            raise ValueError(f"entry {bad[0]!r} must look like provider/model, e.g. local/tiny.en")
+            # Never echo something that looks like a URL: it may carry a password.
+            shown = repr(bad[0]) if "://" not in bad[0] and "@" not in bad[0] else "one entry"
+            raise ValueError(
+                f"entry {shown} must look like provider/model, e.g. local/tiny.en "
+                "(an LLM entry may add ;base_url=URL;api_key_env=NAME)"
+            )
         return v
 
     @field_validator("livekit_url")

@@ -300,8 +300,10 @@ async def _warm_phrases(
     cache: PhraseCache, engine: Any, state: CallState, extra: list[str] | None = None
 ) -> None:
     p = state.profile
-    texts = [p.greeting, p.goodbye, p.still_there, p.silence_goodbye, p.time_limit_goodbye]
-    texts += extra or []  # the filler and the apology: most needed when a provider is down
+    # The filler and the apology first: most needed when a provider is down, and the filler
+    # can be due a few seconds into the very first call (the greeting is being spoken).
+    texts = [*(extra or []), p.greeting, p.goodbye, p.still_there, p.silence_goodbye]
+    texts.append(p.time_limit_goodbye)
     try:
         await cache.warm(engine, texts)
     except Exception as exc:  # a cold cache only costs speed, never the call

@@ -43,6 +43,8 @@ def primary(engine: tts.TTS[Any]) -> tts.TTS[Any]:
     fallback voice that spoke while it was down is never cached under its name."""
     from livekit.agents import tts
 
+    # The session's PhraseTTS (providers/phrase_tts.py) wraps the chain: key on what it wraps.
+    engine = getattr(engine, "chain_tts", engine)
     if isinstance(engine, tts.FallbackAdapter):
         return engine._tts_instances[0]
     return engine

@@ -36,6 +36,7 @@ from callcrew.call import CallState, Outcome, ProviderFailurePlan
 from callcrew.endings import EndedBy
 from callcrew.metrics.report import BlockKind
 from callcrew.providers.fallback import Chain, ProviderLog, describe_error
+from callcrew.providers.phrase_tts import PhraseTTS
 from callcrew.providers.phrases import PhraseCache, say_phrase
 
 if TYPE_CHECKING:
@@ -233,10 +234,18 @@ class ProviderRecovery:
         self._session: AgentSession[Any] | None = None
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def cache(self) -> PhraseCache | None:
+        return self._cache
+
     def attach(self, session: AgentSession[Any], chains: list[Chain]) -> None:
         self._session = session
         for chain in chains:
             self.log.attach(chain)
+        if isinstance(session.tts, PhraseTTS):
+            # The filler's segment plays from the cache: the TTS may be what is late.
+            session.tts.set_instant([self.state.profile.one_moment])
+            session.tts.stats = self.state.phrase_stats
         if isinstance(session.llm, RecoveringLLM):
             session.llm.filler_text = self.state.profile.one_moment
             session.llm.on_failure = self.llm_failed

@@ -23,6 +23,7 @@ from callcrew.providers.fallback import (
     build_tts_chain,
 )
 from callcrew.providers.gated_stt import gate_stt
+from callcrew.providers.phrase_tts import PhraseTTS
 from callcrew.providers.recovery import ProviderRecovery, RecoveringLLM
 from callcrew.providers.stacks import StackChoice
 from callcrew.settings import Settings
@@ -145,6 +146,10 @@ def build_session(
         chains = [stt_chain, tts_chain]
         stt_model = stt_chain.engine
         tts_model = tts_chain.engine
+        if recovery is not None and recovery.cache is not None:
+            # The filler plays from the phrase cache, not through a TTS that may be the
+            # block that is down (providers/phrase_tts.py).
+            tts_model = PhraseTTS(tts_model, recovery.cache)
     model: llm.LLM[Any] = llm_override or RecoveringLLM(
         build_llm_chain(settings, choice), filler_after=settings.filler_after
     )

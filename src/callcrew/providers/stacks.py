@@ -5,14 +5,20 @@ of the chosen stack. Building a block needs its provider's key; `missing_keys` l
 at once so `callcrew start` can refuse to run with every problem named.
 
 `LLM_FALLBACK`, `STT_FALLBACK`, `TTS_FALLBACK` name the providers tried after a block's own, in
-order (providers/fallback.py turns them into LiveKit's FallbackAdapters).
+order (providers/fallback.py turns them into LiveKit's FallbackAdapters). An `openai/...` entry
+of `LLM_FALLBACK` may name its own OpenAI-compatible server and the environment variable that
+holds its key: `openai/llama3;base_url=http://127.0.0.1:8080/v1;api_key_env=LOCAL_LLM_KEY`.
+Such an entry never gets `OPENAI_API_KEY` (one vendor's key is not sent to another server).
 """
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from callcrew.settings import Settings, SettingsError
 
@@ -20,18 +26,76 @@ if TYPE_CHECKING:  # the agent framework takes seconds to import; `callcrew cost
     from livekit.agents import llm, stt, tts
 
 
+ENTRY_OPTIONS = ("base_url", "api_key_env")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 @dataclass(frozen=True)
 class Block:
     provider: str
     model: str
+    # An LLM_FALLBACK entry's own OpenAI-compatible server and the variable holding its key.
+    base_url: str | None = None
+    api_key_env: str | None = None
 
     @classmethod
     def parse(cls, spec: str) -> Block:
-        provider, _, model = spec.partition("/")
-        return cls(provider, model)
+        """`provider/model[;base_url=URL][;api_key_env=NAME]`; ValueError names what is wrong
+        (never the URL itself: it may carry a password or a token)."""
+        head, *parts = [p.strip() for p in spec.split(";")]
+        provider, _, model = head.partition("/")
+        options: dict[str, str] = {}
+        for part in parts:
+            name, eq, value = part.partition("=")
+            name = name.strip()
+            if name not in ENTRY_OPTIONS or not eq:
+                shown = name if "://" not in part and "@" not in part else "?"
+                raise ValueError(
+                    f"{head}: unknown option {shown!r} (an entry takes "
+                    f"{' and '.join(o + '=...' for o in ENTRY_OPTIONS)})"
+                )
+            if name in options:
+                raise ValueError(f"{head}: {name} is given twice")
+            options[name] = value.strip()
+        base_url, key_env = options.get("base_url"), options.get("api_key_env")
+        if options and provider != "openai":
+            raise ValueError(f"{head}: base_url and api_key_env are for openai/... LLM entries")
+        if base_url is not None:
+            _check_base_url(head, base_url)
+        if key_env is not None:
+            if not _ENV_NAME_RE.match(key_env):
+                raise ValueError(f"{head}: api_key_env must name an environment variable")
+            if base_url is None:
+                raise ValueError(f"{head}: api_key_env needs the entry's own base_url")
+        return cls(provider, model, base_url or None, key_env)
+
+    @property
+    def host(self) -> str | None:
+        """The entry's server, safe to print: host and port only."""
+        if self.base_url is None:
+            return None
+        parts = urlsplit(self.base_url)
+        return parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
 
     def __str__(self) -> str:
-        return f"{self.provider}/{self.model}"
+        # The report and the logs name a provider by this: never the URL's path or query.
+        label = f"{self.provider}/{self.model}"
+        return f"{label}@{self.host}" if self.host else label
+
+
+def _check_base_url(head: str, url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a malformed port
+    except ValueError:
+        raise ValueError(f"{head}: base_url is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{head}: base_url must start with http:// or https:// and name a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            f"{head}: base_url must not hold a user name or password; put the key in an "
+            "environment variable and name it with api_key_env"
+        )
 
 
 @dataclass(frozen=True)
@@ -85,8 +149,16 @@ KEY_SETTINGS = {
 }
 
 
-def _chain(spec: str | None) -> tuple[Block, ...]:
-    return tuple(Block.parse(b.strip()) for b in (spec or "").split(",") if b.strip())
+def _chain(spec: str | None, name: str, problems: list[str]) -> tuple[Block, ...]:
+    blocks = []
+    for entry in (spec or "").split(","):
+        if not entry.strip():
+            continue
+        try:
+            blocks.append(Block.parse(entry.strip()))
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    return tuple(blocks)
 
 
 def known_providers(kind: str) -> set[str]:
@@ -96,16 +168,19 @@ def known_providers(kind: str) -> set[str]:
 
 def resolve_stack(settings: Settings) -> StackChoice:
     base = STACKS[settings.stack]
+    problems: list[str] = []
     choice = StackChoice(
         name=settings.stack,
         stt=Block.parse(settings.stt or base["stt"]),
         llm=Block.parse(settings.llm or base["llm"]),
         tts=Block.parse(settings.tts or base["tts"]),
-        stt_fallback=_chain(settings.stt_fallback),
-        llm_fallback=_chain(settings.llm_fallback),
-        tts_fallback=_chain(settings.tts_fallback),
+        stt_fallback=_chain(settings.stt_fallback, "STT_FALLBACK", problems),
+        llm_fallback=_chain(settings.llm_fallback, "LLM_FALLBACK", problems),
+        tts_fallback=_chain(settings.tts_fallback, "TTS_FALLBACK", problems),
     )
-    problems = []
+    for kind in ("stt", "tts"):
+        if any(b.base_url for b in getattr(choice, f"{kind}_fallback")):
+            problems.append(f"{kind.upper()}_FALLBACK: base_url is for LLM_FALLBACK entries")
     for kind in ("stt", "llm", "tts"):
         known = known_providers(kind)
         for i, block in enumerate(choice.chain(kind)):
@@ -134,6 +209,13 @@ def missing_keys(settings: Settings, choice: StackChoice) -> list[str]:
     for block in blocks:
         if block.provider not in KEY_SETTINGS:
             continue  # local and added plugins need no key
+        if block.base_url is not None:
+            # Its own server: its own key, if it names one (a local server needs none).
+            if block.api_key_env and not os.environ.get(block.api_key_env):
+                problems.append(
+                    f"{block.api_key_env} is not set (LLM_FALLBACK {block} names it as its key)"
+                )
+            continue
         if block.provider == "openai" and (settings.llm_base_url or block.model == "local"):
             # A self-hosted OpenAI-compatible server still needs a non-empty key; any will do.
             # (openai/local without LLM_BASE_URL is reported below, not as a missing key.)
@@ -142,7 +224,10 @@ def missing_keys(settings: Settings, choice: StackChoice) -> list[str]:
             name = KEY_SETTINGS[block.provider].upper()
             problems.append(f"{name} is not set (the {choice.name} stack uses {block})")
     if (
-        any(b.provider == "openai" and b.model == "local" for b in choice.chain("llm"))
+        any(
+            b.provider == "openai" and b.model == "local" and b.base_url is None
+            for b in choice.chain("llm")
+        )
         and not settings.llm_base_url
     ):
         problems.append("LLM_BASE_URL is not set (the local stack needs an OpenAI-compatible LLM)")
@@ -227,6 +312,11 @@ def build_llm(settings: Settings, block: Block) -> llm.LLM[Any]:
         from livekit.plugins import openai
 
         kwargs: dict[str, Any] = {"model": block.model}
+        if block.base_url is not None:
+            kwargs["base_url"] = block.base_url
+            key = os.environ.get(block.api_key_env, "") if block.api_key_env else ""
+            kwargs["api_key"] = key or "no-key-needed"
+            return openai.LLM(**kwargs)
         if settings.llm_base_url:
             kwargs["base_url"] = settings.llm_base_url
         kwargs["api_key"] = _secret(settings, "openai") or "no-key-needed"
