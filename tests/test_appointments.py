@@ -7,24 +7,24 @@ from typing import Any
 
 import pytest
 from agents.appointments import AppointmentsAgent
+from agents.outcomes import DeskOutcome
 
-from callcrew.call import Outcome
 from tests.test_agents import start, steps
 
 pytestmark = pytest.mark.unit
 
 
 def hold(store: Any, profile: Any, start: str) -> None:
-    other = store.customers.find_by_phone("+15550100077") or store.customers.create(
-        "Other", "+15550100077"
-    )
+    other = store.crew_data.customers.find_by_phone(
+        "+15550100077"
+    ) or store.crew_data.customers.create("Other", "+15550100077")
     at = datetime.fromisoformat(start).replace(tzinfo=profile.tz)
-    store.appointments.book(other.id, "haircut", at, at + timedelta(minutes=30))
+    store.crew_data.appointments.book(other.id, "haircut", at, at + timedelta(minutes=30))
 
 
 async def run_desk(make_call: Any, store: Any, script_steps: list[Any]) -> tuple[Any, list[Any]]:
     state, _, script, session = await start(make_call, {0: steps(*script_steps)})
-    customer = store.customers.create("Dana Whitfield", "+15550142299")
+    customer = store.crew_data.customers.create("Dana Whitfield", "+15550142299")
     state.customer_id, state.customer_name = customer.id, customer.name
     async with session:
         await session.start(AppointmentsAgent(state))
@@ -83,7 +83,7 @@ async def test_an_offered_slot_taken_since_is_just_taken(
             ),
         },
     )
-    customer = store.customers.create("Dana Whitfield", "+15550142299")
+    customer = store.crew_data.customers.create("Dana Whitfield", "+15550142299")
     state.customer_id, state.customer_name = customer.id, customer.name
     async with session:
         await session.start(AppointmentsAgent(state))
@@ -123,4 +123,4 @@ async def test_a_free_slot_named_by_the_caller_books_and_a_move_keeps_it_booked(
     )
     assert not any(o.is_error for o in outputs)
     assert [a.kind for a in state.actions] == ["booked", "moved"]
-    assert state.outcome is Outcome.BOOKED
+    assert state.outcome == DeskOutcome.BOOKED

@@ -13,6 +13,7 @@ import pytest
 from agents.appointments import AppointmentsAgent
 from agents.crew import CREW
 from agents.outbound import OutboundIntroAgent
+from agents.outcomes import DeskOutcome
 from agents.wrapup import WrapUpAgent
 from livekit import api
 from livekit.agents import Agent, AgentSession
@@ -123,9 +124,11 @@ class Detector:
 
 
 async def outbound_call(store: Any, profile: Any, purpose: str = "confirm") -> Any:
-    customer = store.customers.create("Rosa Diaz", CALLEE)
+    customer = store.crew_data.customers.create("Rosa Diaz", CALLEE)
     start = FROZEN_NOW + timedelta(days=4, hours=1)  # Tuesday 10:00 at the salon
-    appt = store.appointments.book(customer.id, "haircut", start, start + timedelta(minutes=30))
+    appt = store.crew_data.appointments.book(
+        customer.id, "haircut", start, start + timedelta(minutes=30)
+    )
     control = SimCallControl(Channel.OUTBOUND)
     info = CallInfo(
         channel=Channel.OUTBOUND,
@@ -353,7 +356,7 @@ async def test_a_person_gets_the_crew_and_can_confirm_with_key_1(store: Any, pro
         assert await dispatch_dtmf(session, "1")
         await asyncio.sleep(0.05)
         assert isinstance(session.current_agent, WrapUpAgent)
-    assert state.outcome is Outcome.CONFIRMED
+    assert state.outcome == DeskOutcome.CONFIRMED
     assert state.changes == ["confirmed the haircut appointment on Tuesday June 16 at 10 am"]
     assert control.hung_up is None
     assert replay.script.problems == []
@@ -402,10 +405,12 @@ async def test_other_keys_repeat_the_choice_and_agents_without_keys_ignore_them(
 
 
 async def test_someone_elses_appointment_is_never_read_out(store: Any, profile: Any) -> None:
-    other = store.customers.create("Somebody Else", "+15550009999")
+    other = store.crew_data.customers.create("Somebody Else", "+15550009999")
     start = FROZEN_NOW + timedelta(days=4)
-    theirs = store.appointments.book(other.id, "haircut", start, start + timedelta(minutes=30))
-    store.customers.create("Rosa Diaz", CALLEE)
+    theirs = store.crew_data.appointments.book(
+        other.id, "haircut", start, start + timedelta(minutes=30)
+    )
+    store.crew_data.customers.create("Rosa Diaz", CALLEE)
     info = CallInfo(
         channel=Channel.OUTBOUND,
         room="r",
@@ -466,7 +471,7 @@ async def test_a_caller_who_speaks_again_resets_the_nudges(make_call: Any) -> No
 
 async def test_time_limit_ends_the_call_but_keeps_a_booking_outcome(make_call: Any) -> None:
     state, control = await make_call()
-    state.set_outcome(Outcome.BOOKED)
+    state.set_outcome(DeskOutcome.BOOKED)
     async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
         await session.start(HoldAgent())
         timer = CallTimer(session, state, max_seconds=0.01)
@@ -476,7 +481,7 @@ async def test_time_limit_ends_the_call_but_keeps_a_booking_outcome(make_call: A
             await asyncio.sleep(0.02)
         await timer.aclose()
     assert timer.fired and control.hung_up == "time_limit"
-    assert state.outcome is Outcome.BOOKED and state.ended_by == "time_limit"
+    assert state.outcome == DeskOutcome.BOOKED and state.ended_by == "time_limit"
 
 
 async def test_a_phone_still_ringing_is_never_nudged(make_call: Any) -> None:

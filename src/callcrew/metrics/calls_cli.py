@@ -28,7 +28,8 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from callcrew.call import Channel, Outcome
+from callcrew.call import Channel
+from callcrew.crews import known_outcomes
 from callcrew.metrics import csv_export, stats
 from callcrew.metrics.calls_format import cost_cell, duration, secs, when
 from callcrew.metrics.calls_show import print_call
@@ -99,7 +100,7 @@ Since = Annotated[
 ]
 OutcomeOpt = Annotated[
     str | None,
-    typer.Option("--outcome", help=f"Only this outcome: {', '.join(o.value for o in Outcome)}."),
+    typer.Option("--outcome", help="Only this outcome (the engine's or the crew's: booked, ...)."),
 ]
 ChannelOpt = Annotated[
     str | None,
@@ -135,7 +136,7 @@ def _filters(
 ) -> tuple[datetime | None, str | None, str | None]:
     return (
         _since(since),
-        _choice("--outcome", outcome, [o.value for o in Outcome]),
+        _choice("--outcome", outcome, known_outcomes(os.environ.get("CREW") or "default")),
         _choice("--channel", channel, [c.value for c in Channel]),
     )
 
@@ -168,7 +169,7 @@ def _store(database_url: str | None, *, write: bool = False) -> Iterator[Store]:
         err.print(exc.render(), markup=False)
         raise typer.Exit(2) from None
     try:
-        store = open_store(settings.database_url, read_only=not write)
+        store = open_store(settings.database_url, read_only=not write, crew=settings.crew)
     except StoreUnavailable as exc:
         err.print(str(exc), markup=False, style="red")
         raise typer.Exit(2) from None

@@ -8,7 +8,7 @@ Each failure is one readable line saying what was expected and what happened.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from callcrew.call import CallState
 from callcrew.profile import BusinessProfile
@@ -115,9 +115,9 @@ def check_store(
     if exp.appointments is not None:
         customers = {}
         actual = []
-        for a in store.appointments.all():
+        for a in store.crew_data.appointments.all():
             if a.customer_id not in customers:
-                customers[a.customer_id] = store.customers.get(a.customer_id)
+                customers[a.customer_id] = store.crew_data.customers.get(a.customer_id)
             actual.append((customers[a.customer_id], a))
         want_rows = sorted(
             f"{_local_str(profile, _aware(profile, e.start))} {e.status}" for e in exp.appointments
@@ -132,13 +132,13 @@ def check_store(
                 continue
             c, a = match[0]
             at = f"{where}appointment at {_local_str(profile, start)}"
-            wanted = profile.service(e.service) if e.service else None
+            wanted = cast(Any, profile.section).service(e.service) if e.service else None
             if e.service and (wanted is None or wanted.id != a.service_id):
                 fails.append(f"{at}: service {a.service_id!r}, expected {e.service!r}")
             if e.customer and c is not None and e.customer not in (c.phone, c.name):
                 fails.append(f"{at}: customer {c.name!r}, expected {e.customer!r}")
     if exp.customers is not None:
-        got = len(store.customers.all())
+        got = len(store.crew_data.customers.all())
         if got != exp.customers:
             fails.append(f"{where}customers in the store: expected {exp.customers}, got {got}")
     return fails
@@ -149,7 +149,7 @@ def check_turn(
 ) -> list[str]:
     """A turn's `expect:`, right after its caller line (the call is still going)."""
     where = f"after caller line {log.index + 1}: "
-    fails = _common(exp, [log], state.outcome.value, state.report_extras(), where)
+    fails = _common(exp, [log], str(state.outcome), state.report_extras(), where)
     return fails + check_store(exp, store, profile, where)
 
 
@@ -245,7 +245,7 @@ def check_expectations(
     if exp.booked_on_call is not None:
         mine = sorted(
             _local_str(profile, a.start)
-            for a in store.appointments.all()
+            for a in store.crew_data.appointments.all()
             if a.call_id == state.info.call_id and a.status == "booked"
         )
         want = sorted(_local_str(profile, _aware(profile, t)) for t in exp.booked_on_call)
