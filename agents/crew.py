@@ -6,19 +6,26 @@ The worker and the simulator find this object through the `callcrew.crews` entry
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agents.calldata import CallData
 from agents.outcomes import DESK_OUTCOMES
 from agents.prompting import voicemail_message
+from agents.purposes import DESK_PURPOSES, check_dispatch, open_outbound
+from agents.rehearsal import DEMO_SCENARIO, DESK_REHEARSAL, seed_store, snapshot_store
 from callcrew.call import CallInfo, CallState, Channel, CrewContext, ProviderFailurePlan
 from callcrew.crews import CrewDefaults
-from callcrew.scheduling import Slot, describe_slot
 from callcrew.settings import context_policy
 
 if TYPE_CHECKING:
     from livekit.agents import Agent
+    from pydantic import BaseModel
+
+    from callcrew.profile import BusinessProfile
+    from callcrew.store import Store
 
 # The agents (and LiveKit's framework under them) are imported when a call starts, so commands
 # that only read the crew's declarations (`calls --outcome`, `dial --purpose`) start fast.
@@ -27,6 +34,26 @@ if TYPE_CHECKING:
 class AppointmentDeskCrew(CrewDefaults):
     name = "appointment-desk"
     outcomes = DESK_OUTCOMES
+    purposes = DESK_PURPOSES
+    rehearsal = DESK_REHEARSAL
+
+    def check_dispatch(self, store: Store, purpose: str, data: BaseModel) -> None:
+        check_dispatch(store, purpose, data)
+
+    def seed(
+        self,
+        store: Store,
+        data: Mapping[str, Any],
+        now: datetime,
+        profile: BusinessProfile | None = None,
+    ) -> None:
+        seed_store(store, data, now, profile)
+
+    def snapshot(self, store: Store) -> dict[str, Any]:
+        return snapshot_store(store)
+
+    def demo_scenario(self) -> Path | None:
+        return DEMO_SCENARIO
 
     async def new_call(self, info: CallInfo, ctx: CrewContext) -> CallState:
         from agents.stages import task_agents
@@ -55,34 +82,8 @@ class AppointmentDeskCrew(CrewDefaults):
             if customer is not None:
                 state.customer_id, state.customer_name = customer.id, customer.name
         if info.channel is Channel.OUTBOUND:
-            await self._outbound(state, info)
+            await open_outbound(state, info)
         return state
-
-    async def _outbound(self, state: CallData, info: CallInfo) -> None:
-        meta = info.metadata
-        state.purpose = str(meta.get("purpose") or "custom")
-        custom = meta.get("custom")
-        if isinstance(custom, dict) and isinstance(custom.get("message"), str):
-            state.custom_text = custom["message"]
-        appt_id = meta.get("appointment_id")
-        if not isinstance(appt_id, int):
-            return
-        store = state.store
-        appt = await asyncio.to_thread(store.appointments.get, appt_id)
-        if appt is None or (
-            state.customer_id is not None and appt.customer_id != state.customer_id
-        ):
-            # Never read out someone else's appointment to whoever picked up.
-            return
-        if state.customer_id is None:
-            customer = await asyncio.to_thread(store.customers.get, appt.customer_id)
-            if customer is not None:
-                state.customer_id, state.customer_name = customer.id, customer.name
-        service = state.profile.service(appt.service_id)
-        label = service.name.lower() if service else appt.service_id
-        when = describe_slot(state.profile, Slot(appt.start, appt.end), state.now())
-        state.appointment_id = appt.id
-        state.appointment_text = f"{label} appointment on {when}"
 
     def first_agent(self, state: CallState) -> Agent:
         from agents.intro import IntroAgent

@@ -43,11 +43,12 @@ _ABOUT_AN_APPOINTMENT = {p.name for p in DESK_PURPOSES}
 
 def check_dispatch(store: Store, purpose: str, data: BaseModel) -> None:
     """Before `dial` dispatches: the appointment a reminder or confirmation is about exists."""
-    if purpose in _ABOUT_AN_APPOINTMENT and isinstance(data, AppointmentCall):
-        if store.appointments.get(data.appointment_id) is None:
-            raise UserError(
-                f"appointment {data.appointment_id} does not exist in the store (DATABASE_URL)"
-            )
+    if purpose not in _ABOUT_AN_APPOINTMENT or not isinstance(data, AppointmentCall):
+        return
+    if store.appointments.get(data.appointment_id) is None:
+        raise UserError(
+            f"appointment {data.appointment_id} does not exist in the store (DATABASE_URL)"
+        )
 
 
 async def open_outbound(state: CallData, info: CallInfo) -> None:

@@ -170,7 +170,7 @@ def test_seeded_appointments_refer_to_a_seeded_customer_by_name_or_phone() -> No
     data["appointments"].append(
         {"customer": "+15550199999", "service": "haircut", "start": "2026-06-18T09:00"}
     )
-    assert "data.appointments: unknown customer '+15550199999'" in error_of(minimal(data=data))
+    assert "data: appointments: unknown customer '+15550199999'" in error_of(minimal(data=data))
 
 
 @pytest.mark.parametrize(

@@ -227,6 +227,7 @@ async def play_caller(
             replay_calls=len(script.calls),
             cost_stack=settings.stack,
             estimate_speech=True,
+            crew=crew,
             rehearsal={
                 "caller_llm": {
                     "model": caller.side.usage.model,

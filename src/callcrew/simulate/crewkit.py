@@ -3,7 +3,7 @@
 A crew may declare `rehearsal = Rehearsal(...)`; without one, its scenarios use only the
 engine's keys (`expect: store:` and `expect: crew:` match the crew's data generically, by
 subset). The crew's `expect:` models are mixed into the engine's, so a crew key is validated
-(and its errors located: `expect.appointments.0.start: Field required`) when the file loads.
+(and its errors located: `expect.orders.0.total: Field required`) when the file loads.
 """
 
 from __future__ import annotations

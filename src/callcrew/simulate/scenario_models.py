@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field, create_model
 
 from callcrew.simulate.crewkit import Rehearsal
-from callcrew.simulate.expectations import Expectations, StoreExpect, TurnExpect
+from callcrew.simulate.expectations import Expectations, TurnExpect
 from callcrew.simulate.scenario import CallsScenario, Scenario, Turn
 
 
@@ -24,10 +24,13 @@ def scenario_models(kit: Rehearsal) -> tuple[type[Scenario], type[CallsScenario]
     if id(kit) in _MODELS:
         _, one_model, calls_model = _MODELS[id(kit)]
         return one_model, calls_model
-    store = _mixed("StoreExpect", StoreExpect, kit.store_expect)
     turn_expect = _mixed("TurnExpect", TurnExpect, kit.turn_expect)
     expect = _mixed("Expectations", Expectations, kit.call_expect)
-    data: Any = (kit.data, Field(default_factory=kit.data)) if kit.data else (Any, Field(default_factory=dict))
+    data: Any = (
+        (kit.data, Field(default_factory=kit.data))
+        if kit.data
+        else (Any, Field(default_factory=dict))
+    )
     turn: Any = create_model("Turn", __base__=Turn, expect=(turn_expect | None, None))
     turns: Any = (list[turn], Field(default_factory=list))
     one: Any = create_model(
@@ -42,7 +45,8 @@ def scenario_models(kit: Rehearsal) -> tuple[type[Scenario], type[CallsScenario]
         __base__=CallsScenario,
         data=data,
         turns=turns,
-        expect=(store, Field(default_factory=store)),
+        # The full model, so a per-call key gets "belongs under each call", not "extra input".
+        expect=(expect, Field(default_factory=expect)),
         calls=(list[one], Field(min_length=1)),
     )
     _MODELS[id(kit)] = (kit, one, calls)

@@ -236,5 +236,3 @@ async def run_calls(
     order = {id(c): i for i, c in enumerate(calls)}
     progress.results.sort(key=lambda r: order[id(r.request)])
     return progress
-
-

@@ -294,5 +294,3 @@ def report_saver(settings: Settings, store: Store | None) -> Callable[[dict[str,
                 target.close()
 
     return save
-
-

@@ -162,8 +162,6 @@ async def _dial_async(
         return 1 if progress.failed or progress.not_placed else 0
 
 
-
-
 def _checks_dispatch(crew: LoadedCrew) -> bool:
     """Whether the crew checks calls before they are dispatched (else no store is opened)."""
     hook = getattr(crew.check_dispatch, "__func__", None)

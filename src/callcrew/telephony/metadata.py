@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from callcrew.phone import require_e164
 
-
 # The metadata of a dispatch is stored and forwarded by LiveKit; keep it well under any limit.
 MAX_METADATA_BYTES = 16_000
 
