@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from callcrew.call import Channel
-from callcrew.simulate.checks import check_expectations, check_turn
 from callcrew.crews import load_crew
+from callcrew.simulate.checks import check_expectations, check_turn
 from callcrew.simulate.runner import SimCallControl, TurnLog
 from callcrew.simulate.scenario import parse_scenario
 

@@ -78,9 +78,9 @@ def test_a_crew_without_a_rehearsal_kit_has_only_the_engines_keys() -> None:
         crew=crew,
     )
     assert s.expect.outcome == "order_placed" and s.expect.crew == {"n": 1}
-    with pytest.raises(ScenarioError, match="expect.appointments: Extra inputs"):
+    with pytest.raises(ScenarioError, match=r"expect\.appointments: Extra inputs"):
         parse_scenario({**base, "expect": {"appointments": []}}, crew=crew)
-    with pytest.raises(ScenarioError, match="expect.outcome: unknown outcome 'booked'; one of"):
+    with pytest.raises(ScenarioError, match=r"expect\.outcome: unknown outcome 'booked'; one of"):
         parse_scenario({**base, "expect": {"outcome": "booked"}}, crew=crew)
     # Its `data:` goes to its own seed hook as it is (the default refuses a non-empty one).
     assert parse_scenario({**base, "data": {"menu": ["x"]}}, crew=crew).seed_data() == {

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from agents.rehearsal.store import (
     profile_for_slots,
     seed_available_slots,
     seed_store,
     snapshot_store,
 )
+
 from callcrew.errors import UserError
 from callcrew.profile import BusinessProfile
 from callcrew.scheduling import free_slots
@@ -89,7 +89,7 @@ def test_seeding_books_local_times_and_says_what_is_wrong(
         (9, "cancelled"),
     ]
     assert snap["customers"] == [{"id": 1, "name": "Ann", "phone": "+15550100001"}]
-    with pytest.raises(UserError, match="data.appointments: unknown service 'perm'"):
+    with pytest.raises(UserError, match=r"data\.appointments: unknown service 'perm'"):
         seed_store(
             store,
             {
@@ -101,5 +101,5 @@ def test_seeding_books_local_times_and_says_what_is_wrong(
             NOW,
             profile,
         )
-    with pytest.raises(UserError, match="data.customers.0.phone: '555' is not an E.164"):
+    with pytest.raises(UserError, match=r"data\.customers\.0\.phone: '555' is not an E\.164"):
         seed_store(store, {"customers": [{"name": "Bo", "phone": "555"}]}, NOW, profile)
