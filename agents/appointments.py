@@ -15,11 +15,11 @@ from agents.actions import Action
 from agents.availability import Availability, PartOfDay
 from agents.base import CrewAgent
 from agents.calldata import CallData
+from agents.desk_profile import Service
+from agents.desk_store import AppointmentNotActive, AppointmentNotFound, SlotTaken, desk_data
 from agents.person import TRANSFER_PHRASE as TRANSFER_PHRASE  # bench/cost.py reads it here
 from agents.person import PersonTools
-from callcrew.profile import Service
-from callcrew.scheduling import Slot, SlotError, describe_slot, parse_slot_id, validate_start
-from callcrew.store import AppointmentNotActive, AppointmentNotFound, SlotTaken
+from agents.scheduling import Slot, SlotError, describe_slot, parse_slot_id, validate_start
 
 
 class AppointmentsAgent(PersonTools, CrewAgent):
@@ -34,9 +34,9 @@ class AppointmentsAgent(PersonTools, CrewAgent):
     # --- helpers -------------------------------------------------------------------------------
 
     def _service(self, name: str) -> Service:
-        service = self.state.profile.service(name)
+        service = self.state.desk.service(name)
         if service is None:
-            offered = ", ".join(s.name for s in self.state.profile.services)
+            offered = ", ".join(s.name for s in self.state.desk.services)
             raise ToolError(f"We don't offer {name!r}. We offer: {offered}.")
         return service
 
@@ -113,7 +113,7 @@ class AppointmentsAgent(PersonTools, CrewAgent):
         state = ctx.userdata
         try:
             appt = await asyncio.to_thread(
-                state.store.appointments.book,
+                desk_data(state.store).appointments.book,
                 customer_id,
                 svc.id,
                 slot.start,
@@ -133,7 +133,9 @@ class AppointmentsAgent(PersonTools, CrewAgent):
         customer_id = self._customer_id()
         state = ctx.userdata
         appts = await asyncio.to_thread(
-            state.store.appointments.for_customer, customer_id, upcoming_after=state.now()
+            desk_data(state.store).appointments.for_customer,
+            customer_id,
+            upcoming_after=state.now(),
         )
         booked = [a for a in appts if a.status == "booked"]
         state.record_action(Action("listed"))
@@ -141,7 +143,7 @@ class AppointmentsAgent(PersonTools, CrewAgent):
             return "The caller has no upcoming appointments."
         lines = []
         for a in booked:
-            svc = state.profile.service(a.service_id)
+            svc = state.desk.service(a.service_id)
             label = svc.name if svc else a.service_id
             lines.append(f"appointment {a.id}: {label} on {self._say(Slot(a.start, a.end))}")
         return "\n".join(lines)
@@ -158,14 +160,14 @@ class AppointmentsAgent(PersonTools, CrewAgent):
         """
         state = ctx.userdata
         customer_id = self._customer_id()
-        current = await asyncio.to_thread(state.store.appointments.get, appointment_id)
+        current = await asyncio.to_thread(desk_data(state.store).appointments.get, appointment_id)
         if current is None or current.customer_id != customer_id:
             raise ToolError(f"The caller has no appointment {appointment_id}. List theirs first.")
         svc = self._service(current.service_id)
         slot = self._slot(svc, slot_id)
         try:
             await asyncio.to_thread(
-                state.store.appointments.reschedule,
+                desk_data(state.store).appointments.reschedule,
                 appointment_id,
                 customer_id,
                 slot.start,
@@ -198,13 +200,13 @@ class AppointmentsAgent(PersonTools, CrewAgent):
         customer_id = self._customer_id()
         try:
             appt = await asyncio.to_thread(
-                state.store.appointments.cancel, appointment_id, customer_id
+                desk_data(state.store).appointments.cancel, appointment_id, customer_id
             )
         except AppointmentNotFound:
             raise ToolError(f"The caller has no appointment {appointment_id}.") from None
         except AppointmentNotActive:
             raise ToolError(f"Appointment {appointment_id} is already cancelled.") from None
-        svc = state.profile.service(appt.service_id)
+        svc = state.desk.service(appt.service_id)
         label = svc.name.lower() if svc else appt.service_id
         old_slot = Slot(appt.start, appt.end)
         state.record_change(f"cancelled the {label} on {self._say(old_slot)}")

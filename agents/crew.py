@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agents.calldata import CallData
+from agents.desk_profile import SECTION, desk
+from agents.desk_store import TABLES, desk_data
 from agents.outcomes import DESK_OUTCOMES
 from agents.prompting import voicemail_message
 from agents.purposes import DESK_PURPOSES, check_dispatch, open_outbound
-from agents.rehearsal import DEMO_SCENARIO, DESK_REHEARSAL, seed_store, snapshot_store
+from agents.rehearsal import DESK_REHEARSAL, seed_store, snapshot_store
 from callcrew.call import CallInfo, CallState, Channel, CrewContext, ProviderFailurePlan
 from callcrew.crews import CrewDefaults
 from callcrew.settings import context_policy
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from callcrew.profile import BusinessProfile
     from callcrew.store import Store
 
+DATA_DIR = Path(__file__).parent / "data"  # the desk's built-in profile and demo call
+
 # The agents (and LiveKit's framework under them) are imported when a call starts, so commands
 # that only read the crew's declarations (`calls --outcome`, `dial --purpose`) start fast.
 
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 class AppointmentDeskCrew(CrewDefaults):
     name = "appointment-desk"
     outcomes = DESK_OUTCOMES
+    profile_section = SECTION
+    tables = TABLES
     purposes = DESK_PURPOSES
     rehearsal = DESK_REHEARSAL
 
@@ -45,20 +51,17 @@ class AppointmentDeskCrew(CrewDefaults):
         store: Store,
         data: Mapping[str, Any],
         now: datetime,
-        profile: BusinessProfile | None = None,
+        profile: BusinessProfile,
     ) -> None:
         seed_store(store, data, now, profile)
 
     def snapshot(self, store: Store) -> dict[str, Any]:
         return snapshot_store(store)
 
-    def demo_scenario(self) -> Path | None:
-        return DEMO_SCENARIO
-
     async def new_call(self, info: CallInfo, ctx: CrewContext) -> CallState:
         from agents.stages import task_agents
 
-        task = ctx.settings.task_agent or ctx.profile.task
+        task = ctx.settings.task_agent or desk(ctx.profile).task
         if task not in task_agents():
             raise ValueError(
                 f"unknown task agent {task!r}; choose one of {', '.join(sorted(task_agents()))}"
@@ -77,13 +80,20 @@ class AppointmentDeskCrew(CrewDefaults):
         if info.caller_number and info.channel is not Channel.WEB:
             # Caller ID: a known customer is not asked for their name.
             customer = await asyncio.to_thread(
-                ctx.store.customers.find_by_phone, info.caller_number
+                desk_data(ctx.store).customers.find_by_phone, info.caller_number
             )
             if customer is not None:
                 state.customer_id, state.customer_name = customer.id, customer.name
         if info.channel is Channel.OUTBOUND:
             await open_outbound(state, info)
         return state
+
+    def default_profile(self) -> Path:
+        return DATA_DIR / "default_business.yaml"
+
+    def demo_scenario(self) -> Path | None:
+        demo = DATA_DIR / "demo_call.yaml"
+        return demo if demo.is_file() else None
 
     def first_agent(self, state: CallState) -> Agent:
         from agents.intro import IntroAgent

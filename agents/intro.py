@@ -9,6 +9,7 @@ from livekit.agents import Agent, RunContext, ToolError, function_tool
 from agents import stages
 from agents.base import CrewAgent
 from agents.calldata import CallData
+from agents.desk_store import desk_data
 from agents.person import PersonTools
 from callcrew.call import Channel
 from callcrew.providers.phrases import say_phrase
@@ -61,7 +62,7 @@ class IntroAgent(PersonTools, CrewAgent):
         if state.customer_id is None:
             name = clean_name(caller_name or state.customer_name or "")
             phone = state.info.caller_number if state.info.channel is not Channel.WEB else None
-            customers = state.store.customers
+            customers = desk_data(state.store).customers
             if phone:
                 customer = await asyncio.to_thread(customers.get_or_create, name, phone)
             else:

@@ -13,10 +13,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agents.calldata import CallData
+from agents.desk_profile import desk
+from agents.desk_store import desk_data
+from agents.scheduling import Slot, describe_slot
 from callcrew.call import CallInfo, Purpose
 from callcrew.errors import UserError
 from callcrew.ids import parse_id
-from callcrew.scheduling import Slot, describe_slot
 from callcrew.store import Store
 
 
@@ -45,7 +47,7 @@ def check_dispatch(store: Store, purpose: str, data: BaseModel) -> None:
     """Before `dial` dispatches: the appointment a reminder or confirmation is about exists."""
     if purpose not in _ABOUT_AN_APPOINTMENT or not isinstance(data, AppointmentCall):
         return
-    if store.appointments.get(data.appointment_id) is None:
+    if desk_data(store).appointments.get(data.appointment_id) is None:
         raise UserError(
             f"appointment {data.appointment_id} does not exist in the store (DATABASE_URL)"
         )
@@ -65,16 +67,16 @@ async def open_outbound(state: CallData, info: CallInfo) -> None:
         about = AppointmentCall.model_validate(data)
     except ValidationError:
         return  # dial validated it; a hand-made dispatch without one is a call about nothing
-    store = state.store
-    appt = await asyncio.to_thread(store.appointments.get, about.appointment_id)
+    data_of = desk_data(state.store)
+    appt = await asyncio.to_thread(data_of.appointments.get, about.appointment_id)
     if appt is None or (state.customer_id is not None and appt.customer_id != state.customer_id):
         # Never read out someone else's appointment to whoever picked up.
         return
     if state.customer_id is None:
-        customer = await asyncio.to_thread(store.customers.get, appt.customer_id)
+        customer = await asyncio.to_thread(data_of.customers.get, appt.customer_id)
         if customer is not None:
             state.customer_id, state.customer_name = customer.id, customer.name
-    service = state.profile.service(appt.service_id)
+    service = desk(state.profile).service(appt.service_id)
     label = service.name.lower() if service else appt.service_id
     when = describe_slot(state.profile, Slot(appt.start, appt.end), state.now())
     state.appointment_id = appt.id

@@ -71,9 +71,9 @@ def test_a_minimal_crew_gets_the_engine_defaults(crew_module: types.ModuleType) 
     assert crew.purpose_names() == ["custom"]
     assert crew.snapshot(store=None) == {}  # type: ignore[arg-type]
     assert crew.default_profile() is None and crew.demo_scenario() is None
-    crew.seed(store=None, data={}, now=datetime.now(UTC))  # type: ignore[arg-type]
+    crew.seed(store=None, data={}, now=datetime.now(UTC), profile=None)  # type: ignore[arg-type]
     with pytest.raises(UserError, match="keeps no data"):
-        crew.seed(store=None, data={"orders": []}, now=datetime.now(UTC))  # type: ignore[arg-type]
+        crew.seed(None, {"orders": []}, datetime.now(UTC), None)  # type: ignore[arg-type]
 
 
 async def test_the_loaded_crew_binds_its_outcomes_to_each_call(

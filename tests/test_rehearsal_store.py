@@ -6,16 +6,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from agents.desk_profile import desk
+from agents.desk_store import desk_data
 from agents.rehearsal.store import (
     profile_for_slots,
     seed_available_slots,
     seed_store,
     snapshot_store,
 )
+from agents.scheduling import free_slots
 
 from callcrew.errors import UserError
 from callcrew.profile import BusinessProfile
-from callcrew.scheduling import free_slots
 from callcrew.store import Store
 
 pytestmark = pytest.mark.unit
@@ -26,8 +28,8 @@ NOW = datetime(2026, 6, 12, 13, 0, tzinfo=UTC)  # Friday 09:00 at the salon
 def _free(store: Store, profile: BusinessProfile, days: int = 70) -> list[str]:
     tz = profile.tz
     first = NOW.astimezone(tz).replace(hour=0, minute=0)
-    busy = store.appointments.busy_between(first, first + timedelta(days=days + 1))
-    service = profile.service("haircut")
+    busy = desk_data(store).appointments.busy_between(first, first + timedelta(days=days + 1))
+    service = desk(profile).service("haircut")
     assert service is not None
     slots = free_slots(profile, service, busy, NOW, days=days, limit=5000)
     return [s.id for s in slots]
@@ -36,12 +38,12 @@ def _free(store: Store, profile: BusinessProfile, days: int = 70) -> list[str]:
 def test_available_slots_are_the_only_free_times(store: Store, profile: BusinessProfile) -> None:
     # Monday is closed and 8:30 is before opening at the salon: hours widen to hold them.
     listed = [datetime(2026, 6, 15, 14, 0), datetime(2026, 6, 16, 8, 30), datetime(2026, 7, 16, 13)]
-    desk = profile_for_slots(profile, listed)
-    seed_available_slots(store, desk, listed, NOW)
-    assert _free(store, desk) == ["2026-06-15T14:00", "2026-06-16T08:30", "2026-07-16T13:00"]
+    widened = profile_for_slots(profile, listed)
+    seed_available_slots(store, widened, listed, NOW)
+    assert _free(store, widened) == ["2026-06-15T14:00", "2026-06-16T08:30", "2026-07-16T13:00"]
     # The unchanged days keep their hours; Monday gains just the listed half hour.
-    assert desk.hours["tue"][0].open.isoformat() == "08:30:00"
-    assert [(w.open.isoformat(), w.close.isoformat()) for w in desk.hours["mon"]] == [
+    assert widened.hours["tue"][0].open.isoformat() == "08:30:00"
+    assert [(w.open.isoformat(), w.close.isoformat()) for w in widened.hours["mon"]] == [
         ("14:00:00", "14:30:00")
     ]
 
@@ -54,10 +56,10 @@ def test_an_empty_list_leaves_nothing_free(store: Store, profile: BusinessProfil
 def test_the_snapshot_leaves_the_holds_out(store: Store, profile: BusinessProfile) -> None:
     listed = [datetime(2026, 6, 16, 10, 0)]
     seed_available_slots(store, profile, listed, NOW)
-    dana = store.customers.create("Dana Whitfield")
+    dana = desk_data(store).customers.create("Dana Whitfield")
     tz = profile.tz
     start = datetime(2026, 6, 16, 10, 0, tzinfo=tz)
-    store.appointments.book(dana.id, "haircut", start, start + timedelta(minutes=30))
+    desk_data(store).appointments.book(dana.id, "haircut", start, start + timedelta(minutes=30))
     snap = snapshot_store(store)
     assert [c["name"] for c in snap["customers"]] == ["Dana Whitfield"]
     assert [(a["customer_name"], a["service"], a["start"]) for a in snap["appointments"]] == [

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agents.desk_profile import desk
 from agents.rehearsal.models import DeskCallExpect, DeskStoreExpect, DeskTurnExpect
 from callcrew.profile import BusinessProfile
 from callcrew.simulate.crewkit import CheckView
@@ -51,7 +52,7 @@ def _store(exp: DeskStoreExpect, view: CheckView) -> list[str]:
                 continue
             a = match[0]
             where_at = f"{where}appointment at {at}"
-            wanted = profile.service(e.service) if e.service else None
+            wanted = desk(profile).service(e.service) if e.service else None
             if e.service and (wanted is None or wanted.id != a["service"]):
                 fails.append(f"{where_at}: service {a['service']!r}, expected {e.service!r}")
             if e.customer and e.customer not in (a["customer_phone"], a["customer_name"]):

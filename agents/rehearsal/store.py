@@ -16,10 +16,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agents.desk_profile import desk
+from agents.desk_store import SlotTaken, desk_data
 from agents.rehearsal.models import SeedData
 from callcrew.errors import UserError
 from callcrew.profile import WEEKDAYS, BusinessProfile, Hours
-from callcrew.store import SlotTaken, Store
+from callcrew.store import Store
 
 # frontdesk's SLOT_DURATION_MIN: every listed slot is a 30-minute appointment.
 SLOT_MINUTES = 30
@@ -75,7 +77,7 @@ def hold_intervals(
     starts = sorted({_local(profile, s) for s in slots})
     today = _local(profile, now).replace(hour=0, minute=0, second=0, microsecond=0)
     # To the end of the booking horizon: no day the desk could offer is left unheld.
-    horizon_end = today + timedelta(days=profile.booking_horizon_days + 2)
+    horizon_end = today + timedelta(days=desk(profile).booking_horizon_days + 2)
     out: list[tuple[datetime, datetime]] = []
     cursor = today
     for start in starts:
@@ -91,55 +93,56 @@ def seed_available_slots(
     store: Store, profile: BusinessProfile, slots: list[datetime], now: datetime
 ) -> int:
     """Hold everything but `slots`; returns how many holds were placed."""
-    holder = store.customers.create(HOLD_CUSTOMER)
+    data = desk_data(store)
+    holder = data.customers.create(HOLD_CUSTOMER)
     intervals = hold_intervals(profile, slots, now)
     for start, end in intervals:
-        store.appointments.book(holder.id, HOLD_SERVICE, start, end)
+        data.appointments.book(holder.id, HOLD_SERVICE, start, end)
     return len(intervals)
 
 
 def seed_store(
-    store: Store, data: Mapping[str, Any], now: datetime, profile: BusinessProfile | None
+    store: Store, data: Mapping[str, Any], now: datetime, profile: BusinessProfile
 ) -> None:
     """The scenario's customers and appointments (and frontdesk's holds) into the store."""
-    if profile is None:
-        raise UserError("data: the desk seeds its store with the business profile at hand")
     try:
         seed = SeedData.model_validate(dict(data))
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise UserError(f"data.{loc}: {str(first['msg']).removeprefix('Value error, ')}") from None
+    records, section = desk_data(store), desk(profile)
     ids: dict[str, int] = {}
     for c in seed.customers:
-        rec = store.customers.create(c.name, c.phone)
+        rec = records.customers.create(c.name, c.phone)
         ids[c.name] = rec.id
         if c.phone:
             ids[c.phone] = rec.id
     for i, a in enumerate(seed.appointments):
-        service = profile.service(a.service)
+        service = section.service(a.service)
         if service is None:
             raise UserError(f"data.appointments: unknown service {a.service!r}")
         start = _local(profile, a.start) if a.start.tzinfo is None else a.start
         end = start + timedelta(minutes=service.duration_minutes)
         try:
-            appt = store.appointments.book(ids[a.customer], service.id, start, end)
+            appt = records.appointments.book(ids[a.customer], service.id, start, end)
         except SlotTaken:
             raise UserError(
                 f"data.appointments[{i}]: {a.start:%Y-%m-%d %H:%M} overlaps another seeded "
                 "appointment"
             ) from None
         if a.status == "cancelled":
-            store.appointments.cancel(appt.id, ids[a.customer])
+            records.appointments.cancel(appt.id, ids[a.customer])
     if seed.available_slots is not None:
         seed_available_slots(store, profile, seed.available_slots, now)
 
 
 def snapshot_store(store: Store) -> dict[str, Any]:
     """The desk's records, holds left out: customers and appointments (times aware, UTC)."""
-    customers = {c.id: c for c in store.customers.all() if c.name != HOLD_CUSTOMER}
+    records = desk_data(store)
+    customers = {c.id: c for c in records.customers.all() if c.name != HOLD_CUSTOMER}
     appointments = []
-    for a in store.appointments.all():
+    for a in records.appointments.all():
         c = customers.get(a.customer_id)
         if c is None:
             continue  # a hold

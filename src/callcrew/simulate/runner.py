@@ -8,7 +8,6 @@ itself is `textcall.py`; several calls on one store, `group.py`; spoken ones, `a
 from __future__ import annotations
 
 import asyncio
-import inspect
 import tempfile
 import time
 from collections.abc import Callable
@@ -102,16 +101,16 @@ class SimResult:
 
 
 def profile_for(scenario: Scenario, settings: Settings) -> BusinessProfile:
-    base = load_profile(settings.business_profile)
+    base = load_profile(settings.business_profile, settings.crew)
     if scenario.profile is None:
         return base
     if isinstance(scenario.profile, dict):
-        merged = {**base.model_dump(mode="json"), **scenario.profile}
-        return parse_profile(merged, f"{scenario.label}: profile")
+        merged = {**base.as_data(), **scenario.profile}
+        return parse_profile(merged, f"{scenario.label}: profile", settings.crew)
     path = scenario.profile
     if not path.is_absolute() and scenario.source is not None:
         path = scenario.source.parent / path
-    return load_profile(path)
+    return load_profile(path, settings.crew)
 
 
 def local_time(profile: BusinessProfile, when: datetime) -> datetime:
@@ -122,12 +121,7 @@ def seed(
     crew: LoadedCrew, store: Store, scenario: Scenario, profile: BusinessProfile, now: datetime
 ) -> None:
     """The scenario's `data:` into the crew's tables (the crew validates it: UserError)."""
-    data = scenario.seed_data()
-    # The profile is a fourth argument for crews that take it (the desk's services, time zone).
-    if len(inspect.signature(crew.seed).parameters) >= 4:
-        crew.seed(store, data, now, profile)  # type: ignore[call-arg]
-    else:
-        crew.seed(store, data, now)
+    crew.seed(store, scenario.seed_data(), now, profile)
 
 
 def rehearsal_profile(crew: LoadedCrew, scenario: Scenario, settings: Settings) -> BusinessProfile:
@@ -194,7 +188,7 @@ async def run_scenario(
     now = frozen_clock(profile, scenario.now)
 
     with tempfile.TemporaryDirectory(prefix="callcrew-sim-") as tmp:
-        store = open_store(store_url or f"sqlite:///{Path(tmp) / 'rehearsal.db'}")
+        store = open_store(store_url or f"sqlite:///{Path(tmp) / 'rehearsal.db'}", crew=crew)
         try:
             await asyncio.to_thread(seed, crew, store, scenario, profile, now())
             if isinstance(scenario, CallsScenario):
@@ -234,7 +228,7 @@ async def run_scenario(
             store.close()
     if database_url:
         # Every scenario seeds its own data, so only the reports go to the shared store.
-        with open_store(database_url) as reports:
+        with open_store(database_url, crew=settings.crew) as reports:
             for part in result.parts or [result]:
                 await asyncio.to_thread(reports.reports.save, part.report)
     return result
