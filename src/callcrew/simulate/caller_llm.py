@@ -193,7 +193,7 @@ async def play_caller(
             if isinstance(model, ReplayLLM):
                 script.finish_turn()
                 problems += script.problems
-            final = getattr(session.current_agent, "stage", type(session.current_agent).__name__)
+            final = session.current_agent.id
             history, usage = session.history.copy(), session.usage
     except Exception as exc:  # the report is written whatever happened
         error = f"{type(exc).__name__}: {exc}"

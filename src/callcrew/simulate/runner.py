@@ -148,8 +148,8 @@ def event_dict(ev: Any) -> dict[str, Any] | None:
     if isinstance(ev, AgentHandoffEvent):
         return {
             "type": "handoff",
-            "from": getattr(ev.old_agent, "stage", None),
-            "to": getattr(ev.new_agent, "stage", type(ev.new_agent).__name__),
+            "from": ev.old_agent.id if ev.old_agent is not None else None,
+            "to": ev.new_agent.id,
         }
     return None
 

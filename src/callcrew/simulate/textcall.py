@@ -148,7 +148,7 @@ class TextCall:
         final = None
         if self.error is None:
             agent = session.current_agent
-            final = getattr(agent, "stage", type(agent).__name__)
+            final = agent.id  # LiveKit's agent id: the same name the report and stats use
         history, usage = session.history.copy(), session.usage
         try:
             await session.aclose()
