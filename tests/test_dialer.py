@@ -14,13 +14,10 @@ import pytest
 from livekit import api
 from typer.testing import CliRunner
 
-from callcrew.call import CallInfo, Channel
 from callcrew.cli import app
 from callcrew.settings import Settings
 from callcrew.store import Store, open_store
-from callcrew.telephony.dial_call import normalize_number, room_name
 from callcrew.telephony.metadata import OutboundMetadata, parse_outbound_metadata
-from callcrew.telephony.outbound import callee_identity
 from tests.twirp_stub import (
     API_KEY,
     API_SECRET,
@@ -85,50 +82,6 @@ def dial(*args: str) -> tuple[int, str]:
 
 def dispatched(stub: TwirpStub) -> list[OutboundMetadata]:
     return [parse_outbound_metadata(d.metadata) for d in stub.dispatches]
-
-
-# --- numbers and metadata -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "region", "e164"),
-    [
-        ("+1 (415) 555-0132", "US", "+14155550132"),
-        ("415.555.0132", "US", "+14155550132"),
-        ("020 7183 8750", "GB", "+442071838750"),
-        ("+44 20 7183 8750", "US", "+442071838750"),
-    ],
-)
-def test_numbers_are_normalised_to_e164(raw: str, region: str, e164: str) -> None:
-    assert normalize_number(raw, region) == e164
-
-
-@pytest.mark.parametrize(
-    ("raw", "reason"),
-    [
-        ("", "no phone number"),
-        ("call me", "not a phone number"),
-        ("12345", "not a possible phone number"),
-        ("+1 555 010 0000", "not a valid, assigned phone number"),
-    ],
-)
-def test_bad_numbers_say_why(raw: str, reason: str) -> None:
-    with pytest.raises(ValueError, match=reason):
-        normalize_number(raw, "US")
-
-
-def test_fictional_numbers_need_the_test_flag() -> None:
-    assert normalize_number("+1 555 010 0000", allow_unassigned=True) == "+15550100000"
-
-
-def test_room_names_and_callee_identities_are_opaque() -> None:
-    """LiveKit logs every room name and identity: neither may carry the number."""
-    a, b = room_name(), room_name()
-    assert a != b and ROOM_RE.match(a) and ROOM_RE.match(b)
-    info = CallInfo(channel=Channel.OUTBOUND, room=a, caller_number="+14155550132")
-    identity = callee_identity(info)
-    assert identity.startswith("callee-") and "4155550132" not in identity
-    assert identity != callee_identity(CallInfo(channel=Channel.OUTBOUND, room=b))
 
 
 def test_metadata_round_trip() -> None:
