@@ -25,6 +25,7 @@ from agents.scheduling import Slot, SlotError, describe_slot, parse_slot_id, val
 class AppointmentsAgent(PersonTools, CrewAgent):
     stage = "appointments"
     prompt = "appointments"
+    job = "booking, moving or cancelling appointments"
 
     async def on_enter(self) -> None:
         await super().on_enter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from livekit.agents import Agent, RunContext, ToolError, function_tool
 
@@ -32,6 +33,10 @@ class IntroAgent(PersonTools, CrewAgent):
 
     stage = "intro"
     prompt = "intro"
+
+    def prompt_values(self) -> dict[str, Any]:
+        # The task stage's job, so this prompt serves whichever task the profile picks.
+        return {"task_job": stages.task_agents()[self.state.task].job}
 
     async def on_enter(self) -> None:
         await super().on_enter()

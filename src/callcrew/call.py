@@ -264,8 +264,8 @@ class Crew(Protocol):
         ...
 
     def check_dispatch(self, store: Store, purpose: str, data: BaseModel) -> None:
-        """Before `dial` dispatches: raise callcrew.errors.UserError("appointment 7 does not
-        exist") for data the call cannot use. Default: nothing to check."""
+        """Before `dial` dispatches: raise callcrew.errors.UserError("order 7 does not exist")
+        for data the call cannot use. Default: nothing to check."""
         ...
 
     def seed(
