@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from callcrew.call import Outcome
+from agents.outcomes import DeskOutcome
 
 ActionKind = Literal["booked", "moved", "cancelled", "listed", "message_taken", "transferred"]
 ACTION_KINDS: tuple[ActionKind, ...] = (
@@ -40,7 +40,7 @@ class Action:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def net_outcome(actions: Sequence[Action]) -> Outcome | None:
+def net_outcome(actions: Sequence[Action]) -> DeskOutcome | None:
     """The appointment outcome of a call from its actions; None when nothing changed
     (nothing done, or only changes that cancel out)."""
     created: set[int] = set()
@@ -59,9 +59,9 @@ def net_outcome(actions: Sequence[Action]) -> Outcome | None:
     kinds = set(effect.values())
     # One label per call: a new booking matters most to the business, then a move.
     for kind, outcome in (
-        ("booked", Outcome.BOOKED),
-        ("moved", Outcome.RESCHEDULED),
-        ("cancelled", Outcome.CANCELLED),
+        ("booked", DeskOutcome.BOOKED),
+        ("moved", DeskOutcome.RESCHEDULED),
+        ("cancelled", DeskOutcome.CANCELLED),
     ):
         if kind in kinds:
             return outcome

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agents.actions import Action, net_outcome
-from callcrew.call import CallState, Outcome
+from agents.outcomes import DESK_OUTCOMES, DeskOutcome
+from callcrew.call import CallState, CrewOutcome, Outcome
 
 
 @dataclass
@@ -31,6 +33,7 @@ class CallData(CallState):
     custom_text: str | None = None
     task: str = "appointments"
     prompts_dir: Path | None = None
+    crew_outcomes: Sequence[CrewOutcome] = DESK_OUTCOMES
 
     def record_change(self, sentence: str) -> None:
         self.changes.append(sentence)
@@ -39,7 +42,7 @@ class CallData(CallState):
         """Log the action; an appointment change re-derives the outcome from the net effect."""
         self.actions.append(action)
         if action.kind in ("booked", "moved", "cancelled"):
-            self.set_outcome(net_outcome(self.actions) or Outcome.INFO)
+            self.set_outcome(net_outcome(self.actions) or DeskOutcome.INFO)
         elif action.kind == "message_taken":
             self.set_outcome(Outcome.MESSAGE_TAKEN)
         elif action.kind == "transferred":

@@ -7,24 +7,30 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-
-from livekit.agents import Agent
+from typing import TYPE_CHECKING
 
 from agents.calldata import CallData
-from agents.intro import IntroAgent
-from agents.outbound import OutboundIntroAgent
+from agents.outcomes import DESK_OUTCOMES
 from agents.prompting import voicemail_message
-from agents.stages import task_agents
 from callcrew.call import CallInfo, CallState, Channel, CrewContext, ProviderFailurePlan
-from callcrew.providers.recovery import callback_or_transfer
+from callcrew.crews import CrewDefaults
 from callcrew.scheduling import Slot, describe_slot
 from callcrew.settings import context_policy
 
+if TYPE_CHECKING:
+    from livekit.agents import Agent
 
-class AppointmentDeskCrew:
+# The agents (and LiveKit's framework under them) are imported when a call starts, so commands
+# that only read the crew's declarations (`calls --outcome`, `dial --purpose`) start fast.
+
+
+class AppointmentDeskCrew(CrewDefaults):
     name = "appointment-desk"
+    outcomes = DESK_OUTCOMES
 
     async def new_call(self, info: CallInfo, ctx: CrewContext) -> CallState:
+        from agents.stages import task_agents
+
         task = ctx.settings.task_agent or ctx.profile.task
         if task not in task_agents():
             raise ValueError(
@@ -79,6 +85,9 @@ class AppointmentDeskCrew:
         state.appointment_text = f"{label} appointment on {when}"
 
     def first_agent(self, state: CallState) -> Agent:
+        from agents.intro import IntroAgent
+        from agents.outbound import OutboundIntroAgent
+
         assert isinstance(state, CallData)
         if state.info.channel is Channel.OUTBOUND:
             return OutboundIntroAgent(state)
@@ -91,6 +100,8 @@ class AppointmentDeskCrew:
     def on_provider_failure(self, state: CallState, block: str) -> ProviderFailurePlan:
         # The desk's choice: a colleague when the profile names one and the line can be put
         # through, otherwise a call-back from the caller's number.
+        from callcrew.providers.recovery import callback_or_transfer
+
         return callback_or_transfer(state)
 
 

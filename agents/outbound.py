@@ -8,8 +8,8 @@ from livekit.agents import Agent, RunContext, function_tool
 from agents import keypad, stages
 from agents.calldata import CallData
 from agents.intro import IntroAgent
+from agents.outcomes import DeskOutcome
 from agents.prompting import outbound_opening
-from callcrew.call import Outcome
 from callcrew.providers.phrases import say_phrase
 
 KEY_CONFIRM = "1"
@@ -28,7 +28,7 @@ class OutboundIntroAgent(IntroAgent):
 
     def _confirm(self, state: CallData) -> None:
         state.record_change(f"confirmed the {state.appointment_text or 'appointment'}")
-        state.set_outcome(Outcome.CONFIRMED)
+        state.set_outcome(DeskOutcome.CONFIRMED)
 
     @function_tool
     async def confirm_appointment(self, ctx: RunContext[CallData]) -> Agent:

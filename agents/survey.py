@@ -13,7 +13,7 @@ from livekit.agents import Agent, RunContext, ToolError, function_tool
 from agents import stages
 from agents.base import CrewAgent
 from agents.calldata import CallData
-from callcrew.call import Outcome
+from agents.outcomes import DeskOutcome
 
 QUESTIONS: dict[str, str] = {
     "rating": "On a scale of 1 to 5, how happy were you with your last visit?",
@@ -56,7 +56,7 @@ class SurveyAgent(CrewAgent):
         answers[key] = text
         remaining = [k for k in QUESTIONS if k not in answers]
         if not remaining:
-            ctx.userdata.set_outcome(Outcome.SURVEY_DONE)
+            ctx.userdata.set_outcome(DeskOutcome.SURVEY_DONE)
             if "survey answered" not in ctx.userdata.changes:
                 ctx.userdata.record_change("survey answered")
             return "All questions answered. Thank the caller and call wrap_up."

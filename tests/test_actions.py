@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from agents.actions import Action, net_outcome
+from agents.outcomes import DeskOutcome
 
 from callcrew.call import Outcome
 from callcrew.metrics.report import build_report
@@ -21,15 +22,18 @@ pytestmark = pytest.mark.unit
     [
         ([], None),
         ([Action("listed")], None),
-        ([Action("booked", 1)], Outcome.BOOKED),
-        ([Action("booked", 1), Action("moved", 1)], Outcome.BOOKED),
-        ([Action("booked", 1), Action("moved", 1), Action("moved", 1)], Outcome.BOOKED),
-        ([Action("moved", 7)], Outcome.RESCHEDULED),
-        ([Action("cancelled", 7)], Outcome.CANCELLED),
+        ([Action("booked", 1)], DeskOutcome.BOOKED),
+        ([Action("booked", 1), Action("moved", 1)], DeskOutcome.BOOKED),
+        ([Action("booked", 1), Action("moved", 1), Action("moved", 1)], DeskOutcome.BOOKED),
+        ([Action("moved", 7)], DeskOutcome.RESCHEDULED),
+        ([Action("cancelled", 7)], DeskOutcome.CANCELLED),
         ([Action("booked", 1), Action("cancelled", 1)], None),
-        ([Action("moved", 7), Action("cancelled", 7)], Outcome.CANCELLED),
-        ([Action("cancelled", 7), Action("booked", 8)], Outcome.BOOKED),
-        ([Action("moved", 7), Action("booked", 8), Action("cancelled", 8)], Outcome.RESCHEDULED),
+        ([Action("moved", 7), Action("cancelled", 7)], DeskOutcome.CANCELLED),
+        ([Action("cancelled", 7), Action("booked", 8)], DeskOutcome.BOOKED),
+        (
+            [Action("moved", 7), Action("booked", 8), Action("cancelled", 8)],
+            DeskOutcome.RESCHEDULED,
+        ),
     ],
 )
 def test_net_outcome(actions: list[Action], outcome: Outcome | None) -> None:
@@ -41,10 +45,10 @@ async def test_book_then_move_is_booked_and_every_action_reaches_the_payload(
 ) -> None:
     state, _ = await make_call()
     state.record_action(Action("booked", 1, "haircut", "2026-06-18T09:00"))
-    assert state.outcome is Outcome.BOOKED
+    assert state.outcome == DeskOutcome.BOOKED
     state.record_action(Action("listed"))
     state.record_action(Action("moved", 1, "haircut", "2026-06-18T17:30", "2026-06-18T09:00"))
-    assert state.outcome is Outcome.BOOKED
+    assert state.outcome == DeskOutcome.BOOKED
     state.record_action(Action("message_taken"))
     assert state.outcome is Outcome.MESSAGE_TAKEN
     report = build_report(state, info=state.info, history=None, usage=None, stack="economy")
@@ -68,6 +72,6 @@ async def test_booking_then_cancelling_it_leaves_nothing_changed(make_call: Any)
     state, _ = await make_call()
     state.record_action(Action("booked", 3))
     state.record_action(Action("cancelled", 3))
-    assert state.outcome is Outcome.INFO
+    assert state.outcome == DeskOutcome.INFO
     state.set_outcome(Outcome.COMPLETED)  # the goodbye may label a call that changed nothing
     assert state.outcome is Outcome.COMPLETED

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from agents.appointments import AppointmentsAgent
+from agents.outcomes import DeskOutcome
 
-from callcrew.call import Outcome
 from tests.test_agents import start, steps
 
 pytestmark = pytest.mark.unit
@@ -123,4 +123,4 @@ async def test_a_free_slot_named_by_the_caller_books_and_a_move_keeps_it_booked(
     )
     assert not any(o.is_error for o in outputs)
     assert [a.kind for a in state.actions] == ["booked", "moved"]
-    assert state.outcome is Outcome.BOOKED
+    assert state.outcome == DeskOutcome.BOOKED

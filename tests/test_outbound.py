@@ -13,6 +13,7 @@ import pytest
 from agents.appointments import AppointmentsAgent
 from agents.crew import CREW
 from agents.outbound import OutboundIntroAgent
+from agents.outcomes import DeskOutcome
 from agents.wrapup import WrapUpAgent
 from livekit import api
 from livekit.agents import Agent, AgentSession
@@ -353,7 +354,7 @@ async def test_a_person_gets_the_crew_and_can_confirm_with_key_1(store: Any, pro
         assert await dispatch_dtmf(session, "1")
         await asyncio.sleep(0.05)
         assert isinstance(session.current_agent, WrapUpAgent)
-    assert state.outcome is Outcome.CONFIRMED
+    assert state.outcome == DeskOutcome.CONFIRMED
     assert state.changes == ["confirmed the haircut appointment on Tuesday June 16 at 10 am"]
     assert control.hung_up is None
     assert replay.script.problems == []
@@ -466,7 +467,7 @@ async def test_a_caller_who_speaks_again_resets_the_nudges(make_call: Any) -> No
 
 async def test_time_limit_ends_the_call_but_keeps_a_booking_outcome(make_call: Any) -> None:
     state, control = await make_call()
-    state.set_outcome(Outcome.BOOKED)
+    state.set_outcome(DeskOutcome.BOOKED)
     async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
         await session.start(HoldAgent())
         timer = CallTimer(session, state, max_seconds=0.01)
@@ -476,7 +477,7 @@ async def test_time_limit_ends_the_call_but_keeps_a_booking_outcome(make_call: A
             await asyncio.sleep(0.02)
         await timer.aclose()
     assert timer.fired and control.hung_up == "time_limit"
-    assert state.outcome is Outcome.BOOKED and state.ended_by == "time_limit"
+    assert state.outcome == DeskOutcome.BOOKED and state.ended_by == "time_limit"
 
 
 async def test_a_phone_still_ringing_is_never_nudged(make_call: Any) -> None:

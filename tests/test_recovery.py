@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from agents.crew import CREW
+from agents.outcomes import DeskOutcome
 
 from callcrew.call import Channel, Outcome
 from callcrew.providers.recovery import callback_or_transfer, crew_failure_plan
@@ -51,6 +52,6 @@ async def test_a_crew_without_the_hook_gets_the_engines_plan(
 
 async def test_a_provider_failure_does_not_hide_a_booking(make_call: Callable[..., Any]) -> None:
     state, _ = await make_call(Channel.INBOUND)
-    state.set_outcome(Outcome.BOOKED)
+    state.set_outcome(DeskOutcome.BOOKED)
     state.set_outcome(Outcome.PROVIDER_FAILURE)  # ended_by says how it ended
-    assert state.outcome is Outcome.BOOKED
+    assert state.outcome == DeskOutcome.BOOKED

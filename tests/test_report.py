@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from agents.outcomes import DeskOutcome
 from livekit.agents import llm
 
 from callcrew.call import CallInfo, Channel, Outcome
@@ -202,7 +203,7 @@ async def test_outcome_defaults(make_call: Callable[..., Any]) -> None:
     assert build()["outcome"] == "caller_hung_up"
     failed = build("RuntimeError: boom")
     assert failed["outcome"] == "failed" and failed["errors"][-1] == "RuntimeError: boom"
-    state.set_outcome(Outcome.BOOKED)
+    state.set_outcome(DeskOutcome.BOOKED)
     state.errors.append("a tool failed once")
     report = build("late error")
     assert report["outcome"] == "booked"

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from agents.outcomes import DeskOutcome
 from sqlalchemy import event, text
 
 from callcrew.call import Outcome
@@ -351,7 +352,7 @@ def test_report_save_get_and_upsert(store: Store) -> None:
     final = report(
         "call_a",
         "2026-06-15T12:00:00+00:00",
-        outcome=Outcome.BOOKED,
+        outcome=DeskOutcome.BOOKED,
         ended_at=datetime(2026, 6, 15, 12, 4, tzinfo=UTC),
         cost={"total_usd": 0.0123},
     )

@@ -8,18 +8,22 @@ engine never imports the crew.
 from __future__ import annotations
 
 import enum
+import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from callcrew.context import ContextPolicy
 from callcrew.providers.phrases import PhraseCache, PhraseStats
 
 if TYPE_CHECKING:
+    import sqlalchemy
     from livekit.agents import Agent
     from livekit.agents.llm import ChatContext
+    from pydantic import BaseModel
 
     from callcrew.profile import BusinessProfile
     from callcrew.settings import Settings
@@ -33,14 +37,11 @@ class Channel(enum.StrEnum):
 
 
 class Outcome(enum.StrEnum):
-    """How a call ended; the report's `outcome`. The crew sets it, the engine defaults it."""
+    """How a call ended, at the call level; the report's `outcome` unless the crew set one of
+    its own (`Crew.outcomes`: booked, order_placed, ...). The engine defaults it."""
 
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"  # caller was served and said goodbye
-    BOOKED = "booked"
-    RESCHEDULED = "rescheduled"
-    CANCELLED = "cancelled"
-    INFO = "info"  # questions answered, nothing changed
     TRANSFERRED = "transferred"
     MESSAGE_TAKEN = "message_taken"
     CALLER_HUNG_UP = "caller_hung_up"
@@ -49,16 +50,55 @@ class Outcome(enum.StrEnum):
     NO_ANSWER = "no_answer"
     FAILED = "failed"
     SILENT = "silent"
-    SURVEY_DONE = "survey_done"
-    CONFIRMED = "confirmed"  # an outbound confirmation call got its yes
     TIME_LIMIT = "time_limit"  # ended by MAX_CALL_SECONDS
     PROVIDER_FAILURE = "provider_failure"  # every provider of a block failed (apology, end)
 
 
-# How a call ended, as opposed to what it achieved.
+# How a call ended, as opposed to what it achieved: these never overwrite an achieved outcome.
 _ENDINGS = frozenset(
     {Outcome.COMPLETED, Outcome.SILENT, Outcome.TIME_LIMIT, Outcome.PROVIDER_FAILURE}
 )
+ENGINE_OUTCOMES: frozenset[str] = frozenset(o.value for o in Outcome)
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class CrewOutcome:
+    """An outcome a crew adds to the engine's (`booked`, `order_placed`, ...)."""
+
+    name: str  # ^[a-z][a-z0-9_]*$, not one of the engine's
+    meaning: str  # one line, for docs, `calls stats` and judges
+    # True: how the call ended (goodbye, silence, time limit) never overwrites it. False (the
+    # desk's `info`: questions answered, nothing changed): a later outcome may.
+    achieved: bool = True
+
+
+@dataclass(frozen=True)
+class ProfileSection:
+    """The crew's own part of the business profile: one top-level YAML key, typed by the crew
+    and validated with the profile's errors (`desk.services.0.duration_minutes: ...`)."""
+
+    key: str  # e.g. "desk"
+    model: type[BaseModel]
+    required: bool = True  # False: a profile without the key gets `model()` (all defaults)
+
+
+@dataclass(frozen=True)
+class CrewTables:
+    """The crew's own tables in the engine's database, with their Alembic migrations."""
+
+    metadata: sqlalchemy.MetaData  # the crew's own DeclarativeBase's metadata
+    migrations: Path  # the crew's Alembic versions directory
+    branch: str  # Alembic branch label, e.g. "desk"; the engine's is "callcrew"
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """Why an outbound call is made (`dial --purpose NAME --data key=value`)."""
+
+    name: str  # ^[a-z][a-z0-9_]*$; "custom" is the engine's
+    meaning: str
+    data: type[BaseModel]  # the purpose's metadata (dial --data k=v, CSV columns)
 
 
 def new_call_id() -> str:
@@ -125,7 +165,7 @@ class CallState:
     store: Store
     profile: BusinessProfile
     now: Callable[[], datetime]
-    outcome: Outcome = Outcome.IN_PROGRESS
+    outcome: str = Outcome.IN_PROGRESS  # an Outcome or one of `crew_outcomes`' names
     agents_visited: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     ended_by: str | None = None  # "agent", "caller", "error", ...
@@ -134,17 +174,34 @@ class CallState:
     context_policy: ContextPolicy = field(default_factory=ContextPolicy)
     phrases: PhraseCache | None = None  # fixed phrases played from disk (providers/phrases.py)
     phrase_stats: PhraseStats = field(default_factory=PhraseStats)
+    # The crew's outcomes; a crew's CallState subclass may default it, and the engine binds the
+    # loaded crew's when it is left empty (crews.LoadedCrew.new_call).
+    crew_outcomes: Sequence[CrewOutcome] = ()
 
     def visit(self, agent_name: str) -> None:
         if not self.agents_visited or self.agents_visited[-1] != agent_name:
             self.agents_visited.append(agent_name)
 
-    def set_outcome(self, outcome: Outcome) -> None:
-        """Keep the most informative outcome: a booking is not overwritten by the way the call
-        ended (a goodbye, silence, the time limit); `ended_by` records that instead."""
-        if outcome in _ENDINGS and self.outcome not in (Outcome.IN_PROGRESS, Outcome.INFO):
+    def set_outcome(self, outcome: str) -> None:
+        """Keep the most informative outcome: an achieved one (a booking, a transfer) is not
+        overwritten by the way the call ended (a goodbye, silence, the time limit); `ended_by`
+        records that instead. An unknown name is a crew bug: ValueError."""
+        value: str
+        if outcome in ENGINE_OUTCOMES:
+            value = Outcome(outcome)
+        elif any(o.name == outcome for o in self.crew_outcomes):
+            value = str(outcome)
+        else:
+            known = sorted(ENGINE_OUTCOMES | {o.name for o in self.crew_outcomes})
+            raise ValueError(f"unknown outcome {outcome!r}; one of {', '.join(known)}")
+        if value in _ENDINGS and self._achieved():
             return
-        self.outcome = outcome
+        self.outcome = value
+
+    def _achieved(self) -> bool:
+        if self.outcome == Outcome.IN_PROGRESS:
+            return False
+        return all(o.achieved for o in self.crew_outcomes if o.name == self.outcome)
 
     def report_extras(self) -> dict[str, Any]:
         """Crew-specific facts for the call report (customer, bookings...)."""
@@ -175,9 +232,18 @@ class CrewContext:
 
 
 class Crew(Protocol):
-    """A crew: creates the typed userdata for a call and the first agent to speak."""
+    """A crew, as the engine sees it once loaded (crews.load_crew).
+
+    A crew object must have `name`, `new_call`, `first_agent` and `voicemail_message`; every
+    other member is optional and `crews.LoadedCrew` supplies the engine default (no outcomes,
+    no profile section, no tables, no purposes beyond "custom", no-op hooks).
+    """
 
     name: str
+    outcomes: Sequence[CrewOutcome]
+    profile_section: ProfileSection | None
+    tables: CrewTables | None
+    purposes: Sequence[Purpose]
 
     def new_call(self, info: CallInfo, ctx: CrewContext) -> Awaitable[CallState]: ...
 
@@ -189,5 +255,28 @@ class Crew(Protocol):
 
     def on_provider_failure(self, state: CallState, block: str) -> ProviderFailurePlan:
         """Every provider of `block` failed: the apology and offer (a message or a transfer).
-        Optional: without it the engine apologises, offers a call-back and hangs up."""
+        Default: the engine apologises, offers a call-back and hangs up."""
+        ...
+
+    def check_dispatch(self, store: Store, purpose: str, data: BaseModel) -> None:
+        """Before `dial` dispatches: raise callcrew.errors.UserError("appointment 7 does not
+        exist") for data the call cannot use. Default: nothing to check."""
+        ...
+
+    def seed(self, store: Store, data: Mapping[str, Any], now: datetime) -> None:
+        """A scenario's `data:` block into the crew's tables (the crew validates it, raising
+        UserError with one clear line). Default: a non-empty block is an error."""
+        ...
+
+    def snapshot(self, store: Store) -> dict[str, Any]:
+        """The crew's tables after a rehearsal, for `expect: store:` subset matching.
+        Default: {}."""
+        ...
+
+    def default_profile(self) -> Path | None:
+        """The crew's built-in business profile (used when PROFILE_PATH is unset), or None."""
+        ...
+
+    def demo_scenario(self) -> Path | None:
+        """The scenario `callcrew simulate` plays with no arguments, or None."""
         ...

@@ -28,7 +28,8 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from callcrew.call import Channel, Outcome
+from callcrew.call import Channel
+from callcrew.crews import known_outcomes
 from callcrew.metrics import stats
 from callcrew.metrics.plan_check import compare_to_plan, plan_tables
 from callcrew.metrics.report import mask_number
@@ -96,7 +97,7 @@ Since = Annotated[
 ]
 OutcomeOpt = Annotated[
     str | None,
-    typer.Option("--outcome", help=f"Only this outcome: {', '.join(o.value for o in Outcome)}."),
+    typer.Option("--outcome", help="Only this outcome (the engine's or the crew's: booked, ...)."),
 ]
 ChannelOpt = Annotated[
     str | None,
@@ -131,7 +132,7 @@ def _filters(
 ) -> tuple[datetime | None, str | None, str | None]:
     return (
         _since(since),
-        _choice("--outcome", outcome, [o.value for o in Outcome]),
+        _choice("--outcome", outcome, known_outcomes(os.environ.get("CREW") or "default")),
         _choice("--channel", channel, [c.value for c in Channel]),
     )
 

@@ -271,8 +271,8 @@ def build_report(
     turn's `true_wait_s`; see `turns`.
     """
     ended = ended_at or datetime.now(UTC)
-    outcome = state.outcome if state else Outcome.FAILED
-    if outcome is Outcome.IN_PROGRESS:
+    outcome: str = state.outcome if state else Outcome.FAILED
+    if outcome == Outcome.IN_PROGRESS:
         # Nobody set an ending: the caller left mid-call (or the session broke).
         outcome = Outcome.FAILED if error else Outcome.CALLER_HUNG_UP
     errors = list(state.errors) if state else []
@@ -291,7 +291,7 @@ def build_report(
         "ended_at": ended.isoformat(),
         "duration_s": round((ended - info.started_at).total_seconds(), 3),
         "stack": stack,
-        "outcome": outcome.value,
+        "outcome": str(outcome),
         # Never empty (endings.py): a report nobody's ending marked is a caller who left.
         "ended_by": (state.ended_by or ("error" if error else "caller")) if state else "error",
         "agents_visited": list(state.agents_visited) if state else [],

@@ -149,7 +149,7 @@ def check_turn(
 ) -> list[str]:
     """A turn's `expect:`, right after its caller line (the call is still going)."""
     where = f"after caller line {log.index + 1}: "
-    fails = _common(exp, [log], state.outcome.value, state.report_extras(), where)
+    fails = _common(exp, [log], str(state.outcome), state.report_extras(), where)
     return fails + check_store(exp, store, profile, where)
 
 

@@ -346,7 +346,7 @@ async def connect_outbound(
         else:
             state.set_outcome(Outcome.FAILED)
             state.errors.append("an automated menu (IVR) answered")
-        await state.control.hang_up(state.outcome.value)
+        await state.control.hang_up(str(state.outcome))
         return result
     heard = await pickup.wait(quiet_s=pickup_quiet_s, max_s=pickup_max_s)
     state.notes["pickup"] = heard
