@@ -181,7 +181,11 @@ def track_agent_usage(session: Any) -> AgentLedger:
         ledger.switch_to(None, time.time())
 
     session.on("speech_created", _on_speech)
-    session.on("metrics_collected", _on_metrics)
+    # Each figure with its speech id: only this (deprecated) event carries it, and the session's
+    # own `on` would log a deprecation warning on every call for subscribing to it.
+    from livekit import rtc
+
+    rtc.EventEmitter.on(session, "metrics_collected", _on_metrics)
     session.on("agent_state_changed", _on_state)
     session.on("conversation_item_added", _on_state)
     session.on("close", _on_close)

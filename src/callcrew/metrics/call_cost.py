@@ -23,6 +23,7 @@ from callcrew.metrics.pricing import (
 )
 
 SPOKEN_CHARS_PER_SECOND = 15.0
+_COMPONENTS = ("livekit", "stt", "llm", "tts", "telephony")
 # Turn-taking pauses in a rehearsal (end of turn + answer), per caller turn.
 REHEARSAL_GAP_S = 1.0
 
@@ -155,13 +156,31 @@ def _agent_stack(
         spec = overrides.get(kind)
         if not spec:
             continue
-        try:
-            catalog.price(spec)
-        except CatalogError:
+        model_id = _catalog_id(catalog, kind, spec)
+        if model_id is None:
             unpriced.append(kind)  # priced at the call's model instead, and said so
             continue
-        changes[kind] = spec
+        changes[kind] = model_id
     return chosen.model_copy(update=changes), unpriced
+
+
+def _catalog_id(catalog: Catalog, kind: Component, spec: str) -> str | None:
+    """The catalog entry pricing `spec`: its own (or its provider's `provider/*`); for STT and
+    TTS, billed per provider plan or minute rather than per model, the entry a catalog stack
+    uses for that provider (elevenlabs/eleven_flash_v2_5 -> elevenlabs/business)."""
+    try:
+        catalog.price(spec)
+        return spec
+    except CatalogError:
+        pass
+    if kind == "llm":
+        return None  # token prices differ per model: never guess one
+    provider = spec.split("/", 1)[0] + "/"
+    for stack in catalog.stacks.values():
+        model_id = stack.model_for(kind)
+        if model_id is not None and model_id.startswith(provider):
+            return model_id
+    return None
 
 
 def _covers(parts: list[CallUsage], whole: CallUsage, kind: str) -> bool:
@@ -224,7 +243,8 @@ def _price_agents(
             }
         )
     block["agents"] = rows
-    for kind in sorted(overridden):
-        if _covers(parts, whole, kind):
-            block[kind] = round(sum(r[kind] for r in rows), 6)
-    block["total"] = round(sum(block[c] for c in ("livekit", "stt", "llm", "tts", "telephony")), 6)
+    replaced = [k for k in sorted(overridden) if _covers(parts, whole, k)]
+    for kind in replaced:
+        block[kind] = round(sum(r[kind] for r in rows), 6)
+    if replaced:
+        block["total"] = round(sum(block[c] for c in _COMPONENTS), 6)

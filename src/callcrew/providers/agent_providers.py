@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from callcrew.metrics.agent_usage import ledger_for
-from callcrew.providers.stacks import STACKS, Block, StackChoice, known_providers
+from callcrew.providers.stacks import STACKS, Block, StackChoice, known_providers, missing_keys
 from callcrew.scrub import scrub
 from callcrew.settings import Settings, SettingsError
 
@@ -172,6 +172,11 @@ class CallProviders:
             if self.llm_replaced if kind == "llm" else self.text_only:
                 continue
             try:
+                own = [str(b) for b in choice.chain(kind)]
+                if missing := [
+                    p for p in missing_keys(settings, choice) if any(b in p for b in own)
+                ]:
+                    raise SettingsError(missing)
                 if kind == "stt":
 
                     def gate(member: Any) -> Any:
@@ -188,9 +193,10 @@ class CallProviders:
                     chain = build_tts_chain(settings, choice)
                 else:
                     chain = build_llm_chain(settings, choice)
-            except SettingsError as exc:
+            except (SettingsError, ValueError) as exc:
                 # The call goes on with the session's block rather than failing a hand-off.
-                line = scrub(f"{kind} for agent {agent}: {'; '.join(exc.problems)}")
+                problems = exc.problems if isinstance(exc, SettingsError) else [str(exc)]
+                line = scrub(f"{kind} for agent {agent}: {'; '.join(problems)}")
                 logger.error("%s (using the call's %s)", line, kind)
                 errors.append(f"{line} (used the call's {kind})")
                 continue
