@@ -15,10 +15,10 @@ from agents.actions import Action
 from agents.availability import Availability, PartOfDay
 from agents.base import CrewAgent
 from agents.calldata import CallData
+from agents.desk_profile import Service
 from agents.person import TRANSFER_PHRASE as TRANSFER_PHRASE  # bench/cost.py reads it here
 from agents.person import PersonTools
-from callcrew.profile import Service
-from callcrew.scheduling import Slot, SlotError, describe_slot, parse_slot_id, validate_start
+from agents.scheduling import Slot, SlotError, describe_slot, parse_slot_id, validate_start
 from callcrew.store import AppointmentNotActive, AppointmentNotFound, SlotTaken
 
 
@@ -34,9 +34,9 @@ class AppointmentsAgent(PersonTools, CrewAgent):
     # --- helpers -------------------------------------------------------------------------------
 
     def _service(self, name: str) -> Service:
-        service = self.state.profile.service(name)
+        service = self.state.desk.service(name)
         if service is None:
-            offered = ", ".join(s.name for s in self.state.profile.services)
+            offered = ", ".join(s.name for s in self.state.desk.services)
             raise ToolError(f"We don't offer {name!r}. We offer: {offered}.")
         return service
 
@@ -141,7 +141,7 @@ class AppointmentsAgent(PersonTools, CrewAgent):
             return "The caller has no upcoming appointments."
         lines = []
         for a in booked:
-            svc = state.profile.service(a.service_id)
+            svc = state.desk.service(a.service_id)
             label = svc.name if svc else a.service_id
             lines.append(f"appointment {a.id}: {label} on {self._say(Slot(a.start, a.end))}")
         return "\n".join(lines)
@@ -204,7 +204,7 @@ class AppointmentsAgent(PersonTools, CrewAgent):
             raise ToolError(f"The caller has no appointment {appointment_id}.") from None
         except AppointmentNotActive:
             raise ToolError(f"Appointment {appointment_id} is already cancelled.") from None
-        svc = state.profile.service(appt.service_id)
+        svc = state.desk.service(appt.service_id)
         label = svc.name.lower() if svc else appt.service_id
         old_slot = Slot(appt.start, appt.end)
         state.record_change(f"cancelled the {label} on {self._say(old_slot)}")

@@ -19,8 +19,8 @@ from typing import Literal
 from livekit.agents import ToolError
 
 from agents.calldata import CallData
-from callcrew.profile import Service
-from callcrew.scheduling import (
+from agents.desk_profile import Service
+from agents.scheduling import (
     Nearby,
     Slot,
     SlotError,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.actions import Action, net_outcome
+from agents.desk_profile import DeskProfile, desk
 from agents.outcomes import DESK_OUTCOMES, DeskOutcome
 from callcrew.call import CallState, CrewOutcome, Outcome
 
@@ -34,6 +35,11 @@ class CallData(CallState):
     task: str = "appointments"
     prompts_dir: Path | None = None
     crew_outcomes: Sequence[CrewOutcome] = DESK_OUTCOMES
+
+    @property
+    def desk(self) -> DeskProfile:
+        """The desk's typed section of the business profile (services, horizon, task)."""
+        return desk(self.profile)
 
     def record_change(self, sentence: str) -> None:
         self.changes.append(sentence)

@@ -10,15 +10,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agents.calldata import CallData
+from agents.desk_profile import SECTION, desk
 from agents.outcomes import DESK_OUTCOMES
 from agents.prompting import voicemail_message
+from agents.scheduling import Slot, describe_slot
 from callcrew.call import CallInfo, CallState, Channel, CrewContext, ProviderFailurePlan
 from callcrew.crews import CrewDefaults
-from callcrew.scheduling import Slot, describe_slot
 from callcrew.settings import context_policy
 
 if TYPE_CHECKING:
     from livekit.agents import Agent
+
+DATA_DIR = Path(__file__).parent / "data"  # the desk's built-in profile and demo call
 
 # The agents (and LiveKit's framework under them) are imported when a call starts, so commands
 # that only read the crew's declarations (`calls --outcome`, `dial --purpose`) start fast.
@@ -27,11 +30,12 @@ if TYPE_CHECKING:
 class AppointmentDeskCrew(CrewDefaults):
     name = "appointment-desk"
     outcomes = DESK_OUTCOMES
+    profile_section = SECTION
 
     async def new_call(self, info: CallInfo, ctx: CrewContext) -> CallState:
         from agents.stages import task_agents
 
-        task = ctx.settings.task_agent or ctx.profile.task
+        task = ctx.settings.task_agent or desk(ctx.profile).task
         if task not in task_agents():
             raise ValueError(
                 f"unknown task agent {task!r}; choose one of {', '.join(sorted(task_agents()))}"
@@ -78,11 +82,18 @@ class AppointmentDeskCrew(CrewDefaults):
             customer = await asyncio.to_thread(store.customers.get, appt.customer_id)
             if customer is not None:
                 state.customer_id, state.customer_name = customer.id, customer.name
-        service = state.profile.service(appt.service_id)
+        service = state.desk.service(appt.service_id)
         label = service.name.lower() if service else appt.service_id
         when = describe_slot(state.profile, Slot(appt.start, appt.end), state.now())
         state.appointment_id = appt.id
         state.appointment_text = f"{label} appointment on {when}"
+
+    def default_profile(self) -> Path:
+        return DATA_DIR / "default_business.yaml"
+
+    def demo_scenario(self) -> Path | None:
+        demo = DATA_DIR / "demo_call.yaml"
+        return demo if demo.is_file() else None
 
     def first_agent(self, state: CallState) -> Agent:
         from agents.intro import IntroAgent

@@ -11,6 +11,7 @@ from string import Formatter
 from typing import Any
 
 from agents.calldata import CallData
+from agents.desk_profile import desk
 from callcrew.profile import BusinessProfile
 
 _DEFAULT_DIR = Path(__file__).resolve().parent.parent / "prompts"
@@ -37,11 +38,11 @@ def profile_values(profile: BusinessProfile) -> dict[str, Any]:
         "business_name": profile.name,
         "timezone": profile.timezone,
         "hours_text": profile.hours_text(),
-        "services_text": ", ".join(s.name for s in profile.services),
+        "services_text": ", ".join(s.name for s in desk(profile).services),
         "services_list": "\n".join(
             f"- {s.id}: {s.name}, {s.duration_minutes} minutes"
             + (f", {s.price}" if s.price else "")
-            for s in profile.services
+            for s in desk(profile).services
         ),
         "facts_text": "\n".join(f"- {f}" for f in profile.facts) or "- (nothing else)",
     }

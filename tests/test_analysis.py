@@ -77,7 +77,7 @@ def settings_for(url: str, tmp_path: Path, **kw: Any) -> Settings:
 
 
 def profile_with(spec: dict[str, Any] | None, profile: BusinessProfile) -> BusinessProfile:
-    data = profile.model_dump(mode="json")
+    data = profile.as_data()
     data["analysis"] = spec
     return parse_profile(data, "test profile")
 

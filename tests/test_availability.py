@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from agents.availability import Availability, parse_clock, parse_time_or_window
+from agents.desk_profile import desk as desk_of
 from livekit.agents import ToolError
 
 from callcrew.profile import parse_profile
@@ -55,7 +56,7 @@ async def desk(make_call: Any, store: Any, *taken: str) -> Availability:
 
 async def test_a_free_own_time_is_offered_and_remembered(make_call: Any, store: Any) -> None:
     avail = await desk(make_call, store)
-    haircut = avail.profile.service("haircut")
+    haircut = desk_of(avail.profile).service("haircut")
     assert haircut is not None
     text = await avail.answer(haircut, "2026-06-19", "11:00", "any")
     assert text == "Free Friday June 19 at 11 am:\n2026-06-19T11:00: Friday June 19 at 11 am"
@@ -64,7 +65,7 @@ async def test_a_free_own_time_is_offered_and_remembered(make_call: Any, store: 
 
 async def test_a_taken_own_time_offers_both_sides(make_call: Any, store: Any) -> None:
     avail = await desk(make_call, store, "2026-06-18T14:00")
-    haircut = avail.profile.service("haircut")
+    haircut = desk_of(avail.profile).service("haircut")
     assert haircut is not None
     text = await avail.answer(haircut, "2026-06-18", "2 pm", "any")
     assert text == (
@@ -76,7 +77,7 @@ async def test_a_taken_own_time_offers_both_sides(make_call: Any, store: Any) ->
 
 async def test_a_time_outside_hours_says_why(make_call: Any, store: Any) -> None:
     avail = await desk(make_call, store)
-    haircut = avail.profile.service("haircut")
+    haircut = desk_of(avail.profile).service("haircut")
     assert haircut is not None
     text = await avail.answer(haircut, "2026-06-16", "18:00", "any")
     assert text.startswith(
@@ -88,7 +89,7 @@ async def test_a_time_outside_hours_says_why(make_call: Any, store: Any) -> None
 
 async def test_a_closed_day_says_so_with_the_next_open_days(make_call: Any, store: Any) -> None:
     avail = await desk(make_call, store)
-    beard = avail.profile.service("beard")
+    beard = desk_of(avail.profile).service("beard")
     assert beard is not None
     text = await avail.answer(beard, "2026-06-14", "", "any")
     assert text.startswith(
@@ -105,7 +106,7 @@ async def test_a_past_time_says_so_and_offers_the_next_free_time(
     make_call: Any, store: Any
 ) -> None:
     avail = await desk(make_call, store, "2026-06-12T09:30")  # the clock: Friday 09:00
-    haircut = avail.profile.service("haircut")
+    haircut = desk_of(avail.profile).service("haircut")
     assert haircut is not None
     with pytest.raises(ToolError) as err:
         await avail.answer(haircut, "2026-06-12", "08:30", "any")
@@ -120,7 +121,7 @@ async def test_a_past_time_says_so_and_offers_the_next_free_time(
 async def test_a_full_day_looks_before_and_after(make_call: Any, store: Any) -> None:
     saturday = [f"2026-06-13T{h:02d}:{m:02d}" for h in range(10, 14) for m in (0, 30)]
     avail = await desk(make_call, store, *saturday)
-    haircut = avail.profile.service("haircut")
+    haircut = desk_of(avail.profile).service("haircut")
     assert haircut is not None
     text = await avail.answer(haircut, "2026-06-13", "", "any")
     assert text == (
@@ -132,7 +133,7 @@ async def test_a_full_day_looks_before_and_after(make_call: Any, store: Any) -> 
 
 async def test_a_time_needs_its_day(make_call: Any, store: Any) -> None:
     avail = await desk(make_call, store)
-    haircut = avail.profile.service("haircut")
+    haircut = desk_of(avail.profile).service("haircut")
     assert haircut is not None
     with pytest.raises(ToolError, match="A time needs its day"):
         await avail.answer(haircut, "", "11:00", "any")
@@ -140,11 +141,11 @@ async def test_a_time_needs_its_day(make_call: Any, store: Any) -> None:
 
 async def test_a_time_the_clocks_skip_is_refused(make_call: Any, store: Any) -> None:
     state, _ = await make_call()
-    data = {**state.profile.model_dump(mode="json"), "hours": {"sun": "01:00-05:00"}}
+    data = {**state.profile.as_data(), "hours": {"sun": "01:00-05:00"}}
     profile = parse_profile(data, "test")
     state.profile = profile
     avail = Availability(state)
-    haircut = profile.service("haircut")
+    haircut = desk_of(profile).service("haircut")
     assert haircut is not None
     with pytest.raises(ToolError, match="clocks go forward that night, so 2:30 am doesn't exist"):
         await avail.answer(haircut, "2027-03-14", "02:30", "any")

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from agents.desk_profile import desk
+from agents.scheduling import free_slots
 
 from callcrew.call import Channel
 from callcrew.profile import BusinessProfile
-from callcrew.scheduling import free_slots
 from callcrew.simulate.frontdesk import (
     profile_for_slots,
     release_holds,
@@ -30,7 +31,7 @@ def _free(store: Store, profile: BusinessProfile, days: int = 70) -> list[str]:
     tz = profile.tz
     first = NOW.astimezone(tz).replace(hour=0, minute=0)
     busy = store.appointments.busy_between(first, first + timedelta(days=days + 1))
-    service = profile.service("haircut")
+    service = desk(profile).service("haircut")
     assert service is not None
     slots = free_slots(profile, service, busy, NOW, days=days, limit=5000)
     return [s.id for s in slots]

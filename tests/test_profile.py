@@ -3,8 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from agents.desk_profile import DeskProfile, desk
 
-from callcrew.profile import ProfileError, load_profile
+from callcrew.call import ProfileSection
+from callcrew.profile import ProfileError, load_profile, parse_profile
 
 pytestmark = pytest.mark.unit
 
@@ -12,7 +14,7 @@ pytestmark = pytest.mark.unit
 def test_builtin_profile_loads() -> None:
     p = load_profile()
     assert p.name == "Maple Street Salon"
-    assert p.service("Haircut") is p.service("haircut") is not None
+    assert desk(p).service("Haircut") is desk(p).service("haircut") is not None
     assert p.hours["mon"] == []
     assert [(w.open.hour, w.close.hour) for w in p.hours["thu"]] == [(9, 12), (13, 19)]
     assert "Mon closed" in p.hours_text()
@@ -28,16 +30,17 @@ BASE = """
 name: Test Garage
 timezone: Europe/Paris
 greeting: Hello
-services:
-  - {id: tyres, name: Tyre change, duration_minutes: 45}
 hours: {tue: "08:00-18:00"}
+desk:
+  services:
+    - {id: tyres, name: Tyre change, duration_minutes: 45}
 """
 
 
 def test_minimal_profile(tmp_path: Path) -> None:
     p = load_profile(_write(tmp_path, BASE))
     assert p.tz.key == "Europe/Paris"
-    assert p.task == "appointments"
+    assert desk(p).task == "appointments" and desk(p).slot_step_minutes == 30
 
 
 @pytest.mark.parametrize(
@@ -47,7 +50,17 @@ def test_minimal_profile(tmp_path: Path) -> None:
         ("hours: {tue: '18:00-08:00'}", "hours.tue.0", "before it opens"),
         ("hours: {tue: 'all day'}", "hours", "not a window like 09:00-17:00"),
         ("transfer_number: '555-1234'", "transfer_number", "E.164"),
-        ("services: []", "services", "at least 1"),
+        ("desk: {services: []}", "desk.services", "at least 1"),
+        (
+            "desk: {services: [{id: x, name: X, duration_minutes: 0}]}",
+            "desk.services.0.duration_minutes",
+            "greater",
+        ),
+        (
+            "desk: {slot_step: 5, services: [{id: x, name: X, duration_minutes: 5}]}",
+            "desk.slot_step",
+            "Extra",
+        ),
         ("colour: blue", "colour", "Extra inputs"),
     ],
 )
@@ -56,8 +69,8 @@ def test_bad_profile_names_file_field_and_problem(
 ) -> None:
     key = change.split(":")[0]
     lines = [ln for ln in BASE.strip().splitlines() if not ln.startswith(key)]
-    if key == "services":
-        lines = [ln for ln in lines if not ln.strip().startswith("- {id")]
+    if key == "desk":
+        lines = [ln for ln in lines if not ln.startswith("  ")]
     f = _write(tmp_path, "\n".join([*lines, change]))
     with pytest.raises(ProfileError) as err:
         load_profile(f)
@@ -68,7 +81,7 @@ def test_bad_profile_names_file_field_and_problem(
 def test_duplicate_service_ids(tmp_path: Path) -> None:
     text = BASE.replace(
         "duration_minutes: 45}",
-        "duration_minutes: 45}\n  - {id: tyres, name: Again, duration_minutes: 10}",
+        "duration_minutes: 45}\n    - {id: tyres, name: Again, duration_minutes: 10}",
     )
     f = _write(tmp_path, text)
     with pytest.raises(ProfileError, match="repeated: tyres"):
@@ -82,3 +95,56 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
         load_profile(_write(tmp_path, "name: [unclosed"))
     with pytest.raises(ProfileError, match="must be a YAML mapping"):
         load_profile(_write(tmp_path, "- a list"))
+
+
+def test_an_old_profile_is_told_its_desk_fields_moved(tmp_path: Path) -> None:
+    old = """
+name: Old Salon
+greeting: Hello
+task: appointments
+slot_step_minutes: 30
+services:
+  - {id: cut, name: Cut, duration_minutes: 30}
+"""
+    with pytest.raises(ProfileError) as err:
+        load_profile(_write(tmp_path, old))
+    lines = str(err.value).splitlines()[1:]
+    assert sorted(lines) == [
+        f"  - {key}: moved under desk: (the crew's section); indent it there"
+        for key in ("services", "slot_step_minutes", "task")
+    ]
+
+
+def test_the_section_is_required_and_every_problem_is_listed(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as err:
+        load_profile(_write(tmp_path, "name: X\ntimezone: Mars/Olympus\ngreeting: Hi\n"))
+    lines = str(err.value).splitlines()
+    assert lines[1].startswith("  - timezone: unknown time zone")
+    assert lines[2] == "  - desk: required (the crew's section of the profile)"
+
+
+def test_a_crew_without_a_section_refuses_someone_elses() -> None:
+    data = {"name": "X", "greeting": "Hi", "desk": {"services": []}}
+    with pytest.raises(ProfileError, match="desk: Extra inputs"):
+        parse_profile(data, "p", crew=None)
+    p = parse_profile({"name": "X", "greeting": "Hi"}, "p", crew=None)
+    assert p.section is None
+    with pytest.raises(LookupError, match="no DeskProfile section"):
+        desk(p)
+
+
+def test_an_optional_section_defaults_and_merges_back() -> None:
+    optional = ProfileSection("desk", DeskProfile, required=False)
+    with pytest.raises(ProfileError, match=r"desk\.services: Field required"):
+        parse_profile({"name": "X", "greeting": "Hi"}, "p", crew=optional)
+    p = parse_profile(
+        {
+            "name": "X",
+            "greeting": "Hi",
+            "desk": {"services": [{"id": "a", "name": "A", "duration_minutes": 5}]},
+        },
+        "p",
+        crew=optional,
+    )
+    again = parse_profile(p.as_data(), "p", crew=optional)
+    assert desk(again) == desk(p) and again == p

@@ -6,9 +6,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from callcrew.profile import BusinessProfile, Service, load_profile, parse_profile
-from callcrew.scheduling import (
+from agents.desk_profile import DeskProfile, Service, desk
+from agents.scheduling import (
     Slot,
     SlotError,
     describe_slot,
@@ -16,6 +15,8 @@ from callcrew.scheduling import (
     parse_slot_id,
     validate_start,
 )
+
+from callcrew.profile import BusinessProfile, load_profile, parse_profile
 
 pytestmark = pytest.mark.unit
 
@@ -29,8 +30,6 @@ def make_profile(**overrides: Any) -> BusinessProfile:
         "name": "Test Desk",
         "timezone": "America/New_York",
         "greeting": "Hello.",
-        "slot_step_minutes": 30,
-        "booking_horizon_days": 60,
         "hours": {
             "mon": "closed",
             "tue": "09:00-17:00",
@@ -40,13 +39,19 @@ def make_profile(**overrides: Any) -> BusinessProfile:
             "sat": "10:00-14:00",
             "sun": "closed",
         },
+    }
+    section: dict[str, Any] = {
+        "slot_step_minutes": 30,
+        "booking_horizon_days": 60,
         "services": [
             {"id": "haircut", "name": "Haircut", "duration_minutes": 30},
             {"id": "color", "name": "Hair colouring", "duration_minutes": 90},
             {"id": "beard", "name": "Beard trim", "duration_minutes": 15},
         ],
     }
-    data.update(overrides)
+    for key, value in overrides.items():
+        (section if key in DeskProfile.model_fields else data)[key] = value
+    data["desk"] = section
     return parse_profile(data, "test")
 
 
@@ -56,7 +61,7 @@ def profile() -> BusinessProfile:
 
 
 def svc(profile: BusinessProfile, service_id: str) -> Service:
-    found = profile.service(service_id)
+    found = desk(profile).service(service_id)
     assert found is not None
     return found
 
@@ -305,7 +310,7 @@ def test_business_day_follows_the_business_zone_not_utc(profile: BusinessProfile
 
 
 def test_every_free_slot_validates(profile: BusinessProfile) -> None:
-    for service in profile.services:
+    for service in desk(profile).services:
         for slot in free_slots(profile, service, [], NOW, days=21, limit=10_000):
             assert validate_start(profile, service, slot.start, NOW) == slot
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-
-from callcrew.profile import BusinessProfile
-from callcrew.scheduling import (
+from agents.scheduling import (
     closed_on,
     hours_on,
     nearest_free,
@@ -15,6 +13,8 @@ from callcrew.scheduling import (
     spoken_day,
     spoken_time,
 )
+
+from callcrew.profile import BusinessProfile
 from tests.test_scheduling import NOW, NY, ids, make_profile, ny, svc
 
 pytestmark = pytest.mark.unit
@@ -116,7 +116,7 @@ def test_dst_end_keeps_wall_clock_neighbours() -> None:
 
 def test_dst_start_skipped_wall_time_is_a_clear_error() -> None:
     # 02:30 does not exist on Sunday March 8 2026 in New York.
-    from callcrew.scheduling import SlotError
+    from agents.scheduling import SlotError
 
     profile = make_profile(hours={"sun": "01:00-05:00"})
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

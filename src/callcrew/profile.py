@@ -1,23 +1,36 @@
-"""The business profile: who the desk answers for, when it is open, what it books.
+"""The business profile: who answers for the business, when it is open, its fixed phrases.
 
-A YAML file configures the desk without code changes. Errors name the file, the field and what
-is wrong, because a profile is edited by hand.
+A YAML file configures a business without code changes. What every business has is here; the
+crew's own part (the desk's services, a restaurant's menu) is one top-level section typed by
+the crew (`Crew.profile_section`) and validated with the same errors, which name the file, the
+field and what is wrong, because a profile is edited by hand.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import time
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from callcrew import yamlio
 from callcrew.metrics.analysis_spec import AnalysisSpec
 from callcrew.phone import require_e164
+
+if TYPE_CHECKING:
+    from callcrew.call import ProfileSection
+    from callcrew.crews import LoadedCrew
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -27,13 +40,7 @@ class ProfileError(Exception):
     """A business profile could not be read; the message names file, field and problem."""
 
 
-class Service(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[a-z0-9_-]+$", description="short id the tools use")
-    name: str = Field(min_length=1)
-    duration_minutes: int = Field(gt=0, le=8 * 60)
-    price: str | None = None
+SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
 class Hours(BaseModel):
@@ -90,15 +97,14 @@ class BusinessProfile(BaseModel):
         default_factory=lambda: {"0": "person"},
         description="keypad digit -> what it does at any stage of a call (agents/keypad.py)",
     )
-    task: str = Field("appointments", description="which task agent serves callers")
-    slot_step_minutes: int = Field(30, gt=0, le=240)
-    booking_horizon_days: int = Field(60, gt=0, le=366)
     hours: dict[Weekday, list[Hours]] = Field(default_factory=dict)
-    services: list[Service] = Field(min_length=1)
     facts: list[str] = Field(default_factory=list, description="answers the agent may give")
     analysis: AnalysisSpec | None = Field(
         None, description="post-call analysis: summary, data schema, success criteria"
     )
+    # The crew's validated section (`Crew.profile_section`), set by parse_profile.
+    _section: BaseModel | None = PrivateAttr(None)
+    _section_key: str | None = PrivateAttr(None)
 
     @field_validator("timezone")
     @classmethod
@@ -163,24 +169,30 @@ class BusinessProfile(BaseModel):
             out[key] = parsed
         return out
 
-    @model_validator(mode="after")
-    def _unique_services(self) -> BusinessProfile:
-        ids = [s.id for s in self.services]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"service ids must be unique; repeated: {', '.join(dupes)}")
-        return self
-
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def service(self, service_id: str) -> Service | None:
-        key = service_id.strip().lower()
-        for s in self.services:
-            if key in (s.id, s.name.lower()):
-                return s
-        return None
+    @property
+    def section(self) -> BaseModel | None:
+        """The crew's section of the profile, validated by the crew's model (or None)."""
+        return self._section
+
+    def section_as(self, model: type[SectionT]) -> SectionT:
+        """The crew's section, typed: what a crew's agents call (`desk(profile)`)."""
+        if not isinstance(self._section, model):
+            raise LookupError(
+                f"the business profile has no {model.__name__} section "
+                f"(loaded without the crew that declares it?)"
+            )
+        return self._section
+
+    def as_data(self) -> dict[str, Any]:
+        """The profile as YAML-shaped data, the crew's section included (for merging)."""
+        data = self.model_dump(mode="json")
+        if self._section is not None and self._section_key is not None:
+            data[self._section_key] = self._section.model_dump(mode="json")
+        return data
 
     def hours_text(self) -> str:
         parts = []
@@ -191,43 +203,99 @@ class BusinessProfile(BaseModel):
         return "; ".join(parts)
 
 
-DEFAULT_PROFILE_RESOURCE = "default_business.yaml"
+def _format_validation(source: str, problems: list[str]) -> str:
+    return "\n".join([f"{source}: invalid business profile", *(f"  - {p}" for p in problems)])
 
 
-def _format_validation(source: str, exc: ValidationError) -> str:
-    lines = [f"{source}: invalid business profile"]
+def _problems(exc: ValidationError, prefix: str = "") -> list[str]:
+    lines = []
     for e in exc.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = ".".join(
+            [prefix, *(str(p) for p in e["loc"])] if prefix else [str(p) for p in e["loc"]]
+        )
         msg = str(e["msg"]).removeprefix("Value error, ")
-        lines.append(f"  - {loc}: {msg}")
-    return "\n".join(lines)
+        lines.append(f"{loc or '(top level)'}: {msg}")
+    return lines
 
 
-def parse_profile(data: Any, source: str) -> BusinessProfile:
+def _section_of(crew: LoadedCrew | ProfileSection | str | None) -> ProfileSection | None:
+    from callcrew.call import ProfileSection
+    from callcrew.crews import load_crew
+
+    if crew is None or isinstance(crew, ProfileSection):
+        return crew
+    loaded = load_crew(crew) if isinstance(crew, str) else crew
+    return loaded.profile_section
+
+
+def parse_profile(
+    data: Any, source: str, crew: LoadedCrew | ProfileSection | str | None = "default"
+) -> BusinessProfile:
+    """Validate `data` as the engine's fields plus the crew's section (`crew`: a loaded crew,
+    its section, a crew name, or None for a crew without one); every problem one line."""
     if not isinstance(data, dict):
         raise ProfileError(f"{source}: a business profile must be a YAML mapping of fields")
+    section = _section_of(crew)
+    engine_data = dict(data)
+    problems: list[str] = []
+    section_value: BaseModel | None = None
+    if section is not None:
+        raw = engine_data.pop(section.key, None)
+        moved = [
+            k
+            for k in list(engine_data)
+            if k not in BusinessProfile.model_fields and k in section.model.model_fields
+        ]
+        for k in moved:
+            del engine_data[k]
+            problems.append(
+                f"{k}: moved under {section.key}: (the crew's section); indent it there"
+            )
+        if raw is None and section.required:
+            if not moved:
+                problems.append(f"{section.key}: required (the crew's section of the profile)")
+        else:
+            try:
+                section_value = section.model.model_validate(raw if raw is not None else {})
+            except ValidationError as exc:
+                problems.extend(_problems(exc, section.key))
     try:
-        return BusinessProfile.model_validate(data)
+        profile = BusinessProfile.model_validate(engine_data)
     except ValidationError as exc:
-        raise ProfileError(_format_validation(source, exc)) from None
+        problems = _problems(exc) + problems
+    if problems:
+        raise ProfileError(_format_validation(source, problems))
+    if section is not None:
+        profile._section, profile._section_key = section_value, section.key
+    return profile
 
 
-def load_profile(path: Path | str | None = None) -> BusinessProfile:
-    """Load a profile from `path`, or the embedded default desk when `path` is None."""
+def load_profile(
+    path: Path | str | None = None, crew: LoadedCrew | str = "default"
+) -> BusinessProfile:
+    """Load a profile from `path`, or the crew's built-in one (`Crew.default_profile()`) when
+    `path` is None; `crew` (loaded, or its name) types and validates its section."""
+    from callcrew.crews import load_crew
+
+    loaded = load_crew(crew) if isinstance(crew, str) else crew
     if path is None:
-        text = resources.files("callcrew.data").joinpath(DEFAULT_PROFILE_RESOURCE).read_text()
-        source = f"(built-in) {DEFAULT_PROFILE_RESOURCE}"
+        builtin = loaded.default_profile()
+        if builtin is None:
+            raise ProfileError(
+                f"crew {loaded.name!r} has no built-in business profile; set BUSINESS_PROFILE"
+            )
+        p, source = Path(builtin), f"(built-in) {Path(builtin).name}"
     else:
         p = Path(path)
         source = str(p)
-        try:
-            text = yamlio.read_text(p)
-        except FileNotFoundError:
-            raise ProfileError(f"{source}: business profile file not found") from None
-        except yamlio.YamlFileError as exc:
-            raise ProfileError(f"{source}: business profile {exc.reason}") from None
+    try:
+        text = yamlio.read_text(p)
+    except FileNotFoundError:
+        raise ProfileError(f"{source}: business profile file not found") from None
+    except yamlio.YamlFileError as exc:
+        raise ProfileError(f"{source}: business profile {exc.reason}") from None
     try:
         data = yamlio.load(text)
     except yamlio.YamlFileError as exc:
         raise ProfileError(f"{source}: {exc.reason}") from None
-    return parse_profile(data, source)
+    return parse_profile(data, source, loaded)

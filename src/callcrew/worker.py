@@ -191,9 +191,9 @@ def _background(coro: Coroutine[Any, Any, Any]) -> None:
 
 
 @functools.cache
-def _profile(path: Path | None) -> BusinessProfile:
+def _profile(path: Path | None, crew: str) -> BusinessProfile:
     # Read once per process: a call should not wait on YAML and validation before it answers.
-    return load_profile(path)
+    return load_profile(path, crew)
 
 
 def store_for(url: str) -> Store:
@@ -229,7 +229,7 @@ async def start_call(
     run = _RUNS.get(ctx.job.id) or CallRun(settings=settings, store=store, info=info, stack="")
     run.stack = choice.describe()
     _RUNS[ctx.job.id] = run
-    profile = _profile(settings.business_profile)
+    profile = _profile(settings.business_profile, settings.crew)
     crew = load_crew(settings.crew)
     control = RoomCallControl(
         ctx, info.channel, participant_identity, outbound_trunk=settings.sip_outbound_trunk

@@ -69,7 +69,7 @@ def analyze(
         settings = load_settings()
         if problems := side_problems(settings, "analysis"):
             raise SettingsError(problems)
-        profile = load_profile(settings.business_profile)
+        profile = load_profile(settings.business_profile, settings.crew)
     except SettingsError as exc:
         err.print(escape(exc.render()))
         raise typer.Exit(2) from None

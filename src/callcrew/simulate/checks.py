@@ -8,7 +8,7 @@ Each failure is one readable line saying what was expected and what happened.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from callcrew.call import CallState
 from callcrew.profile import BusinessProfile
@@ -132,7 +132,7 @@ def check_store(
                 continue
             c, a = match[0]
             at = f"{where}appointment at {_local_str(profile, start)}"
-            wanted = profile.service(e.service) if e.service else None
+            wanted = cast(Any, profile.section).service(e.service) if e.service else None
             if e.service and (wanted is None or wanted.id != a.service_id):
                 fails.append(f"{at}: service {a.service_id!r}, expected {e.service!r}")
             if e.customer and c is not None and e.customer not in (c.phone, c.name):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, select
 
@@ -67,7 +67,7 @@ def hold_intervals(
     starts = sorted({_local(profile, s) for s in slots})
     today = _local(profile, now).replace(hour=0, minute=0, second=0, microsecond=0)
     # To the end of the booking horizon: no day the desk could offer is left unheld.
-    horizon_end = today + timedelta(days=profile.booking_horizon_days + 2)
+    horizon_end = today + timedelta(days=cast(Any, profile.section).booking_horizon_days + 2)
     out: list[tuple[datetime, datetime]] = []
     cursor = today
     for start in starts:

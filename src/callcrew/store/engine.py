@@ -138,8 +138,10 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
 
 def _no_store(path: Path, parsed: URL) -> str:
     given = parsed.database or ""
-    relative = "" if Path(given).expanduser().is_absolute() else (
-        f" (the URL's path is relative to the current folder, {Path.cwd()})"
+    relative = (
+        ""
+        if Path(given).expanduser().is_absolute()
+        else (f" (the URL's path is relative to the current folder, {Path.cwd()})")
     )
     return (
         f"No store at {path}{relative}: check DATABASE_URL or --database-url; "

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from callcrew.profile import WEEKDAYS, BusinessProfile, Hours, Service
+from agents.desk_profile import Service, desk
+from callcrew.profile import WEEKDAYS, BusinessProfile, Hours
 
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _SLOT_ID_EXAMPLE = "2026-06-16T09:30"
@@ -124,7 +125,7 @@ def _hours_phrase(windows: Sequence[Hours]) -> str:
 
 
 def _last_bookable_day(profile: BusinessProfile, now: datetime) -> date:
-    return now.astimezone(profile.tz).date() + timedelta(days=profile.booking_horizon_days)
+    return now.astimezone(profile.tz).date() + timedelta(days=desk(profile).booking_horizon_days)
 
 
 def _require_aware(now: datetime) -> None:
@@ -188,7 +189,7 @@ def validate_start(
         raise SlotError("That time is in the past.")
     day = local.date()
     if day > _last_bookable_day(profile, now):
-        raise SlotError(f"We only book up to {profile.booking_horizon_days} days ahead.")
+        raise SlotError(f"We only book up to {desk(profile).booking_horizon_days} days ahead.")
     day_name = _DAY_NAMES[day.weekday()]
     windows = _windows(profile, day)
     if not windows:
@@ -198,8 +199,8 @@ def validate_start(
         opens, closes = _window_bounds(day, window, tz)
         if not opens <= start_utc < closes:
             continue
-        if _wall_minutes_since_open(day, window, local) % profile.slot_step_minutes:
-            raise SlotError(_step_rule(profile.slot_step_minutes, window))
+        if _wall_minutes_since_open(day, window, local) % desk(profile).slot_step_minutes:
+            raise SlotError(_step_rule(desk(profile).slot_step_minutes, window))
         end_utc = start_utc + duration
         if end_utc > closes:
             if i + 1 < len(windows):
@@ -229,7 +230,7 @@ def _candidates(profile: BusinessProfile, day: date, window: Hours) -> list[date
     """
     tz = profile.tz
     opens, closes = _window_bounds(day, window, tz)
-    step = timedelta(minutes=profile.slot_step_minutes)
+    step = timedelta(minutes=desk(profile).slot_step_minutes)
     out: list[datetime] = []
     wall = datetime.combine(day, window.open)
     end_wall = datetime.combine(day, window.close)
