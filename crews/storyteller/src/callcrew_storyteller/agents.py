@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from typing import ClassVar
 
 from livekit.agents import Agent, RunContext, ToolError, function_tool, llm
 
 from callcrew.providers.agent_providers import agent_kwargs
 from callcrew.providers.phrases import say_phrase
+from callcrew.scrub import scrub
 from callcrew_storyteller.calldata import StoryData
 from callcrew_storyteller.outcomes import StoryOutcome
 from callcrew_storyteller.prompting import render
-from callcrew_storyteller.section import LENGTHS
+from callcrew_storyteller.section import LENGTHS, AgentName
 from callcrew_storyteller.tables import record_story
 
 MAX_NAME, MAX_PLACE, MAX_TITLE = 80, 120, 120
@@ -27,16 +29,18 @@ def _clean(raw: str, what: str, limit: int) -> str:
 
 
 class _StoryAgent(Agent):
-    stage: str
+    stage: ClassVar[AgentName]
 
-    def __init__(self, state: StoryData, instructions: str, chat_ctx: llm.ChatContext | None) -> None:
+    def __init__(
+        self, state: StoryData, instructions: str, chat_ctx: llm.ChatContext | None
+    ) -> None:
         self.state = state
         super().__init__(
             instructions=instructions,
             chat_ctx=chat_ctx,
             id=self.stage,  # one name everywhere: reports, hand-offs, scenarios
             # The agent's own STT/LLM/TTS and turn handling from `story.agents.<stage>`.
-            **agent_kwargs(state, self.stage, state.section.agents.get(self.stage)),  # type: ignore[arg-type]
+            **agent_kwargs(state, self.stage, state.section.agents.get(self.stage)),
         )
 
     async def on_enter(self) -> None:
@@ -54,9 +58,7 @@ class IntroAgent(_StoryAgent):
 
     def __init__(self, state: StoryData) -> None:
         section = state.section
-        prompt = render(
-            "intro", storyteller=section.storyteller, themes="; ".join(section.themes)
-        )
+        prompt = render("intro", storyteller=section.storyteller, themes="; ".join(section.themes))
         super().__init__(state, prompt, None)
 
     async def on_enter(self) -> None:
@@ -64,7 +66,7 @@ class IntroAgent(_StoryAgent):
         # A fixed phrase: the caller hears us before any model is asked anything.
         state = self.state
         await say_phrase(
-            self.session, state.section.opening(), cache=state.phrases, stats=state.phrase_stats
+            self.session, state.profile.greeting, cache=state.phrases, stats=state.phrase_stats
         )
 
     @function_tool
@@ -93,7 +95,7 @@ class IntroAgent(_StoryAgent):
         """The caller does not want a story: say goodbye and hang up."""
         state = ctx.userdata
         state.set_outcome(StoryOutcome.NO_STORY)
-        await _goodbye(self, ctx)
+        await _goodbye(self, ctx, state.profile.goodbye)
 
 
 class StoryTellerAgent(_StoryAgent):
@@ -137,16 +139,19 @@ class StoryTellerAgent(_StoryAgent):
                 told_at=state.now(),
             )
         except Exception as exc:  # the story was told: the goodbye must not depend on the store
-            state.errors.append(f"stories_told: not recorded ({type(exc).__name__}: {exc})")
+            detail = (str(exc).splitlines() or [""])[0][:200]
+            state.errors.append(
+                scrub(f"stories_told: not recorded ({type(exc).__name__}: {detail})")
+            )
         state.set_outcome(StoryOutcome.STORY_TOLD)
-        await _goodbye(self, ctx)
+        await _goodbye(self, ctx, state.section.farewell(state.listener))
 
 
-async def _goodbye(agent: _StoryAgent, ctx: RunContext[StoryData]) -> None:
+async def _goodbye(agent: _StoryAgent, ctx: RunContext[StoryData], text: str) -> None:
     state = ctx.userdata
     state.ended_by = "agent"
     await ctx.wait_for_playout()
     ctx.disallow_interruptions()
     # In this agent's own voice (not the phrase cache, which is keyed on the call's TTS).
-    await agent.session.say(state.section.farewell(state.listener), allow_interruptions=False)
+    await agent.session.say(text, allow_interruptions=False)
     await state.control.hang_up("completed")

@@ -6,8 +6,6 @@ Agent classes are imported when a call starts, so loading the crew (`callcrew --
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,9 +55,6 @@ class StorytellerCrew(CrewDefaults):
 
     def snapshot(self, store: Store) -> dict[str, Any]:
         return {"stories_told": stories(store.engine)}
-
-    def seed(self, store: Store, data: Mapping[str, Any], now: datetime) -> None:
-        super().seed(store, data, now)  # a storyteller scenario seeds nothing
 
     def default_profile(self) -> Path | None:
         return DATA / "storyteller.yaml"

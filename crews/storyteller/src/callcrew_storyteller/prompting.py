@@ -11,7 +11,9 @@ class _Blank(dict[str, Any]):
         return "{" + key + "}"
 
 
-def render(name: str, **values: Any) -> str:
-    """prompts/<name>.md with `{key}` filled; an unknown key stays as written."""
-    text = resources.files("callcrew_storyteller").joinpath(f"prompts/{name}.md").read_text("utf-8")
+def render(prompt: str, /, **values: Any) -> str:
+    """prompts/<prompt>.md with `{key}` filled; an unknown key stays as written."""
+    text = (
+        resources.files("callcrew_storyteller").joinpath(f"prompts/{prompt}.md").read_text("utf-8")
+    )
     return text.format_map(_Blank(values)).strip()

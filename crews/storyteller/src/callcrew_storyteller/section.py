@@ -30,20 +30,12 @@ class StorySection(BaseModel):
         min_length=1,
         max_length=12,
     )
-    greeting: str = Field(
-        "Hello, I'm {storyteller}, and I tell short stories over the phone. "
-        "Who am I speaking with, and where are you calling from?",
-        min_length=1,
-        max_length=300,
-    )
+    # Said in the story agent's own voice after the story; {name} is the listener's.
     goodbye: str = Field(
         "Thank you for listening, {name}. Sleep well!", min_length=1, max_length=200
     )
     # Per-agent providers: e.g. the story agent on a stronger LLM and a warmer voice.
     agents: dict[AgentName, AgentProviders] = Field(default_factory=dict)
-
-    def opening(self) -> str:
-        return self.greeting.replace("{storyteller}", self.storyteller)
 
     def farewell(self, name: str | None) -> str:
         return self.goodbye.replace("{name}", name or "friend")
