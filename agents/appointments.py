@@ -16,15 +16,16 @@ from agents.availability import Availability, PartOfDay
 from agents.base import CrewAgent
 from agents.calldata import CallData
 from agents.desk_profile import Service
+from agents.desk_store import AppointmentNotActive, AppointmentNotFound, SlotTaken, desk_data
 from agents.person import TRANSFER_PHRASE as TRANSFER_PHRASE  # bench/cost.py reads it here
 from agents.person import PersonTools
 from agents.scheduling import Slot, SlotError, describe_slot, parse_slot_id, validate_start
-from callcrew.store import AppointmentNotActive, AppointmentNotFound, SlotTaken
 
 
 class AppointmentsAgent(PersonTools, CrewAgent):
     stage = "appointments"
     prompt = "appointments"
+    job = "booking, moving or cancelling appointments"
 
     async def on_enter(self) -> None:
         await super().on_enter()
@@ -113,7 +114,7 @@ class AppointmentsAgent(PersonTools, CrewAgent):
         state = ctx.userdata
         try:
             appt = await asyncio.to_thread(
-                state.store.appointments.book,
+                desk_data(state.store).appointments.book,
                 customer_id,
                 svc.id,
                 slot.start,
@@ -133,7 +134,9 @@ class AppointmentsAgent(PersonTools, CrewAgent):
         customer_id = self._customer_id()
         state = ctx.userdata
         appts = await asyncio.to_thread(
-            state.store.appointments.for_customer, customer_id, upcoming_after=state.now()
+            desk_data(state.store).appointments.for_customer,
+            customer_id,
+            upcoming_after=state.now(),
         )
         booked = [a for a in appts if a.status == "booked"]
         state.record_action(Action("listed"))
@@ -158,14 +161,14 @@ class AppointmentsAgent(PersonTools, CrewAgent):
         """
         state = ctx.userdata
         customer_id = self._customer_id()
-        current = await asyncio.to_thread(state.store.appointments.get, appointment_id)
+        current = await asyncio.to_thread(desk_data(state.store).appointments.get, appointment_id)
         if current is None or current.customer_id != customer_id:
             raise ToolError(f"The caller has no appointment {appointment_id}. List theirs first.")
         svc = self._service(current.service_id)
         slot = self._slot(svc, slot_id)
         try:
             await asyncio.to_thread(
-                state.store.appointments.reschedule,
+                desk_data(state.store).appointments.reschedule,
                 appointment_id,
                 customer_id,
                 slot.start,
@@ -198,7 +201,7 @@ class AppointmentsAgent(PersonTools, CrewAgent):
         customer_id = self._customer_id()
         try:
             appt = await asyncio.to_thread(
-                state.store.appointments.cancel, appointment_id, customer_id
+                desk_data(state.store).appointments.cancel, appointment_id, customer_id
             )
         except AppointmentNotFound:
             raise ToolError(f"The caller has no appointment {appointment_id}.") from None

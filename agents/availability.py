@@ -20,6 +20,7 @@ from livekit.agents import ToolError
 
 from agents.calldata import CallData
 from agents.desk_profile import Service
+from agents.desk_store import desk_data
 from agents.scheduling import (
     Nearby,
     Slot,
@@ -105,7 +106,9 @@ class Availability:
     async def _busy(self, first: date, days: int) -> list[tuple[datetime, datetime]]:
         start = datetime.combine(first, time.min, tzinfo=self.profile.tz)
         return await asyncio.to_thread(
-            self.state.store.appointments.busy_between, start, start + timedelta(days=days + 1)
+            desk_data(self.state.store).appointments.busy_between,
+            start,
+            start + timedelta(days=days + 1),
         )
 
     async def free(

@@ -16,6 +16,8 @@ from callcrew.context import trim_context
 class CrewAgent(Agent):
     stage: ClassVar[str]  # name recorded in agents_visited and used by scenarios
     prompt: ClassVar[str]  # prompts/<prompt>.md
+    # What a task agent does, in a few words, for the intro's prompt ("the desk does that").
+    job: ClassVar[str] = "what the caller needs"
 
     def __init__(self, state: CallData, *, chat_ctx: llm.ChatContext | None = None) -> None:
         self.state = state

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from agents.calldata import CallData
 from agents.desk_profile import SECTION, desk
+from agents.desk_store import TABLES, desk_data
 from agents.outcomes import DESK_OUTCOMES
 from agents.prompting import voicemail_message
 from agents.scheduling import Slot, describe_slot
@@ -31,6 +32,7 @@ class AppointmentDeskCrew(CrewDefaults):
     name = "appointment-desk"
     outcomes = DESK_OUTCOMES
     profile_section = SECTION
+    tables = TABLES
 
     async def new_call(self, info: CallInfo, ctx: CrewContext) -> CallState:
         from agents.stages import task_agents
@@ -54,7 +56,7 @@ class AppointmentDeskCrew(CrewDefaults):
         if info.caller_number and info.channel is not Channel.WEB:
             # Caller ID: a known customer is not asked for their name.
             customer = await asyncio.to_thread(
-                ctx.store.customers.find_by_phone, info.caller_number
+                desk_data(ctx.store).customers.find_by_phone, info.caller_number
             )
             if customer is not None:
                 state.customer_id, state.customer_name = customer.id, customer.name
@@ -72,14 +74,14 @@ class AppointmentDeskCrew(CrewDefaults):
         if not isinstance(appt_id, int):
             return
         store = state.store
-        appt = await asyncio.to_thread(store.appointments.get, appt_id)
+        appt = await asyncio.to_thread(desk_data(store).appointments.get, appt_id)
         if appt is None or (
             state.customer_id is not None and appt.customer_id != state.customer_id
         ):
             # Never read out someone else's appointment to whoever picked up.
             return
         if state.customer_id is None:
-            customer = await asyncio.to_thread(store.customers.get, appt.customer_id)
+            customer = await asyncio.to_thread(desk_data(store).customers.get, appt.customer_id)
             if customer is not None:
                 state.customer_id, state.customer_name = customer.id, customer.name
         service = state.desk.service(appt.service_id)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from livekit.agents import Agent, RunContext, ToolError, function_tool
 
 from agents import stages
 from agents.base import CrewAgent
 from agents.calldata import CallData
+from agents.desk_store import desk_data
 from agents.person import PersonTools
 from callcrew.call import Channel
 from callcrew.providers.phrases import say_phrase
@@ -31,6 +33,10 @@ class IntroAgent(PersonTools, CrewAgent):
 
     stage = "intro"
     prompt = "intro"
+
+    def prompt_values(self) -> dict[str, Any]:
+        # The task stage's job, so this prompt serves whichever task the profile picks.
+        return {"task_job": stages.task_agents()[self.state.task].job}
 
     async def on_enter(self) -> None:
         await super().on_enter()
@@ -61,7 +67,7 @@ class IntroAgent(PersonTools, CrewAgent):
         if state.customer_id is None:
             name = clean_name(caller_name or state.customer_name or "")
             phone = state.info.caller_number if state.info.channel is not Channel.WEB else None
-            customers = state.store.customers
+            customers = desk_data(state.store).customers
             if phone:
                 customer = await asyncio.to_thread(customers.get_or_create, name, phone)
             else:

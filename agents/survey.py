@@ -25,6 +25,7 @@ QUESTIONS: dict[str, str] = {
 class SurveyAgent(CrewAgent):
     stage = "survey"
     prompt = "survey"
+    job = "asking the survey questions"
 
     def prompt_values(self) -> dict[str, Any]:
         lines = [f"{i}. ({key}) {q}" for i, (key, q) in enumerate(QUESTIONS.items(), 1)]

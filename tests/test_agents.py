@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from agents.appointments import AppointmentsAgent
 from agents.intro import IntroAgent
+from agents.stages import task_agents
 from agents.survey import SurveyAgent
 from agents.wrapup import WrapUpAgent
 from livekit.agents import AgentSession
@@ -75,7 +76,7 @@ async def test_intro_greets_with_fixed_phrase_then_hands_off_with_context(make_c
 
 
 async def test_known_caller_is_not_asked_for_a_name(make_call: Any, store: Any) -> None:
-    store.customers.create("Rosa Diaz", "+15550142233")
+    store.crew_data.customers.create("Rosa Diaz", "+15550142233")
     state, _, script, session = await start(
         make_call,
         {
@@ -190,7 +191,9 @@ async def test_profile_task_selects_the_survey_agent(make_call: Any) -> None:
 
 
 async def test_unknown_task_agent_is_a_clear_error(make_call: Any) -> None:
-    with pytest.raises(ValueError, match=r"unknown task agent 'nope'.*appointments, survey"):
+    # The crew's registered task agents, whatever they are (agents/stages.py).
+    known = ", ".join(sorted(task_agents()))
+    with pytest.raises(ValueError, match=rf"unknown task agent 'nope'; choose one of {known}$"):
         await make_call(task="nope")
 
 
@@ -232,8 +235,8 @@ async def test_two_calls_from_one_number_in_the_same_minute_do_not_collide(
     a, b = await asyncio.gather(one_call("2026-06-16T09:00"), one_call("2026-06-16T09:30"))
     assert a.info.call_id != b.info.call_id
     assert a.customer_id == b.customer_id
-    assert len([c for c in store.customers.all() if c.phone == "+15550142233"]) == 1
-    booked = sorted((x.start, x.call_id) for x in store.appointments.all())
+    assert len([c for c in store.crew_data.customers.all() if c.phone == "+15550142233"]) == 1
+    booked = sorted((x.start, x.call_id) for x in store.crew_data.appointments.all())
     assert [call for _, call in booked] == [a.info.call_id, b.info.call_id]
 
 

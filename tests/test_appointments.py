@@ -15,16 +15,16 @@ pytestmark = pytest.mark.unit
 
 
 def hold(store: Any, profile: Any, start: str) -> None:
-    other = store.customers.find_by_phone("+15550100077") or store.customers.create(
-        "Other", "+15550100077"
-    )
+    other = store.crew_data.customers.find_by_phone(
+        "+15550100077"
+    ) or store.crew_data.customers.create("Other", "+15550100077")
     at = datetime.fromisoformat(start).replace(tzinfo=profile.tz)
-    store.appointments.book(other.id, "haircut", at, at + timedelta(minutes=30))
+    store.crew_data.appointments.book(other.id, "haircut", at, at + timedelta(minutes=30))
 
 
 async def run_desk(make_call: Any, store: Any, script_steps: list[Any]) -> tuple[Any, list[Any]]:
     state, _, script, session = await start(make_call, {0: steps(*script_steps)})
-    customer = store.customers.create("Dana Whitfield", "+15550142299")
+    customer = store.crew_data.customers.create("Dana Whitfield", "+15550142299")
     state.customer_id, state.customer_name = customer.id, customer.name
     async with session:
         await session.start(AppointmentsAgent(state))
@@ -83,7 +83,7 @@ async def test_an_offered_slot_taken_since_is_just_taken(
             ),
         },
     )
-    customer = store.customers.create("Dana Whitfield", "+15550142299")
+    customer = store.crew_data.customers.create("Dana Whitfield", "+15550142299")
     state.customer_id, state.customer_name = customer.id, customer.name
     async with session:
         await session.start(AppointmentsAgent(state))

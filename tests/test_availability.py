@@ -47,10 +47,10 @@ def test_windows() -> None:
 
 async def desk(make_call: Any, store: Any, *taken: str) -> Availability:
     state, _ = await make_call()
-    other = store.customers.create("Other", "+15550100077")
+    other = store.crew_data.customers.create("Other", "+15550100077")
     for start in taken:
         at = datetime.fromisoformat(start).replace(tzinfo=state.profile.tz)
-        store.appointments.book(other.id, "haircut", at, at + timedelta(minutes=30))
+        store.crew_data.appointments.book(other.id, "haircut", at, at + timedelta(minutes=30))
     return Availability(state)
 
 

@@ -71,9 +71,9 @@ def test_a_minimal_crew_gets_the_engine_defaults(crew_module: types.ModuleType) 
     assert crew.purpose_names() == ["custom"]
     assert crew.snapshot(store=None) == {}  # type: ignore[arg-type]
     assert crew.default_profile() is None and crew.demo_scenario() is None
-    crew.seed(store=None, data={}, now=datetime.now(UTC))  # type: ignore[arg-type]
+    crew.seed(store=None, data={}, now=datetime.now(UTC), profile=None)  # type: ignore[arg-type]
     with pytest.raises(UserError, match="keeps no data"):
-        crew.seed(store=None, data={"orders": []}, now=datetime.now(UTC))  # type: ignore[arg-type]
+        crew.seed(None, {"orders": []}, datetime.now(UTC), None)  # type: ignore[arg-type]
 
 
 async def test_the_loaded_crew_binds_its_outcomes_to_each_call(
@@ -128,3 +128,16 @@ def test_the_desk_declares_its_outcomes_and_loads_without_livekits_framework() -
     )
     assert "booked" not in {o.value for o in Outcome}
     assert known_outcomes("no-such-crew") == sorted(o.value for o in Outcome)
+
+
+def test_the_contract_reference_names_every_member_of_the_crew_protocol() -> None:
+    from pathlib import Path
+
+    from callcrew.call import Crew
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "crew-contract.md").read_text()
+    members = set(Crew.__annotations__) | {
+        name for name in vars(Crew) if not name.startswith("_") and callable(vars(Crew)[name])
+    }
+    missing = sorted(m for m in members if f"`{m}" not in doc)
+    assert not missing, f"docs/crew-contract.md does not describe {missing}"

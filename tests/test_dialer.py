@@ -67,11 +67,13 @@ def appointments() -> Iterator[Store]:
     """The default store (sqlite:///var/callcrew.db in the test's folder) with appointments
     1-50, so the ids the campaigns name exist."""
     store = open_store(Settings().database_url)
-    customer = store.customers.create("Dana Whitfield", "+14155550132")
+    customer = store.crew_data.customers.create("Dana Whitfield", "+14155550132")
     first = datetime(2026, 6, 15, 13, 0, tzinfo=UTC)
     for i in range(50):
         start = first + timedelta(hours=i)
-        store.appointments.book(customer.id, "haircut", start, start + timedelta(minutes=30))
+        store.crew_data.appointments.book(
+            customer.id, "haircut", start, start + timedelta(minutes=30)
+        )
     yield store
     store.close()
 

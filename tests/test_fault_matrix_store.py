@@ -317,14 +317,14 @@ KILLED_WORKER = textwrap.dedent(
 
     def churn(store):
         # Writes all through the call, so the kill lands mid-transaction.
-        customer = store.customers.get_or_create("Kill Test", "+15550100999")
+        customer = store.crew_data.customers.get_or_create("Kill Test", "+15550100999")
         t = datetime(2026, 6, 15, 13, 0, tzinfo=UTC)
         i = 0
         while True:
             start = t + timedelta(minutes=30 * i)
             try:
                 end = start + timedelta(minutes=30)
-                store.appointments.book(customer.id, "haircut", start, end)
+                store.crew_data.appointments.book(customer.id, "haircut", start, end)
             except Exception:
                 pass
             i += 1

@@ -30,7 +30,7 @@ NOW = datetime(2026, 6, 12, 13, 0, tzinfo=UTC)  # Friday 09:00 at the salon
 def _free(store: Store, profile: BusinessProfile, days: int = 70) -> list[str]:
     tz = profile.tz
     first = NOW.astimezone(tz).replace(hour=0, minute=0)
-    busy = store.appointments.busy_between(first, first + timedelta(days=days + 1))
+    busy = store.crew_data.appointments.busy_between(first, first + timedelta(days=days + 1))
     service = desk(profile).service("haircut")
     assert service is not None
     slots = free_slots(profile, service, busy, NOW, days=days, limit=5000)
@@ -60,13 +60,13 @@ def test_releasing_the_holds_leaves_only_the_calls_work(
 ) -> None:
     listed = [datetime(2026, 6, 16, 10, 0)]
     seed_available_slots(store, profile, listed, NOW)
-    dana = store.customers.create("Dana Whitfield")
+    dana = store.crew_data.customers.create("Dana Whitfield")
     tz = profile.tz
     start = datetime(2026, 6, 16, 10, 0, tzinfo=tz)
-    store.appointments.book(dana.id, "haircut", start, start + timedelta(minutes=30))
+    store.crew_data.appointments.book(dana.id, "haircut", start, start + timedelta(minutes=30))
     release_holds(store)
-    assert [c.name for c in store.customers.all()] == ["Dana Whitfield"]
-    assert [(a.customer_id, a.service_id) for a in store.appointments.all()] == [
+    assert [c.name for c in store.crew_data.customers.all()] == ["Dana Whitfield"]
+    assert [(a.customer_id, a.service_id) for a in store.crew_data.appointments.all()] == [
         (dana.id, "haircut")
     ]
 

@@ -51,6 +51,7 @@ _LIGHT: list[tuple[list[str], int]] = [
     (["calls", "list"], 0),
     (["calls", "stats"], 0),
     (["outbox", "--help"], 0),
+    (["db", "status"], 0),
     (["sip", "--help"], 0),
     (["token", "--help"], 0),
     (["dial", "--help"], 0),

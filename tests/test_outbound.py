@@ -124,9 +124,11 @@ class Detector:
 
 
 async def outbound_call(store: Any, profile: Any, purpose: str = "confirm") -> Any:
-    customer = store.customers.create("Rosa Diaz", CALLEE)
+    customer = store.crew_data.customers.create("Rosa Diaz", CALLEE)
     start = FROZEN_NOW + timedelta(days=4, hours=1)  # Tuesday 10:00 at the salon
-    appt = store.appointments.book(customer.id, "haircut", start, start + timedelta(minutes=30))
+    appt = store.crew_data.appointments.book(
+        customer.id, "haircut", start, start + timedelta(minutes=30)
+    )
     control = SimCallControl(Channel.OUTBOUND)
     info = CallInfo(
         channel=Channel.OUTBOUND,
@@ -403,10 +405,12 @@ async def test_other_keys_repeat_the_choice_and_agents_without_keys_ignore_them(
 
 
 async def test_someone_elses_appointment_is_never_read_out(store: Any, profile: Any) -> None:
-    other = store.customers.create("Somebody Else", "+15550009999")
+    other = store.crew_data.customers.create("Somebody Else", "+15550009999")
     start = FROZEN_NOW + timedelta(days=4)
-    theirs = store.appointments.book(other.id, "haircut", start, start + timedelta(minutes=30))
-    store.customers.create("Rosa Diaz", CALLEE)
+    theirs = store.crew_data.appointments.book(
+        other.id, "haircut", start, start + timedelta(minutes=30)
+    )
+    store.crew_data.customers.create("Rosa Diaz", CALLEE)
     info = CallInfo(
         channel=Channel.OUTBOUND,
         room="r",

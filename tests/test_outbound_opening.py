@@ -41,9 +41,11 @@ CALLEE = "+15550142233"
 
 
 async def _confirm_call(store: Any, profile: Any) -> tuple[Any, SimCallControl]:
-    customer = store.customers.create("Rosa Diaz", CALLEE)
+    customer = store.crew_data.customers.create("Rosa Diaz", CALLEE)
     start = FROZEN_NOW + timedelta(days=4, hours=1)
-    appt = store.appointments.book(customer.id, "haircut", start, start + timedelta(minutes=30))
+    appt = store.crew_data.appointments.book(
+        customer.id, "haircut", start, start + timedelta(minutes=30)
+    )
     control = SimCallControl(Channel.OUTBOUND)
     info = CallInfo(
         channel=Channel.OUTBOUND,

@@ -38,7 +38,7 @@ async def test_the_intro_transfers_an_unknown_phone_caller_in_one_turn(
     assert control.transferred_to == state.profile.transfer_number
     assert state.outcome is Outcome.TRANSFERRED and state.ended_by == "transfer"
     assert [a.kind for a in state.actions] == ["transferred"]
-    assert store.customers.all() == []  # nobody was asked for a name
+    assert store.crew_data.customers.all() == []  # nobody was asked for a name
     assert script.problems == []
 
 

@@ -492,8 +492,8 @@ def test_the_report_is_saved_in_the_given_store(tmp_path: Path) -> None:
         assert store.reports.list(outcome="booked") == []
         assert store.reports.list(channel="inbound")[0]["channel"] == "inbound"
         # Only reports go there: each scenario's seeded data stays in its own throwaway store.
-        assert store.customers.all() == []
-        assert store.appointments.all() == []
+        assert store.crew_data.customers.all() == []
+        assert store.crew_data.appointments.all() == []
 
 
 def test_a_folder_of_scenarios_shares_one_report_store(tmp_path: Path) -> None:

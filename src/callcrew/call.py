@@ -90,6 +90,9 @@ class CrewTables:
     metadata: sqlalchemy.MetaData  # the crew's own DeclarativeBase's metadata
     migrations: Path  # the crew's Alembic versions directory
     branch: str  # Alembic branch label, e.g. "desk"; the engine's is "callcrew"
+    # The crew's repositories over an open store (store.crew_data), from the store's shared
+    # `Sessions` (store/repositories.py) and clock; None: the crew reads its tables itself.
+    repositories: Callable[[Any, Callable[[], datetime]], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,8 @@ class Crew(Protocol):
     profile_section: ProfileSection | None
     tables: CrewTables | None
     purposes: Sequence[Purpose]
+    # The crew's scenario vocabulary (callcrew.simulate.crewkit.Rehearsal, crew-edges), or None.
+    rehearsal: Any
 
     def new_call(self, info: CallInfo, ctx: CrewContext) -> Awaitable[CallState]: ...
 
@@ -259,11 +264,13 @@ class Crew(Protocol):
         ...
 
     def check_dispatch(self, store: Store, purpose: str, data: BaseModel) -> None:
-        """Before `dial` dispatches: raise callcrew.errors.UserError("appointment 7 does not
-        exist") for data the call cannot use. Default: nothing to check."""
+        """Before `dial` dispatches: raise callcrew.errors.UserError("order 7 does not exist")
+        for data the call cannot use. Default: nothing to check."""
         ...
 
-    def seed(self, store: Store, data: Mapping[str, Any], now: datetime) -> None:
+    def seed(
+        self, store: Store, data: Mapping[str, Any], now: datetime, profile: BusinessProfile
+    ) -> None:
         """A scenario's `data:` block into the crew's tables (the crew validates it, raising
         UserError with one clear line). Default: a non-empty block is an error."""
         ...

@@ -58,6 +58,10 @@ COMMANDS: dict[str, Lazy] = {
         "callcrew.metrics.outbox_cli",
         "Deliveries waiting for the CRM webhook: list them, re-drive parked ones.",
     ),
+    "db": Lazy(
+        "callcrew.store.db_cli",
+        "The store's schema: each owner's migration revision, and upgrading it.",
+    ),
     "sip": Lazy(
         _TELEPHONY,
         "SIP trunks and dispatch rules: make LiveKit match sip.yaml, or show what it has.",

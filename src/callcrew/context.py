@@ -2,8 +2,8 @@
 
 Every request sends the whole conversation, so a long call costs more per turn and answers more
 slowly. The policy keeps the instructions, a short summary of the earlier turns, the last few
-turns verbatim, and the latest result of every tool even when its turn is older (slot ids and
-appointment ids in them are still needed).
+turns verbatim, and the latest result of every tool even when its turn is older (the ids a
+tool returned are still needed by the next one).
 
 Old turns are dropped `step` at a time, not one per turn: between two cuts everything before
 the newest turns stays byte-identical, so a provider's prompt cache keeps working. Cutting one

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from livekit.agents import Agent
     from pydantic import BaseModel
 
+    from callcrew.profile import BusinessProfile
     from callcrew.store import Store
 
 GROUP = "callcrew.crews"
@@ -53,6 +54,7 @@ class CrewDefaults:
     profile_section: ProfileSection | None = None
     tables: CrewTables | None = None
     purposes: Sequence[Purpose] = ()
+    rehearsal: Any = None  # simulate.crewkit.Rehearsal: the crew's scenario vocabulary
 
     def on_provider_failure(self, state: CallState, block: str) -> ProviderFailurePlan:
         from callcrew.providers.recovery import callback_or_transfer
@@ -62,7 +64,9 @@ class CrewDefaults:
     def check_dispatch(self, store: Store, purpose: str, data: BaseModel) -> None:
         return None
 
-    def seed(self, store: Store, data: Mapping[str, Any], now: datetime) -> None:
+    def seed(
+        self, store: Store, data: Mapping[str, Any], now: datetime, profile: BusinessProfile
+    ) -> None:
         if data:
             raise UserError(
                 f"data: this crew keeps no data of its own (got {', '.join(sorted(data))})"
@@ -84,7 +88,7 @@ class LoadedCrew(CrewDefaults):
     def __init__(self, crew: Any, label: str = "") -> None:
         self.crew = crew
         self.name: str = str(getattr(crew, "name", label or type(crew).__name__))
-        for member in ("outcomes", "profile_section", "tables", "purposes"):
+        for member in ("outcomes", "profile_section", "tables", "purposes", "rehearsal"):
             if hasattr(crew, member):
                 setattr(self, member, getattr(crew, member))
         self.outcomes = tuple(self.outcomes)

@@ -196,9 +196,10 @@ def _profile(path: Path | None, crew: str) -> BusinessProfile:
     return load_profile(path, crew)
 
 
-def store_for(url: str) -> Store:
+def store_for(url: str, crew: str | None = None) -> Store:
+    # `crew`: whose tables the store migrates and opens beside the engine's (CREW).
     if url not in _STORES:
-        _STORES[url] = open_store(url)
+        _STORES[url] = open_store(url, crew=crew)
     return _STORES[url]
 
 
@@ -225,7 +226,7 @@ async def start_call(
     """Open the crew and start the session. `room=None` runs text-only (tests), or with
     `audio` = (AudioInput, AudioOutput) standing in for the room's tracks (fault tests)."""
     choice = resolve_stack(settings)
-    store = store_for(settings.database_url)
+    store = store_for(settings.database_url, settings.crew)
     run = _RUNS.get(ctx.job.id) or CallRun(settings=settings, store=store, info=info, stack="")
     run.stack = choice.describe()
     _RUNS[ctx.job.id] = run
@@ -335,7 +336,7 @@ async def dispatch_dtmf(session: AgentSession[Any], digit: str) -> bool:
 async def entrypoint(ctx: JobContext) -> None:
     settings = load_settings()
     # Resend what an earlier process left in the outbox, in the background: never delays answering.
-    _background(retry_outbox(store_for(settings.database_url), settings))
+    _background(retry_outbox(store_for(settings.database_url, settings.crew), settings))
     await ctx.connect()
     metadata = ctx.job.metadata or ""
     participant: rtc.RemoteParticipant | None = None
@@ -348,7 +349,7 @@ async def entrypoint(ctx: JobContext) -> None:
             logger.error("job %s: malformed outbound metadata: %s", ctx.job.id, exc)
             _RUNS[ctx.job.id] = CallRun(
                 settings=settings,
-                store=store_for(settings.database_url),
+                store=store_for(settings.database_url, settings.crew),
                 info=CallInfo(channel=Channel.OUTBOUND, room=ctx.room.name),
                 stack=settings.stack,
                 errors=[f"malformed outbound metadata: {exc}"],
@@ -375,7 +376,10 @@ async def entrypoint(ctx: JobContext) -> None:
         )
         identity = participant.identity
     _RUNS[ctx.job.id] = CallRun(
-        settings=settings, store=store_for(settings.database_url), info=info, stack=settings.stack
+        settings=settings,
+        store=store_for(settings.database_url, settings.crew),
+        info=info,
+        stack=settings.stack,
     )
     prometheus.call_started(info.call_id, info.channel.value)
     logger.info(
@@ -458,7 +462,7 @@ async def on_session_end(ctx: JobContext) -> None:
         settings = load_settings()
         run = CallRun(
             settings=settings,
-            store=store_for(settings.database_url),
+            store=store_for(settings.database_url, settings.crew),
             info=CallInfo(channel=Channel.WEB, room=ctx.room.name),
             stack=settings.stack,
         )
@@ -538,4 +542,4 @@ def build_server(settings: Settings) -> AgentServer:
 
 def _start_upkeep(settings: Settings) -> None:
     # In the worker's main process: outbox retries and pending-report recovery while idle.
-    _background(upkeep(store_for(settings.database_url), settings))
+    _background(upkeep(store_for(settings.database_url, settings.crew), settings))

@@ -2,10 +2,10 @@
 
     analysis:
       summary: "Two sentences: who called, what they wanted, what was done."
-      success: "The caller left with an appointment, or was put through to a person."
+      success: "The caller left with what they called for, or was put through to a person."
       data:
-        service: {type: string, description: "the service asked for"}
-        booked: {type: boolean, description: "an appointment was booked"}
+        topic: {type: string, description: "what the caller asked about"}
+        resolved: {type: boolean, description: "the caller's request was settled on the call"}
 
 Kept apart from metrics/analysis.py so loading a profile does not load the LLM client.
 """

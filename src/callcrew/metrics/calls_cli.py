@@ -165,7 +165,7 @@ def _store(database_url: str | None, *, write: bool = False) -> Iterator[Store]:
         err.print(exc.render(), markup=False)
         raise typer.Exit(2) from None
     try:
-        store = open_store(settings.database_url, read_only=not write)
+        store = open_store(settings.database_url, read_only=not write, crew=settings.crew)
     except StoreUnavailable as exc:
         err.print(str(exc), markup=False, style="red")
         raise typer.Exit(2) from None

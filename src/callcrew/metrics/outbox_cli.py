@@ -51,7 +51,7 @@ def _settings(database_url: str | None) -> Settings:
 def _open(settings: Settings) -> Store:
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
     try:
-        return open_store(settings.database_url)
+        return open_store(settings.database_url, crew=settings.crew)
     except (StoreError, SQLAlchemyError, ImportError) as exc:
         raise _fail(f"Cannot open the store at {shown}: {exc}", 1) from None
 

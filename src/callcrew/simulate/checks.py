@@ -115,9 +115,9 @@ def check_store(
     if exp.appointments is not None:
         customers = {}
         actual = []
-        for a in store.appointments.all():
+        for a in store.crew_data.appointments.all():
             if a.customer_id not in customers:
-                customers[a.customer_id] = store.customers.get(a.customer_id)
+                customers[a.customer_id] = store.crew_data.customers.get(a.customer_id)
             actual.append((customers[a.customer_id], a))
         want_rows = sorted(
             f"{_local_str(profile, _aware(profile, e.start))} {e.status}" for e in exp.appointments
@@ -138,7 +138,7 @@ def check_store(
             if e.customer and c is not None and e.customer not in (c.phone, c.name):
                 fails.append(f"{at}: customer {c.name!r}, expected {e.customer!r}")
     if exp.customers is not None:
-        got = len(store.customers.all())
+        got = len(store.crew_data.customers.all())
         if got != exp.customers:
             fails.append(f"{where}customers in the store: expected {exp.customers}, got {got}")
     return fails
@@ -245,7 +245,7 @@ def check_expectations(
     if exp.booked_on_call is not None:
         mine = sorted(
             _local_str(profile, a.start)
-            for a in store.appointments.all()
+            for a in store.crew_data.appointments.all()
             if a.call_id == state.info.call_id and a.status == "booked"
         )
         want = sorted(_local_str(profile, _aware(profile, t)) for t in exp.booked_on_call)

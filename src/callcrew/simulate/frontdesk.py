@@ -21,7 +21,6 @@ from sqlalchemy import delete, select
 
 from callcrew.profile import WEEKDAYS, BusinessProfile, Hours
 from callcrew.store import Store
-from callcrew.store.models import Appointment, Customer
 
 # frontdesk's SLOT_DURATION_MIN: every listed slot is a 30-minute appointment.
 SLOT_MINUTES = 30
@@ -83,10 +82,10 @@ def seed_available_slots(
     store: Store, profile: BusinessProfile, slots: list[datetime], now: datetime
 ) -> int:
     """Hold everything but `slots`; returns how many holds were placed."""
-    holder = store.customers.create(HOLD_CUSTOMER)
+    holder = store.crew_data.customers.create(HOLD_CUSTOMER)
     intervals = hold_intervals(profile, slots, now)
     for start, end in intervals:
-        store.appointments.book(holder.id, HOLD_SERVICE, start, end)
+        store.crew_data.appointments.book(holder.id, HOLD_SERVICE, start, end)
     return len(intervals)
 
 
@@ -104,14 +103,17 @@ def seed_scenario(store: Store, scenario: Any, profile: BusinessProfile, now: da
 
 def release_holds(store: Store) -> None:
     """Remove the holds (and their placeholder customer) so checks see only the call's work."""
+    # The crew's tables (this moves into the desk crew with the rest of the frontdesk).
+    tables = store.tables[0].metadata.tables
+    customer, appointment = tables["customers"], tables["appointments"]
     with store.engine.begin() as conn:
         ids = [
             row[0]
-            for row in conn.execute(select(Customer.id).where(Customer.name == HOLD_CUSTOMER))
+            for row in conn.execute(select(customer.c.id).where(customer.c.name == HOLD_CUSTOMER))
         ]
         if ids:
-            conn.execute(delete(Appointment).where(Appointment.customer_id.in_(ids)))
-            conn.execute(delete(Customer).where(Customer.id.in_(ids)))
+            conn.execute(delete(appointment).where(appointment.c.customer_id.in_(ids)))
+            conn.execute(delete(customer).where(customer.c.id.in_(ids)))
 
 
 def _tag_matches(tags: dict[str, Any], wanted: str) -> bool:

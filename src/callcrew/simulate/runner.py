@@ -36,7 +36,7 @@ from callcrew.simulate.checks import check_expectations
 from callcrew.simulate.frontdesk import release_holds, scenario_profile, seed_scenario
 from callcrew.simulate.replay import ReplayCall
 from callcrew.simulate.scenario import CallsScenario, Scenario
-from callcrew.store import AppointmentRecord, SlotTaken, Store, open_store
+from callcrew.store import Store, StoreError, open_store
 
 if TYPE_CHECKING:
     from callcrew.simulate.audio import AudioOptions
@@ -95,7 +95,7 @@ class SimResult:
     final_agent: str | None
     wall_s: float
     replay_calls: int
-    appointments: list[AppointmentRecord] = field(default_factory=list)  # the store at the end
+    appointments: list[Any] = field(default_factory=list)  # the store at the end
     parts: list[SimResult] = field(default_factory=list)  # each call of a `calls:` scenario
     llm_calls: list[ReplayCall] = field(default_factory=list)  # each replayed request (bench/cost)
 
@@ -120,7 +120,7 @@ def local_time(profile: BusinessProfile, when: datetime) -> datetime:
 def seed(store: Store, scenario: Scenario, profile: BusinessProfile) -> None:
     ids: dict[str, int] = {}
     for c in scenario.data.customers:
-        rec = store.customers.create(c.name, c.phone)
+        rec = store.crew_data.customers.create(c.name, c.phone)
         ids[c.name] = rec.id
         if c.phone:
             ids[c.phone] = rec.id
@@ -131,14 +131,14 @@ def seed(store: Store, scenario: Scenario, profile: BusinessProfile) -> None:
         start = local_time(profile, a.start)
         end = start + timedelta(minutes=service.duration_minutes)
         try:
-            appt = store.appointments.book(ids[a.customer], service.id, start, end)
-        except SlotTaken:
+            appt = store.crew_data.appointments.book(ids[a.customer], service.id, start, end)
+        except StoreError:  # the crew's SlotTaken
             raise ValueError(
                 f"data.appointments[{i}]: {a.start:%Y-%m-%d %H:%M} overlaps another seeded "
                 "appointment"
             ) from None
         if a.status == "cancelled":
-            store.appointments.cancel(appt.id, ids[a.customer])
+            store.crew_data.appointments.cancel(appt.id, ids[a.customer])
 
 
 def event_dict(ev: Any) -> dict[str, Any] | None:
@@ -197,7 +197,9 @@ async def run_scenario(
     now = frozen_clock(profile, scenario.now)
 
     with tempfile.TemporaryDirectory(prefix="callcrew-sim-") as tmp:
-        store = open_store(store_url or f"sqlite:///{Path(tmp) / 'rehearsal.db'}")
+        store = open_store(
+            store_url or f"sqlite:///{Path(tmp) / 'rehearsal.db'}", crew=settings.crew
+        )
         try:
             await asyncio.to_thread(seed, store, scenario, profile)
             await asyncio.to_thread(seed_scenario, store, scenario, profile, now())
@@ -231,14 +233,14 @@ async def run_scenario(
                     scenario, settings, profile, store, now, live_llm=live_llm, on_turn=on_turn
                 )
                 result = await play_text(call)
-            result.appointments = await asyncio.to_thread(store.appointments.all)
+            result.appointments = await asyncio.to_thread(store.crew_data.appointments.all)
             if judges is not None:  # --judge (simulate/judges.py)
                 await judges.grade(result, profile.name)
         finally:
             store.close()
     if database_url:
         # Every scenario seeds its own data, so only the reports go to the shared store.
-        with open_store(database_url) as reports:
+        with open_store(database_url, crew=settings.crew) as reports:
             for part in result.parts or [result]:
                 await asyncio.to_thread(reports.reports.save, part.report)
     return result

@@ -1,27 +1,24 @@
-"""The store: customers, appointments, call reports and the outbox, in SQLite or Postgres.
+"""The store: call reports, the outbox and the active crew's tables, in SQLite or Postgres.
 
-    store = open_store("sqlite:///var/callcrew.db")
-    customer = store.customers.get_or_create("Ada", "+15551234567")
-    store.appointments.book(customer.id, "haircut", start, end)
+    store = open_store("sqlite:///var/callcrew.db")          # the crew's tables too (CREW)
+    store.reports.save(report)
 
 Everything here is synchronous and returns frozen records; async code calls it through
-`asyncio.to_thread`. Booking is atomic across threads and processes (see `engine`).
+`asyncio.to_thread`. Write transactions are serialised across threads and processes (see
+`engine`); the schema is migrated with Alembic on open (`migrate`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-from callcrew.store.engine import SCHEMA_VERSION, make_engine, migrate, normalise_url
+from callcrew.store.engine import make_engine, normalise_url
 from callcrew.store.errors import (
-    AppointmentNotActive,
-    AppointmentNotFound,
-    CustomerExists,
-    CustomerNotFound,
     SchemaTooNew,
-    SlotTaken,
     StoreBusy,
     StoreError,
     StoreNotFound,
@@ -29,27 +26,16 @@ from callcrew.store.errors import (
     ValueTooLong,
 )
 from callcrew.store.outbox import PARKED_UNTIL, OutboxRecord, OutboxRepository
-from callcrew.store.repositories import (
-    AppointmentRecord,
-    AppointmentRepository,
-    CustomerRecord,
-    CustomerRepository,
-    ReportRepository,
-    Sessions,
-)
+from callcrew.store.repositories import ReportRepository, Sessions
+
+if TYPE_CHECKING:
+    from callcrew.call import CrewTables
+    from callcrew.crews import LoadedCrew
 
 __all__ = [
     "PARKED_UNTIL",
-    "SCHEMA_VERSION",
-    "AppointmentNotActive",
-    "AppointmentNotFound",
-    "AppointmentRecord",
-    "CustomerExists",
-    "CustomerNotFound",
-    "CustomerRecord",
     "OutboxRecord",
     "SchemaTooNew",
-    "SlotTaken",
     "Store",
     "StoreBusy",
     "StoreError",
@@ -57,7 +43,6 @@ __all__ = [
     "StoreUnavailable",
     "ValueTooLong",
     "make_engine",
-    "migrate",
     "open_store",
 ]
 
@@ -75,17 +60,22 @@ class Store:
         *,
         clock: Callable[[], datetime] | None = None,
         read_only: bool = False,
+        tables: Sequence[CrewTables] = (),
     ) -> None:
         # `clock` stamps created_at/updated_at; rehearsals pass their frozen clock.
         clock = clock or _utcnow
         self.url = normalise_url(url)
         self.read_only = read_only
-        self.engine = make_engine(url, read_only=read_only)
-        sessions = Sessions(self.engine)
-        self.customers = CustomerRepository(sessions, clock)
-        self.appointments = AppointmentRepository(sessions, clock)
-        self.reports = ReportRepository(sessions)
-        self.outbox = OutboxRepository(sessions, clock)
+        self.tables = tuple(tables)
+        self.engine = make_engine(url, read_only=read_only, tables=self.tables)
+        self.sessions = Sessions(self.engine)
+        self.reports = ReportRepository(self.sessions)
+        self.outbox = OutboxRepository(self.sessions, clock)
+        # The crew's repositories (`CrewTables.repositories`), for its agents and hooks.
+        self.crew_data: Any = None
+        for t in self.tables:
+            if t.repositories is not None:
+                self.crew_data = t.repositories(self.sessions, clock)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -103,10 +93,20 @@ class Store:
 
 
 def open_store(
-    url: str, *, clock: Callable[[], datetime] | None = None, read_only: bool = False
+    url: str,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    read_only: bool = False,
+    crew: LoadedCrew | str | None = None,
 ) -> Store:
-    """Open (creating if needed) the database at a SQLAlchemy URL, schema up to date.
+    """Open (creating if needed) the database at a SQLAlchemy URL, schema up to date: the
+    engine's tables and the crew's (`crew`: loaded, a name, or None for $CREW or "default").
 
     `read_only`: open an existing store without migrating or locking (StoreNotFound if none).
     """
-    return Store(url, clock=clock, read_only=read_only)
+    from callcrew.crews import load_crew
+
+    if crew is None or isinstance(crew, str):
+        crew = load_crew(crew or os.environ.get("CREW") or "default")
+    tables = [crew.tables] if crew.tables is not None else []
+    return Store(url, clock=clock, read_only=read_only, tables=tables)

@@ -1,4 +1,4 @@
-"""Database engine: SQLite by default, Postgres by URL, and the schema "migrations".
+"""Database engine: SQLite by default, Postgres by URL; write transactions serialised.
 
 SQLite needs care to be safe with several writers (threads of one worker, or several worker
 processes on one file):
@@ -8,12 +8,13 @@ processes on one file):
 - pysqlite's own transaction handling is switched off (`isolation_level = None`) and SQLAlchemy
   emits BEGIN itself. Connections carrying the `WRITE` execution option begin with
   `BEGIN IMMEDIATE`, which takes the database's write lock up front: a check-then-insert
-  (is the slot free? book it) is then atomic against every other writer. A plain deferred
+  (is it free? take it) is then atomic against every other writer. A plain deferred
   BEGIN would let two transactions both read "free" and one would fail only at commit time,
   or worse, with a lock upgrade deadlock.
 
 On Postgres the same write transactions take a transaction-scoped advisory lock instead (see
-`lock_for_write`), which serialises bookings without locking whole tables.
+`lock_for_write`), which serialises check-then-write transactions without locking tables.
+The schema is brought up to date by `migrate.py` (Alembic) when the engine opens.
 
 Read-only opens (`read_only=True`, for `callcrew calls ...`) neither migrate nor take the write
 lock nor switch the journal mode, so they work on a read-only copy of the file and beside a
@@ -23,25 +24,26 @@ worker that is writing; a missing SQLite file is `StoreNotFound`, never silently
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect, select
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
 from callcrew.redact import mask_urls
-from callcrew.store.errors import SchemaTooNew, StoreNotFound, StoreUnavailable
-from callcrew.store.models import Base, SchemaVersion
+from callcrew.store.errors import StoreNotFound, StoreUnavailable
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from callcrew.call import CrewTables
 
 # Execution option marking a connection whose transaction will write.
 WRITE = "callcrew_write"
 
-# Arbitrary constant naming the "appointments" advisory lock on Postgres.
+# Arbitrary constant naming the store's write advisory lock on Postgres.
 _PG_LOCK_KEY = 0x63616C6C  # "call"
 
 
@@ -92,8 +94,11 @@ def sqlite_path(parsed: URL) -> Path | None:
     return Path(database).expanduser().absolute()
 
 
-def make_engine(url: str, *, read_only: bool = False) -> Engine:
-    """Open the database at `url`: created and migrated, or (read_only) only if it exists."""
+def make_engine(url: str, *, read_only: bool = False, tables: Sequence[CrewTables] = ()) -> Engine:
+    """Open the database at `url`: created and migrated (the engine's tables and `tables`, the
+    crew's), or (read_only) only if it exists."""
+    from callcrew.store import migrate
+
     parsed = parse_url(url)
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {}
@@ -126,7 +131,10 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     if backend == "sqlite":
         _install_sqlite_hooks(engine, read_only=read_only)
     try:
-        check_schema(engine, str(path) if path else None) if read_only else migrate(engine)
+        if read_only:
+            migrate.check(engine, tables, str(path) if path else None)
+        else:
+            migrate.upgrade(engine, tables)
     except DBAPIError as exc:
         engine.dispose()
         raise StoreUnavailable(_cannot_open(parsed, exc)) from None
@@ -190,44 +198,3 @@ def lock_for_write(conn: Connection) -> None:
     """Serialise this write transaction against other writers (SQLite: already done by BEGIN)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to `SCHEMA_VERSION`; refuse a database written by a newer callcrew.
-
-    Version 1 is the first schema, so "migrating" is `create_all`; later versions add steps
-    here, each moving the recorded version up by one.
-    """
-    writer = engine.execution_options(**{WRITE: True})
-    with writer.begin() as conn:
-        lock_for_write(conn)
-        found: int | None = None
-        if inspect(conn).has_table(SchemaVersion.__tablename__):
-            found = conn.execute(select(SchemaVersion.version)).scalar_one_or_none()
-        _refuse_newer(engine, found)
-        Base.metadata.create_all(conn)
-        if found is None:
-            conn.execute(insert(SchemaVersion).values(id=1, version=SCHEMA_VERSION))
-
-
-def check_schema(engine: Engine, shown: str | None = None) -> None:
-    """Read-only open: the schema must be there and not newer than ours; nothing is written."""
-    with engine.connect() as conn:
-        found: int | None = None
-        if inspect(conn).has_table(SchemaVersion.__tablename__):
-            found = conn.execute(select(SchemaVersion.version)).scalar_one_or_none()
-        if found is None:
-            raise StoreNotFound(
-                f"{shown or shown_url(engine.url)} holds no callcrew store (no schema_version "
-                "table); "
-                "check DATABASE_URL or --database-url."
-            )
-        _refuse_newer(engine, found)
-
-
-def _refuse_newer(engine: Engine, found: int | None) -> None:
-    if found is not None and found > SCHEMA_VERSION:
-        raise SchemaTooNew(
-            f"The database at {shown_url(engine.url)} has schema version {found}, but this "
-            f"callcrew only knows versions up to {SCHEMA_VERSION}; upgrade callcrew to use it."
-        )

@@ -7,37 +7,10 @@ class StoreError(Exception):
     """Base of everything the store raises on purpose."""
 
 
-class SlotTaken(StoreError):
-    def __init__(self, message: str = "Sorry, that time has just been taken.") -> None:
-        super().__init__(message)
-
-
-class AppointmentNotFound(StoreError):
-    def __init__(self, message: str = "I couldn't find that appointment.") -> None:
-        super().__init__(message)
-
-
-class AppointmentNotActive(StoreError):
-    def __init__(self, message: str = "That appointment has already been cancelled.") -> None:
-        super().__init__(message)
-
-
-class CustomerNotFound(StoreError):
-    def __init__(self, message: str = "I couldn't find that customer.") -> None:
-        super().__init__(message)
-
-
-class CustomerExists(StoreError):
-    def __init__(self, message: str = "We already have a customer with that phone number.") -> None:
-        super().__init__(message)
-
-
 class StoreBusy(StoreError):
     """Other writers held the database longer than the busy timeout; safe to retry."""
 
-    def __init__(
-        self, message: str = "The booking system is busy right now; please try again."
-    ) -> None:
+    def __init__(self, message: str = "The system is busy right now; please try again.") -> None:
         super().__init__(message)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Table, event
-from sqlalchemy.orm import Mapper
+from sqlalchemy.orm import DeclarativeBase, Mapper
 
 from callcrew.store.errors import ValueTooLong
 from callcrew.store.models import Base
@@ -35,5 +35,11 @@ def _check_row(_mapper: Mapper[Any], _connection: Any, target: Any) -> None:
     check_lengths(table, {c.key: getattr(target, c.key, None) for c in table.columns})
 
 
-event.listen(Base, "before_insert", _check_row, propagate=True)
-event.listen(Base, "before_update", _check_row, propagate=True)
+def guard_lengths(base: type[DeclarativeBase]) -> None:
+    """Check every ORM row of `base`'s tables before it is written (a crew calls this for its
+    own DeclarativeBase)."""
+    event.listen(base, "before_insert", _check_row, propagate=True)
+    event.listen(base, "before_update", _check_row, propagate=True)
+
+
+guard_lengths(Base)

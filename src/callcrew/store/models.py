@@ -1,4 +1,8 @@
-"""ORM tables. Only the store's repositories touch these; callers get frozen records."""
+"""The engine's ORM tables (call reports, outbox) and the column types crews reuse.
+
+Only the store's repositories touch these; callers get frozen records. A crew declares its own
+tables on its own DeclarativeBase (`Crew.tables`), migrated beside these (migrate.py).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,9 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
-    CheckConstraint,
     DateTime,
     Dialect,
-    ForeignKey,
     Index,
-    Integer,
     String,
     Text,
     TypeDecorator,
@@ -55,42 +56,6 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime(),
         dict[str, Any]: JSON(),
     }
-
-
-class SchemaVersion(Base):
-    __tablename__ = "schema_version"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    version: Mapped[int]
-
-
-class Customer(Base):
-    __tablename__ = "customers"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(32), unique=True)  # E.164
-    created_at: Mapped[datetime]
-
-
-class Appointment(Base):
-    __tablename__ = "appointments"
-    __table_args__ = (
-        CheckConstraint("status IN ('booked', 'cancelled')", name="ck_appointments_status"),
-        CheckConstraint("end_at > start_at", name="ck_appointments_order"),
-        # The overlap check scans booked rows by time on every booking.
-        Index("ix_appointments_status_start", "status", "start_at"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
-    service_id: Mapped[str] = mapped_column(String(64))
-    start_at: Mapped[datetime]
-    end_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16))
-    call_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
 
 
 class CallReportRow(Base):

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from callcrew.store.errors import StoreError
 from callcrew.store.models import OutboxItem
-from callcrew.store.repositories import Clock, Sessions, _aware, _json_default
+from callcrew.store.repositories import Clock, Sessions, _json_default, aware
 
 # A parked item waits here: kept for inspection, never due again until requeued.
 PARKED_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
@@ -93,7 +93,7 @@ class OutboxRepository:
         query = select(OutboxItem).where(
             and_(
                 OutboxItem.delivered_at.is_(None),
-                OutboxItem.next_attempt_at <= _aware(now, "now"),
+                OutboxItem.next_attempt_at <= aware(now, "now"),
             )
         )
         if kind is not None:
@@ -113,7 +113,7 @@ class OutboxRepository:
         The records returned carry the state before the claim (attempts, last error); their
         `next_attempt_at` is the end of the lease.
         """
-        until = _aware(now, "now") + lease
+        until = aware(now, "now") + lease
         with self._s.write() as s:
             query = self._due_query(now, limit, kind)
             if s.get_bind().dialect.name == "postgresql":
@@ -139,14 +139,14 @@ class OutboxRepository:
         with self._s.write() as s:
             row = self._pending(s, item_id)
             row.attempts += 1
-            row.delivered_at = _aware(now, "now")
+            row.delivered_at = aware(now, "now")
 
     def mark_failed(self, item_id: int, error: str, next_attempt_at: datetime) -> None:
         with self._s.write() as s:
             row = self._pending(s, item_id)
             row.attempts += 1
             row.last_error = error
-            row.next_attempt_at = _aware(next_attempt_at, "next_attempt_at")
+            row.next_attempt_at = aware(next_attempt_at, "next_attempt_at")
 
     def park(self, item_id: int, error: str) -> None:
         """Stop retrying an item without counting another attempt (kept with `error`)."""
@@ -178,7 +178,7 @@ class OutboxRepository:
     ) -> int:
         """Make undelivered items due at `now` (all parked ones when `ids` is None); returns how
         many. With `reset_attempts` they get a full set of tries again."""
-        values: dict[str, Any] = {"next_attempt_at": _aware(now, "now")}
+        values: dict[str, Any] = {"next_attempt_at": aware(now, "now")}
         if reset_attempts:
             values["attempts"] = 0
         stmt = update(OutboxItem).where(OutboxItem.delivered_at.is_(None))

@@ -36,7 +36,7 @@ _TAKEN = (api.JobStatus.JS_RUNNING, api.JobStatus.JS_SUCCESS, api.JobStatus.JS_F
 
 def missing_appointments(store: Store, ids: set[int]) -> set[int]:
     """The appointment ids that are not in the store."""
-    return {i for i in ids if store.appointments.get(i) is None}
+    return {i for i in ids if store.crew_data.appointments.get(i) is None}
 
 
 @dataclass(frozen=True)

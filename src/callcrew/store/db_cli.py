@@ -1,0 +1,78 @@
+"""`callcrew db status | upgrade`: where the store's schema is, per owner, and bring it up.
+
+Every worker and `simulate` run upgrades the store when it opens it; these are for operators
+who want to see or do that step on its own (before a deploy, on a read-only replica).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from callcrew.crews import CrewNotFound, load_crew
+from callcrew.settings import Settings, SettingsError, load_settings
+from callcrew.store import StoreError, migrate, open_store
+from callcrew.store.engine import shown_url
+
+db_app = typer.Typer(
+    name="db",
+    help="The store's schema: each owner's migration revision, and upgrading it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Store to use (default: DATABASE_URL or .env)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _settings(database_url: str | None) -> Settings:
+    try:
+        return load_settings(database_url=database_url) if database_url else load_settings()
+    except SettingsError as exc:
+        raise _fail(exc.render()) from None
+
+
+def _rows(settings: Settings, *, read_only: bool) -> list[tuple[str, str, str]]:
+    try:
+        crew = load_crew(settings.crew)
+        with open_store(settings.database_url, read_only=read_only, crew=crew) as store:
+            return migrate.status(store.engine, store.tables)
+    except CrewNotFound as exc:
+        raise _fail(str(exc)) from None
+    except (StoreError, SQLAlchemyError) as exc:
+        raise _fail(f"{shown_url(settings.database_url)}: {exc}", 1) from None
+
+
+def _print(rows: list[tuple[str, str, str]]) -> bool:
+    behind = False
+    for branch, found, head in rows:
+        state = "up to date" if found == head else "needs upgrade"
+        behind = behind or found != head
+        typer.echo(f"{branch:<12} {found:<16} head {head:<16} {state}")
+    return behind
+
+
+@db_app.command("status")
+def status(database_url: DatabaseUrl = None) -> None:
+    """Each owner's revision in the store and its head (reads only; exit 1 when behind)."""
+    if _print(_rows(_settings(database_url), read_only=True)):
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def upgrade(database_url: DatabaseUrl = None) -> None:
+    """Create or upgrade the store: the engine's tables and the crew's (CREW), to their heads."""
+    _print(_rows(_settings(database_url), read_only=False))
