@@ -6,21 +6,28 @@ The worker and the simulator find this object through the `callcrew.crews` entry
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agents.calldata import CallData
 from agents.desk_profile import SECTION, desk
 from agents.desk_store import TABLES, desk_data
 from agents.outcomes import DESK_OUTCOMES
 from agents.prompting import voicemail_message
-from agents.scheduling import Slot, describe_slot
+from agents.purposes import DESK_PURPOSES, check_dispatch, open_outbound
+from agents.rehearsal import DESK_REHEARSAL, seed_store, snapshot_store
 from callcrew.call import CallInfo, CallState, Channel, CrewContext, ProviderFailurePlan
 from callcrew.crews import CrewDefaults
 from callcrew.settings import context_policy
 
 if TYPE_CHECKING:
     from livekit.agents import Agent
+    from pydantic import BaseModel
+
+    from callcrew.profile import BusinessProfile
+    from callcrew.store import Store
 
 DATA_DIR = Path(__file__).parent / "data"  # the desk's built-in profile and demo call
 
@@ -33,6 +40,23 @@ class AppointmentDeskCrew(CrewDefaults):
     outcomes = DESK_OUTCOMES
     profile_section = SECTION
     tables = TABLES
+    purposes = DESK_PURPOSES
+    rehearsal = DESK_REHEARSAL
+
+    def check_dispatch(self, store: Store, purpose: str, data: BaseModel) -> None:
+        check_dispatch(store, purpose, data)
+
+    def seed(
+        self,
+        store: Store,
+        data: Mapping[str, Any],
+        now: datetime,
+        profile: BusinessProfile,
+    ) -> None:
+        seed_store(store, data, now, profile)
+
+    def snapshot(self, store: Store) -> dict[str, Any]:
+        return snapshot_store(store)
 
     async def new_call(self, info: CallInfo, ctx: CrewContext) -> CallState:
         from agents.stages import task_agents
@@ -61,34 +85,8 @@ class AppointmentDeskCrew(CrewDefaults):
             if customer is not None:
                 state.customer_id, state.customer_name = customer.id, customer.name
         if info.channel is Channel.OUTBOUND:
-            await self._outbound(state, info)
+            await open_outbound(state, info)
         return state
-
-    async def _outbound(self, state: CallData, info: CallInfo) -> None:
-        meta = info.metadata
-        state.purpose = str(meta.get("purpose") or "custom")
-        custom = meta.get("custom")
-        if isinstance(custom, dict) and isinstance(custom.get("message"), str):
-            state.custom_text = custom["message"]
-        appt_id = meta.get("appointment_id")
-        if not isinstance(appt_id, int):
-            return
-        store = state.store
-        appt = await asyncio.to_thread(desk_data(store).appointments.get, appt_id)
-        if appt is None or (
-            state.customer_id is not None and appt.customer_id != state.customer_id
-        ):
-            # Never read out someone else's appointment to whoever picked up.
-            return
-        if state.customer_id is None:
-            customer = await asyncio.to_thread(desk_data(store).customers.get, appt.customer_id)
-            if customer is not None:
-                state.customer_id, state.customer_name = customer.id, customer.name
-        service = state.desk.service(appt.service_id)
-        label = service.name.lower() if service else appt.service_id
-        when = describe_slot(state.profile, Slot(appt.start, appt.end), state.now())
-        state.appointment_id = appt.id
-        state.appointment_text = f"{label} appointment on {when}"
 
     def default_profile(self) -> Path:
         return DATA_DIR / "default_business.yaml"

@@ -67,7 +67,7 @@ def _spoken_latency(report: dict[str, Any], i: int, *, audio: bool) -> None:
 async def rehearsal_reports() -> list[dict[str, Any]]:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     out = []
-    for name in ("src/callcrew/data/demo_call.yaml", "tests/scenarios/cancel_appointment.yaml"):
+    for name in ("agents/data/demo_call.yaml", "tests/scenarios/cancel_appointment.yaml"):
         result = await run_scenario(load_scenario(REPO / name), settings)
         out.append(result.report)
     return out

@@ -14,7 +14,7 @@ from callcrew.simulate.scenario import load_scenario
 
 pytestmark = pytest.mark.rehearsal
 
-DEMO = Path(__file__).resolve().parents[1] / "src" / "callcrew" / "data" / "demo_call.yaml"
+DEMO = Path(__file__).resolve().parents[1] / "agents" / "data" / "demo_call.yaml"
 
 
 async def test_rehearsed_call_cost_matches_a_hand_computation() -> None:

@@ -14,13 +14,10 @@ import pytest
 from livekit import api
 from typer.testing import CliRunner
 
-from callcrew.call import CallInfo, Channel
 from callcrew.cli import app
 from callcrew.settings import Settings
 from callcrew.store import Store, open_store
-from callcrew.telephony.dialer import normalize_number, room_name
 from callcrew.telephony.metadata import OutboundMetadata, parse_outbound_metadata
-from callcrew.telephony.outbound import callee_identity
 from tests.twirp_stub import (
     API_KEY,
     API_SECRET,
@@ -87,57 +84,12 @@ def dispatched(stub: TwirpStub) -> list[OutboundMetadata]:
     return [parse_outbound_metadata(d.metadata) for d in stub.dispatches]
 
 
-# --- numbers and metadata -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "region", "e164"),
-    [
-        ("+1 (415) 555-0132", "US", "+14155550132"),
-        ("415.555.0132", "US", "+14155550132"),
-        ("020 7183 8750", "GB", "+442071838750"),
-        ("+44 20 7183 8750", "US", "+442071838750"),
-    ],
-)
-def test_numbers_are_normalised_to_e164(raw: str, region: str, e164: str) -> None:
-    assert normalize_number(raw, region) == e164
-
-
-@pytest.mark.parametrize(
-    ("raw", "reason"),
-    [
-        ("", "no phone number"),
-        ("call me", "not a phone number"),
-        ("12345", "not a possible phone number"),
-        ("+1 555 010 0000", "not a valid, assigned phone number"),
-    ],
-)
-def test_bad_numbers_say_why(raw: str, reason: str) -> None:
-    with pytest.raises(ValueError, match=reason):
-        normalize_number(raw, "US")
-
-
-def test_fictional_numbers_need_the_test_flag() -> None:
-    assert normalize_number("+1 555 010 0000", allow_unassigned=True) == "+15550100000"
-
-
-def test_room_names_and_callee_identities_are_opaque() -> None:
-    """LiveKit logs every room name and identity: neither may carry the number."""
-    a, b = room_name(), room_name()
-    assert a != b and ROOM_RE.match(a) and ROOM_RE.match(b)
-    info = CallInfo(channel=Channel.OUTBOUND, room=a, caller_number="+14155550132")
-    identity = callee_identity(info)
-    assert identity.startswith("callee-") and "4155550132" not in identity
-    assert identity != callee_identity(CallInfo(channel=Channel.OUTBOUND, room=b))
-
-
 def test_metadata_round_trip() -> None:
     meta = OutboundMetadata(
         phone_number="+14155550132",
         purpose="reminder",
-        appointment_id=42,
+        data={"appointment_id": 42, "name": "Dana", "note": "bring ID"},
         trunk="ST_abc",
-        custom={"name": "Dana", "note": "bring ID"},
         campaign="camp-1",
         line=3,
     )
@@ -146,7 +98,7 @@ def test_metadata_round_trip() -> None:
     assert json.loads(minimal.to_json()) == {
         "phone_number": "+14155550132",
         "purpose": "custom",
-        "custom": {},
+        "data": {},
     }
     assert parse_outbound_metadata(minimal.to_json()) == minimal
 
@@ -159,8 +111,9 @@ def test_metadata_round_trip() -> None:
         ('["+14155550132"]', "must be a JSON object, got list"),
         ('{"purpose": "custom"}', "phone_number: Field required"),
         ('{"phone_number": "4155550132", "purpose": "custom"}', "is not an E.164 number"),
-        ('{"phone_number": "+14155550132", "purpose": "sell"}', "purpose: Input should be"),
-        ('{"phone_number": "+14155550132", "purpose": "reminder"}', "needs an appointment_id"),
+        ('{"phone_number": "+14155550132", "purpose": "Sell!"}', "purpose: String should match"),
+        ('{"phone_number": "+14155550132", "purpose": "sell"}', "purpose 'sell' is not one of"),
+        ('{"phone_number": "+14155550132", "purpose": "custom", "data": 3}', "data: Input should"),
         (
             '{"phone_number": "+14155550132", "purpose": "custom", "colour": "red"}',
             "colour: Extra inputs are not permitted",
@@ -169,7 +122,7 @@ def test_metadata_round_trip() -> None:
 )
 def test_malformed_metadata_is_a_clear_value_error(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
-        parse_outbound_metadata(text)
+        parse_outbound_metadata(text, purposes=["custom", "reminder", "confirm"])
 
 
 # --- one call -------------------------------------------------------------------------------
@@ -182,8 +135,8 @@ def test_dial_one_number(stub: TwirpStub) -> None:
         "(415) 555-0132",
         "--purpose",
         "reminder",
-        "--appointment",
-        "42",
+        "--data",
+        "appointment_id=42",
         "--metadata",
         '{"note": "bring ID"}',
     )
@@ -202,9 +155,8 @@ def test_dial_one_number(stub: TwirpStub) -> None:
     assert meta == OutboundMetadata(
         phone_number="+14155550132",
         purpose="reminder",
-        appointment_id=42,
+        data={"appointment_id": 42, "note": "bring ID"},
         trunk=trunk_id,
-        custom={"note": "bring ID"},
     )
 
 
@@ -239,7 +191,16 @@ def test_dial_without_any_outbound_trunk_says_what_to_do(stub: TwirpStub) -> Non
     [
         (["+14155550132"], "--purpose is required"),
         (["+14155550132", "--purpose", "sell"], "--purpose must be one of"),
-        (["+14155550132", "--purpose", "reminder"], "needs an appointment_id"),
+        (
+            ["+14155550132", "--purpose", "reminder"],
+            "purpose 'reminder': appointment_id: Field required (its data: appointment_id "
+            "(required: the appointment the call is about)",
+        ),
+        (["+14155550132", "--purpose", "custom", "--data", "note"], "--data 'note' is not key"),
+        (
+            ["+14155550132", "--purpose", "confirm", "--data", "appointment_id=x7"],
+            "appointment_id: appointment id 'x7' is not a number",
+        ),
         (["555-0132", "--purpose", "custom"], "cannot dial '555-0132'"),
         (["+14155550132", "--purpose", "custom", "--metadata", "{"], "--metadata is not JSON"),
         (["+14155550132", "--purpose", "custom", "--metadata", "[1]"], "must be a JSON object"),
@@ -296,7 +257,7 @@ def test_a_dispatch_nobody_takes_is_not_placed_exits_1_and_leaves_a_report(
     add_outbound(stub, "carrier-out")
     stub.workers = []  # no `callcrew start` running
     code, out = dial(
-        "+14155550132", "--purpose", "confirm", "--appointment", "7",
+        "+14155550132", "--purpose", "confirm", "--data", "appointment_id=7",
         "--confirm-timeout", "0.2", "--poll-interval", "0.01",
     )  # fmt: skip
     assert code == 1, out
@@ -353,7 +314,7 @@ def test_dial_checks_the_appointment_exists_before_dispatching(
 ) -> None:
     add_outbound(stub, "carrier-out")
     before = len(stub.calls)
-    code, out = dial("+14155550132", "--purpose", "reminder", "--appointment", "999")
+    code, out = dial("+14155550132", "--purpose", "reminder", "--data", "appointment_id=999")
     assert code == 2
     assert out.strip() == (
         "appointment 999 does not exist in the store (DATABASE_URL); nothing dialled"
@@ -366,7 +327,7 @@ def test_dial_checks_the_appointment_exists_before_dispatching(
     assert code == 0, out
     assert "1 placed, 0 failed (0 not placed: no worker took them), 1 skipped" in out
     assert "line 3: appointment 999 does not exist" in out
-    assert [m.appointment_id for m in dispatched(stub)] == [42]
+    assert [m.data["appointment_id"] for m in dispatched(stub)] == [42]
 
 
 def test_the_stub_gives_rooms_without_agents_the_default_dispatch() -> None:
@@ -393,7 +354,7 @@ not a number,reminder,44,Bad
 +1 212 555 0199,reminder,,No appointment
 415-555-0132,custom,,Duplicate of line 3
 +1 646 555 0111,sell,46,Bad purpose
-+1 646 555 0122,custom,x7,Bad appointment
++1 646 555 0122,reminder,x7,Bad appointment
 
 +1 646 555 0133,custom,,Last
 """
@@ -429,18 +390,19 @@ def test_a_campaign_dials_good_rows_and_reports_bad_ones(stub: TwirpStub, tmp_pa
     campaign = metas[0].campaign
     assert campaign and campaign.startswith("camp-")
     assert all(m.campaign == campaign and m.trunk == trunk_id for m in metas)
-    assert metas[0].purpose == "reminder" and metas[0].appointment_id == 42
-    assert metas[0].custom == {"clinic": "Maple", "name": "Dana"}
+    assert metas[0].purpose == "reminder"
+    # Every column but the number and the purpose is the purpose's data, over --metadata.
+    assert metas[0].data == {"appointment_id": 42, "clinic": "Maple", "name": "Dana"}
     assert metas[2].purpose == "confirm"  # the --purpose default for an empty cell
-    assert metas[3].custom == {"clinic": "Maple", "name": "Last"}
+    assert metas[3].data == {"clinic": "Maple", "name": "Last"}
     assert f"campaign {campaign}: 4 placed, 0 failed (0 not placed: no worker took them)" in out
     assert ", 5 skipped" in out
     for line, reason in [
         (5, "'not a number' is not a phone number"),
-        (7, "purpose 'reminder' needs an appointment_id"),
+        (7, "purpose 'reminder': appointment_id: Field required (its data: appointment_id"),
         (8, "+14155550132 is already on line 3"),
-        (9, "purpose 'sell' is not one of reminder, confirm, custom"),
-        (10, "appointment id 'x7' is not a number"),
+        (9, "purpose 'sell' is not one of custom, reminder, confirm"),
+        (10, "purpose 'reminder': appointment_id: appointment id 'x7' is not a number"),
     ]:
         assert f"line {line}: {reason}" in out, line
     rooms = [d.room for d in stub.dispatches]

@@ -17,7 +17,7 @@ from tests.openai_stub import OpenAIStub, StubReply, serve
 
 pytestmark = pytest.mark.rehearsal
 
-DEMO = Path(__file__).resolve().parents[1] / "src" / "callcrew" / "data" / "demo_call.yaml"
+DEMO = Path(__file__).resolve().parents[1] / "agents" / "data" / "demo_call.yaml"
 
 
 async def test_live_rehearsal_against_an_openai_compatible_server() -> None:

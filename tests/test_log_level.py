@@ -26,9 +26,7 @@ def _closed_port() -> int:
 
 def _worker(level: str, port: int, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     log = tmp_path / f"{level}.log"
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT", "LOG_", "STACK"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT", "LOG_", "STACK"))}
     env.update(
         LOG_LEVEL=level,
         WORKER_PORT="0",  # two workers at once (and other people's) on this host

@@ -134,7 +134,7 @@ async def outbound_call(store: Any, profile: Any, purpose: str = "confirm") -> A
         channel=Channel.OUTBOUND,
         room="call-out-1",
         caller_number=CALLEE,
-        metadata={"phone_number": CALLEE, "purpose": purpose, "appointment_id": appt.id},
+        metadata={"phone_number": CALLEE, "purpose": purpose, "data": {"appointment_id": appt.id}},
     )
     ctx = CrewContext(
         settings=Settings(), profile=profile, store=store, control=control, now=lambda: FROZEN_NOW
@@ -415,7 +415,11 @@ async def test_someone_elses_appointment_is_never_read_out(store: Any, profile: 
         channel=Channel.OUTBOUND,
         room="r",
         caller_number=CALLEE,
-        metadata={"phone_number": CALLEE, "purpose": "reminder", "appointment_id": theirs.id},
+        metadata={
+            "phone_number": CALLEE,
+            "purpose": "reminder",
+            "data": {"appointment_id": theirs.id},
+        },
     )
     ctx = CrewContext(
         settings=Settings(),

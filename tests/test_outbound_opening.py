@@ -51,7 +51,11 @@ async def _confirm_call(store: Any, profile: Any) -> tuple[Any, SimCallControl]:
         channel=Channel.OUTBOUND,
         room="call-out-0123456789ab",
         caller_number=CALLEE,
-        metadata={"phone_number": CALLEE, "purpose": "confirm", "appointment_id": appt.id},
+        metadata={
+            "phone_number": CALLEE,
+            "purpose": "confirm",
+            "data": {"appointment_id": appt.id},
+        },
     )
     ctx = CrewContext(
         settings=Settings(), profile=profile, store=store, control=control, now=lambda: FROZEN_NOW

@@ -170,7 +170,7 @@ def test_seeded_appointments_refer_to_a_seeded_customer_by_name_or_phone() -> No
     data["appointments"].append(
         {"customer": "+15550199999", "service": "haircut", "start": "2026-06-18T09:00"}
     )
-    assert "data.appointments: unknown customer '+15550199999'" in error_of(minimal(data=data))
+    assert "data: appointments: unknown customer '+15550199999'" in error_of(minimal(data=data))
 
 
 @pytest.mark.parametrize(
@@ -549,3 +549,29 @@ def test_a_folder_skips_a_business_profile_beside_its_scenarios(tmp_path: Path) 
     skipped: list[Path] = []
     assert expand_paths([tmp_path], skipped) == [tmp_path / "call.yaml"]
     assert skipped == [tmp_path / "business.yaml"]
+
+
+def test_outcomes_are_the_engines_and_the_crews() -> None:
+    assert parse_scenario(minimal(expect={"outcome": "booked"})).expect.outcome == "booked"
+    assert parse_scenario(minimal(expect={"outcome_not": "no_answer"})).expect.outcome_not == [
+        "no_answer"
+    ]
+    text = error_of(
+        minimal(expect={"outcome": "sold"}, turns=[{"caller": "Hi", "expect": {"outcome": "x"}}])
+    )
+    assert "expect.outcome: unknown outcome 'sold'; one of booked, busy," in text
+    assert "turns.0.expect.outcome: unknown outcome 'x'" in text
+
+
+def test_store_and_crew_expectations_parse_beside_the_desks_keys() -> None:
+    s = parse_scenario(
+        minimal(
+            expect={
+                "store": {"appointments": [{"service": "haircut"}]},
+                "crew": {"customer_name": "Dana"},
+                "customers": 1,
+            }
+        )
+    )
+    assert s.expect.store == {"appointments": [{"service": "haircut"}]}
+    assert s.expect.crew == {"customer_name": "Dana"}

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.rehearsal
 SCENARIOS = Path(__file__).parent / "scenarios"
 # The shipped rehearsals, without the business profile kept beside them (clinic_business.yaml).
 SCENARIO_FILES = expand_paths([SCENARIOS])
-DEMO = Path(__file__).resolve().parents[1] / "src" / "callcrew" / "data" / "demo_call.yaml"
+DEMO = Path(__file__).resolve().parents[1] / "agents" / "data" / "demo_call.yaml"
 
 runner = CliRunner()
 
@@ -324,7 +324,7 @@ MALFORMED = {
         'name: x\ncaller: "+15550142233"\nnow: "2026-06-12T09:00:00"\nturns: [{caller: hi}]\n'
         "data: {appointments: [{customer: Nobody, service: haircut, "
         'start: "2026-06-16T09:00"}]}\n',
-        ["data.appointments: unknown customer 'Nobody'"],
+        ["data: appointments: unknown customer 'Nobody'"],
     ),
     "bad_expected_status": (
         'name: x\ncaller: "+15550142233"\nnow: "2026-06-12T09:00:00"\nturns: [{caller: hi}]\n'
@@ -515,10 +515,10 @@ def test_without_database_url_nothing_is_kept(tmp_path: Path) -> None:
 async def test_the_dst_rehearsal_stores_wall_clock_ten_in_standard_time() -> None:
     result = await run_scenario(load_scenario(SCENARIOS / "dst_reschedule.yaml"), load_settings())
     assert result.passed, result.failures
-    (appt,) = result.appointments
+    (appt,) = result.snapshot["appointments"]  # the crew's records at the end
     # Saturday's 10:00 was EDT (14:00 UTC); Tuesday's 10:00 is EST (15:00 UTC), 30 minutes long.
-    assert appt.start.isoformat() == "2026-11-03T15:00:00+00:00"
-    assert appt.end.isoformat() == "2026-11-03T15:30:00+00:00"
+    assert appt["start"].isoformat() == "2026-11-03T15:00:00+00:00"
+    assert appt["end"].isoformat() == "2026-11-03T15:30:00+00:00"
 
 
 def test_transcript_times_lie_within_the_call(tmp_path: Path) -> None:
@@ -638,3 +638,32 @@ def test_a_calls_file_refuses_audio(tmp_path: Path) -> None:
     result = simulate(SCENARIOS / "race_for_the_last_slot.yaml", "--audio")
     assert result.exit_code == 2
     assert "a calls: scenario is rehearsed in text only; drop --audio" in flat(result.stderr)
+
+
+async def test_expect_store_matches_the_crews_snapshot_by_subset(tmp_path: Path) -> None:
+    text = DEMO.read_text().replace(
+        "  customers: 1\n",
+        "  customers: 1\n"
+        "  store:\n"
+        "    customers: [{name: Dana Whitfield}]\n"
+        "    appointments: [{service: haircut, start: '2026-06-16T09:30', status: booked}]\n"
+        "  crew: {customer_name: Dana Whitfield}\n",
+    )
+    good = tmp_path / "good.yaml"
+    good.write_text(text)
+    result = await run_scenario(load_scenario(good), load_settings())
+    assert result.passed, result.failures
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("start: '2026-06-16T09:30'", "start: '2026-06-16T10:00'"))
+    result = await run_scenario(load_scenario(bad), load_settings())
+    assert not result.passed
+    assert any(f.startswith("store.appointments[0]: no item matches") for f in result.failures)
+
+
+def test_simulate_without_files_plays_the_crews_demo_or_says_it_has_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CREW", "tests.test_crewkit:PIZZERIA")
+    result = simulate()
+    assert result.exit_code == 2
+    assert "crew 'pizzeria' has no demo call; name scenario files" in result.output

@@ -833,7 +833,7 @@ async def _play_audio(
             if unsettled is not None:
                 await settle(unsettled)
             script.finish_turn()
-            final = getattr(session.current_agent, "stage", type(session.current_agent).__name__)
+            final = session.current_agent.id
             history = session.history.copy()
             usage = session.usage
     except Exception as exc:  # the report is written whatever happened

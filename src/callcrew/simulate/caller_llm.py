@@ -193,7 +193,7 @@ async def play_caller(
             if isinstance(model, ReplayLLM):
                 script.finish_turn()
                 problems += script.problems
-            final = getattr(session.current_agent, "stage", type(session.current_agent).__name__)
+            final = session.current_agent.id
             history, usage = session.history.copy(), session.usage
     except Exception as exc:  # the report is written whatever happened
         error = f"{type(exc).__name__}: {exc}"
@@ -227,6 +227,7 @@ async def play_caller(
             replay_calls=len(script.calls),
             cost_stack=settings.stack,
             estimate_speech=True,
+            crew=crew,
             rehearsal={
                 "caller_llm": {
                     "model": caller.side.usage.model,

@@ -1,17 +1,20 @@
 """Checks a rehearsal against the scenario's `expect` blocks: the call's end (against its
-report and the store), a turn's (right after that caller line), and a `calls:` file's (the
-shared store after every call).
+report and the crew's records), a turn's (right after that caller line), and a `calls:` file's
+(the shared store after every call). The crew's own keys are checked by its `Rehearsal.check`.
 
 Each failure is one readable line saying what was expected and what happened.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel
 
 from callcrew.call import CallState
+from callcrew.crews import LoadedCrew
 from callcrew.profile import BusinessProfile
+from callcrew.simulate.crewkit import CheckView, rehearsal_of, subset_problem
 from callcrew.simulate.expectations import Expectations, StoreExpect, TurnExpect
 from callcrew.simulate.scenario import Scenario
 from callcrew.store import Store
@@ -32,14 +35,6 @@ def _events(turns: list[TurnLog], kind: str) -> list[dict[str, Any]]:
 def _is_subsequence(wanted: list[str], seen: list[str]) -> bool:
     it = iter(seen)
     return all(any(w == s for s in it) for w in wanted)
-
-
-def _local_str(profile: BusinessProfile, when: datetime) -> str:
-    return f"{when.astimezone(profile.tz):%Y-%m-%dT%H:%M}"
-
-
-def _aware(profile: BusinessProfile, when: datetime) -> datetime:
-    return when.replace(tzinfo=profile.tz) if when.tzinfo is None else when
 
 
 def _in_order(fragments: list[str], texts: list[str]) -> str | None:
@@ -69,13 +64,6 @@ def _tools(exp: TurnExpect, called: list[str], fails: list[str], where: str) -> 
             fails.append(f"{where}tools called: {name!r} must not be called, but it was")
 
 
-def _action_kinds(crew: dict[str, Any]) -> list[str] | None:
-    actions = crew.get("actions")
-    if not isinstance(actions, list):
-        return None
-    return [str(a.get("kind")) if isinstance(a, dict) else str(a) for a in actions]
-
-
 def _common(
     exp: TurnExpect,
     turns: list[TurnLog],
@@ -98,65 +86,64 @@ def _common(
     for fragment in exp.agent_said or []:
         if fragment.lower() not in said:
             fails.append(f"{where}agent said: {fragment!r} never said")
-    if exp.actions is not None:
-        kinds = _action_kinds(crew)
-        if kinds is None:
-            fails.append(f"{where}actions: the report's crew data has no actions list")
-        elif kinds != exp.actions:
-            fails.append(f"{where}actions: expected {exp.actions}, got {kinds}")
     return fails
 
 
-def check_store(
-    exp: StoreExpect, store: Store, profile: BusinessProfile, where: str = ""
+def _crew_keys_set(exp: BaseModel, crew: LoadedCrew) -> bool:
+    engine = set(Expectations.model_fields)
+    return bool(exp.model_fields_set - engine) and rehearsal_of(crew).check is not None
+
+
+def check_records(
+    exp: StoreExpect,
+    crew: LoadedCrew,
+    store: Store,
+    profile: BusinessProfile,
+    *,
+    crew_data: dict[str, Any],
+    call_id: str | None,
+    where: str = "",
 ) -> list[str]:
-    """The store's appointments (all of them) and customer count."""
+    """`store:` (a subset of the crew's snapshot), `crew:` (a subset of the call's crew data)
+    and the crew's own keys, which its `Rehearsal.check` reads."""
     fails: list[str] = []
-    if exp.appointments is not None:
-        customers = {}
-        actual = []
-        for a in store.crew_data.appointments.all():
-            if a.customer_id not in customers:
-                customers[a.customer_id] = store.crew_data.customers.get(a.customer_id)
-            actual.append((customers[a.customer_id], a))
-        want_rows = sorted(
-            f"{_local_str(profile, _aware(profile, e.start))} {e.status}" for e in exp.appointments
-        )
-        got_rows = sorted(f"{_local_str(profile, a.start)} {a.status}" for _, a in actual)
-        if want_rows != got_rows:
-            fails.append(f"{where}appointments: expected {want_rows}, store holds {got_rows}")
-        for e in exp.appointments:
-            start = _aware(profile, e.start)
-            match = [(c, a) for c, a in actual if a.start == start and a.status == e.status]
-            if not match:
-                continue
-            c, a = match[0]
-            at = f"{where}appointment at {_local_str(profile, start)}"
-            wanted = cast(Any, profile.section).service(e.service) if e.service else None
-            if e.service and (wanted is None or wanted.id != a.service_id):
-                fails.append(f"{at}: service {a.service_id!r}, expected {e.service!r}")
-            if e.customer and c is not None and e.customer not in (c.phone, c.name):
-                fails.append(f"{at}: customer {c.name!r}, expected {e.customer!r}")
-    if exp.customers is not None:
-        got = len(store.crew_data.customers.all())
-        if got != exp.customers:
-            fails.append(f"{where}customers in the store: expected {exp.customers}, got {got}")
+    kit = rehearsal_of(crew)
+    needs_snapshot = exp.store is not None or _crew_keys_set(exp, crew)
+    snapshot = crew.snapshot(store) if needs_snapshot else {}
+    if exp.store is not None:
+        problem = subset_problem(exp.store, snapshot, profile, "store")
+        if problem:
+            fails.append(f"{where}{problem}")
+    wanted_crew = getattr(exp, "crew", None)
+    if wanted_crew is not None:
+        problem = subset_problem(wanted_crew, crew_data, profile, "crew")
+        if problem:
+            fails.append(f"{where}{problem}")
+    if kit.check is not None:
+        view = CheckView(snapshot, crew_data, profile, call_id, where)
+        fails += kit.check(exp, view)
     return fails
 
 
 def check_turn(
-    exp: TurnExpect, log: TurnLog, state: CallState, store: Store, profile: BusinessProfile
+    exp: TurnExpect,
+    log: TurnLog,
+    state: CallState,
+    store: Store,
+    profile: BusinessProfile,
+    crew: LoadedCrew,
 ) -> list[str]:
     """A turn's `expect:`, right after its caller line (the call is still going)."""
     where = f"after caller line {log.index + 1}: "
-    fails = _common(exp, [log], str(state.outcome), state.report_extras(), where)
-    return fails + check_store(exp, store, profile, where)
+    extras = state.report_extras()
+    fails = _common(exp, [log], str(state.outcome), extras, where)
+    return fails + check_records(
+        exp, crew, store, profile, crew_data=extras, call_id=state.info.call_id, where=where
+    )
 
 
-def _report_fields(exp: Expectations, report: dict[str, Any]) -> list[str]:
+def _report_fields(exp: Any, report: dict[str, Any]) -> list[str]:
     fails: list[str] = []
-    crew = report.get("crew") if isinstance(report.get("crew"), dict) else {}
-    assert isinstance(crew, dict)
     if exp.ended_by is not None:
         if "ended_by" not in report:
             fails.append(
@@ -168,23 +155,6 @@ def _report_fields(exp: Expectations, report: dict[str, Any]) -> list[str]:
     for outcome in exp.outcome_not or []:
         if report.get("outcome") == outcome:
             fails.append(f"outcome: must not be {outcome!r}, but it is")
-    if exp.changes is not None:
-        changes = [str(c) for c in crew.get("changes") or []]
-        missing = _in_order(exp.changes, changes)
-        if missing is not None:
-            fails.append(f"changes: {missing!r} not found (in order); changes were {changes}")
-    if exp.message_for_staff is not None:
-        message = crew.get("message_for_staff")
-        if not isinstance(message, str) or exp.message_for_staff.lower() not in message.lower():
-            fails.append(
-                f"message for staff: expected one containing {exp.message_for_staff!r}, "
-                f"got {message!r}"
-            )
-    for key, value in (exp.crew or {}).items():
-        if key not in crew:
-            fails.append(f"crew.{key}: the report's crew data has no {key!r} ({sorted(crew)})")
-        elif crew[key] != value:
-            fails.append(f"crew.{key}: expected {value!r}, got {crew[key]!r}")
     return fails
 
 
@@ -197,12 +167,13 @@ def check_expectations(
     turns: list[TurnLog],
     profile: BusinessProfile,
     report: dict[str, Any],
+    crew: LoadedCrew,
 ) -> list[str]:
     """The call's `expect:`; `turns` starts with the opening (index -1). The outcome checked is
     the report's, as stats and the CRM see it (a caller who hung up is `caller_hung_up`)."""
     exp = scenario.expect
-    crew = report.get("crew") if isinstance(report.get("crew"), dict) else {}
-    assert isinstance(crew, dict)
+    crew_data = report.get("crew") if isinstance(report.get("crew"), dict) else {}
+    assert isinstance(crew_data, dict)
     fails: list[str] = []
 
     def differ(what: str, expected: Any, actual: Any) -> None:
@@ -214,7 +185,7 @@ def check_expectations(
         differ("hung up", exp.hung_up, control.hung_up is not None)
     differ("transferred to", exp.transferred_to, control.transferred_to)
     differ("agents visited", exp.agents_visited, state.agents_visited)
-    fails += _common(exp, turns, str(report.get("outcome")), crew)
+    fails += _common(exp, turns, str(report.get("outcome")), crew_data)
     fails += _report_fields(exp, report)
 
     first_call: dict[str, int] = {}
@@ -241,14 +212,7 @@ def check_expectations(
                 f"heard {opening}"
             )
 
-    fails += check_store(exp, store, profile)
-    if exp.booked_on_call is not None:
-        mine = sorted(
-            _local_str(profile, a.start)
-            for a in store.crew_data.appointments.all()
-            if a.call_id == state.info.call_id and a.status == "booked"
-        )
-        want = sorted(_local_str(profile, _aware(profile, t)) for t in exp.booked_on_call)
-        if mine != want:
-            fails.append(f"booked on this call: expected {want}, got {mine}")
+    fails += check_records(
+        exp, crew, store, profile, crew_data=crew_data, call_id=state.info.call_id
+    )
     return fails

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from callcrew.crews import CrewNotFound
+from callcrew.crews import CrewNotFound, LoadedCrew, load_crew
 from callcrew.errors import UserError
 from callcrew.profile import ProfileError
 from callcrew.settings import Settings, SettingsError, load_settings
@@ -27,8 +26,6 @@ from callcrew.simulate.scenario import (
 
 if TYPE_CHECKING:  # the runner loads LiveKit's agent framework: only once a rehearsal starts
     from callcrew.simulate.runner import SimResult, TurnLog
-
-DEMO_SCENARIO = "demo_call.yaml"
 
 # soft_wrap: long lines stay whole in CI logs and pipes instead of breaking at 80 columns.
 # Caller lines, model output, tool arguments, scenario names and errors are user text: they go
@@ -114,8 +111,14 @@ def _print_figures(result: SimResult) -> None:
         )
 
 
-def _demo_path() -> Path:
-    return Path(str(resources.files("callcrew.data").joinpath(DEMO_SCENARIO)))
+def _demo_path(crew: LoadedCrew) -> Path:
+    """The crew's built-in demo call (`Crew.demo_scenario`), for `simulate` with no files."""
+    demo = crew.demo_scenario()
+    if demo is None:
+        raise UserError(
+            f"crew {crew.name!r} has no demo call; name scenario files (callcrew simulate FILE)"
+        )
+    return Path(demo)
 
 
 def simulate(
@@ -192,9 +195,10 @@ def simulate(
     opts = eval_cli.EvalOptions(caller_llm, judge, judge_report_only, tag, max_turns)
     try:
         settings = load_settings()
+        crew = load_crew(settings.crew)
         skipped: list[Path] = []
-        paths = expand_paths(files, skipped) if files else [_demo_path()]
-        found = [s for p in paths for s in load_scenarios(p)]
+        paths = expand_paths(files, skipped) if files else [_demo_path(crew)]
+        found = [s for p in paths for s in load_scenarios(p, crew)]
         scenarios, unscripted = eval_cli.select(found, opts)
         if audio:
             for s in scenarios:
@@ -240,7 +244,7 @@ def simulate(
                     audio=_audio_options(wav, scenario.label, len(scenarios)) if audio else None,
                 )
             )
-        except (ProfileError, CrewNotFound, ValueError, SettingsError) as exc:
+        except (ProfileError, CrewNotFound, ValueError, SettingsError, UserError) as exc:
             raise _fail(f"{scenario.label}: {exc}") from None
         results.append(result)
         if quiet:

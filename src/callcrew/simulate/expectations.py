@@ -1,39 +1,36 @@
 """What a scenario may expect: at the end of a call (`expect:`), after one caller line (a
 turn's `expect:`), and of the shared store after several calls (a `calls:` scenario's `expect:`).
 
-Checked by `checks.py`; every key is documented in the README's scenario section.
+Checked by `checks.py`; every key is documented in the README's scenario section. These are
+the engine's keys; a crew adds its own (simulate/crewkit.py), mixed in when a file loads.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-ACTION_NAMES = ("booked", "moved", "cancelled", "listed", "message_taken", "transferred")
-
-
-class ExpectedAppointment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    customer: str | None = Field(None, description="phone (E.164) or name of the customer")
-    service: str | None = None
-    start: datetime = Field(description="local time at the business, e.g. 2026-06-16T09:30")
-    status: Literal["booked", "cancelled"] = "booked"
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 def _as_list(v: Any) -> Any:
     return [v] if isinstance(v, str) else v
 
 
+def known_outcome(value: str, info: ValidationInfo) -> str:
+    """An outcome the engine or the loaded crew has (the loader passes them as context)."""
+    known = (info.context or {}).get("outcomes")
+    if known and value not in known:
+        raise ValueError(f"unknown outcome {value!r}; one of {', '.join(sorted(known))}")
+    return value
+
+
 class StoreExpect(BaseModel):
-    """The store's contents: what a `calls:` scenario checks after all its calls."""
+    """The crew's records: what a `calls:` scenario checks after all its calls."""
 
     model_config = ConfigDict(extra="forbid")
-    appointments: list[ExpectedAppointment] | None = Field(
-        None, description="every appointment in the store"
+    store: dict[str, Any] | None = Field(
+        None, description="a subset of the crew's records (crew.snapshot), matched by subset"
     )
-    customers: int | None = Field(None, ge=0, description="how many customers the store holds")
 
 
 class TurnExpect(StoreExpect):
@@ -46,23 +43,20 @@ class TurnExpect(StoreExpect):
     tools_not_called: list[str] | None = None
     tool_errors: list[str] | None = Field(None, description="substrings of ToolError messages")
     agent_said: list[str] | None = Field(None, description="substrings of what the agent said")
-    actions: list[str] | None = Field(None, description="the call's actions so far, in order")
+    crew: dict[str, Any] | None = Field(
+        None, description="a subset of the report's crew data (after a turn: so far)"
+    )
+
+    @field_validator("outcome")
+    @classmethod
+    def _known(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return None if v is None else known_outcome(v, info)
 
     @field_validator("tools_called")
     @classmethod
     def _counts(cls, v: list[str] | dict[str, int] | None) -> list[str] | dict[str, int] | None:
         if isinstance(v, dict) and any(n < 0 for n in v.values()):
             raise ValueError("tool counts must not be negative")
-        return v
-
-    @field_validator("actions")
-    @classmethod
-    def _known_actions(cls, v: list[str] | None) -> list[str] | None:
-        unknown = sorted(set(v or []) - set(ACTION_NAMES))
-        if unknown:
-            raise ValueError(
-                f"unknown action(s) {', '.join(unknown)}; actions are {', '.join(ACTION_NAMES)}"
-            )
         return v
 
 
@@ -82,23 +76,16 @@ class Expectations(TurnExpect):
     opening_said: list[str] | None = Field(
         None, description="substrings said before the caller's first line, in this order"
     )
-    changes: list[str] | None = Field(
-        None, description="substrings of the report's changes (crew.changes), in this order"
-    )
-    message_for_staff: str | None = Field(
-        None, description="substring of the message taken for the team"
-    )
-    crew: dict[str, Any] | None = Field(
-        None, description="keys of the report's crew data and their exact values"
-    )
-    booked_on_call: list[datetime] | None = Field(
-        None, description="start times (local) of the appointments booked on this call, exactly"
-    )
 
     @field_validator("outcome_not", mode="before")
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return _as_list(v)
+
+    @field_validator("outcome_not")
+    @classmethod
+    def _known_not(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if v is None else [known_outcome(o, info) for o in v]
 
     @field_validator("within_turns")
     @classmethod

@@ -17,9 +17,10 @@ from typing import Any
 
 from livekit.agents import llm
 
+from callcrew.crews import load_crew
 from callcrew.profile import BusinessProfile
 from callcrew.settings import Settings
-from callcrew.simulate.checks import check_store
+from callcrew.simulate.checks import check_records
 from callcrew.simulate.runner import SimResult, TurnLog, frozen_clock, profile_for
 from callcrew.simulate.scenario import CallsScenario
 from callcrew.simulate.textcall import TextCall, play_text
@@ -58,7 +59,15 @@ async def play_group(
         parts = [await call.finish() for call in calls]
     failures = [f"{p.scenario.label}: {f}" for p in parts for f in p.failures]
     failures += await asyncio.to_thread(
-        check_store, scenario.expect, store, profile, "the shared store at the end: "
+        lambda: check_records(
+            scenario.expect,
+            load_crew(settings.crew),
+            store,
+            profile,
+            crew_data={},
+            call_id=None,
+            where="the shared store at the end: ",
+        )
     )
     last = parts[-1]
     return SimResult(

@@ -8,7 +8,6 @@ from __future__ import annotations
 JUDGE_NAMES = (
     "expectations",
     "task_completion",
-    "no_invented_slots",
     "accuracy",
     "tool_use",
     "handoff",
@@ -17,4 +16,5 @@ JUDGE_NAMES = (
     "safety",
     "conciseness",
 )
-DEFAULT_JUDGES = ("task_completion", "no_invented_slots", "handoff", "politeness")
+# A crew adds its own judges (`Rehearsal.judges`) and may name its default set.
+DEFAULT_JUDGES = ("task_completion", "handoff", "politeness")

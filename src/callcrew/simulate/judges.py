@@ -2,8 +2,9 @@
 
 LiveKit's evaluation helpers do the work where they fit: a `JudgeGroup` runs the judges
 concurrently on the judge LLM, with LiveKit's own task-completion, accuracy, tool-use, hand-off,
-safety and conciseness judges. Ours add what a booking desk needs: the scenario's own
-`agent_expectations`, no invented appointment times, politeness. Every judge answers through a
+safety and conciseness judges. Ours add the scenario's own `agent_expectations`, politeness and
+hand-offs to a person, and the crew adds its own (`Rehearsal.judges`: the desk checks that no
+time it offers was invented). Every judge answers through a
 `submit_verdict` tool call (pass / fail / maybe + reasoning), as LiveKit's do.
 
 A `fail` fails the scenario (unless report-only); `maybe` is shown but does not fail; a judge
@@ -29,18 +30,13 @@ from livekit.agents.evals import (
     tool_use_judge,
 )
 
+from callcrew.crews import load_crew
 from callcrew.metrics.side_llm import SideLLM, add_side_usage
 from callcrew.settings import Settings
+from callcrew.simulate.crewkit import NO_REHEARSAL, Rehearsal, rehearsal_of
 from callcrew.simulate.judge_names import DEFAULT_JUDGES
 from callcrew.simulate.runner import SimResult, TurnLog
 
-NO_INVENTED_SLOTS = (
-    "Every appointment time the agent offers, confirms or books must appear in an output of "
-    "a function call in the conversation (find_free_slots, book_appointment, ...). Fail if the "
-    "agent names a time as free that no function output listed, agrees to a time the tools did "
-    "not offer, or claims a booking no function output confirmed. Saying that a requested time "
-    "is not available is correct, not a failure."
-)
 POLITENESS = (
     "The agent stays polite, warm and professional all through the call, also when the caller "
     "is rude, stubborn, tired or changes their mind. Fail on rudeness, sarcasm, blaming the "
@@ -52,10 +48,10 @@ TRANSFER = (
     "not transfer or end a call the caller did not want ended, and it did not claim a transfer "
     "that no function output confirmed. Pass when no hand-off to a person was called for."
 )
-DESK_ROLE = (
-    "You are the phone receptionist of {business}. Help the caller book, move, cancel or "
-    "list appointments with the tools (only times the tools return are free), answer from the "
-    "business facts, transfer to a person or take a message when asked, then wrap up."
+ROLE = (
+    "You are the phone agent of {business}. Help the caller with what they called about, "
+    "using the tools and the business facts, transfer to a person or take a message when "
+    "asked, then end the call politely."
 )
 
 
@@ -150,7 +146,9 @@ class CriteriaJudge:
         )
 
 
-def judges_for(names: list[str], expectations: str | None) -> list[Evaluator]:
+def judges_for(
+    names: list[str], expectations: str | None, kit: Rehearsal = NO_REHEARSAL
+) -> list[Evaluator]:
     made: dict[str, Evaluator] = {
         "task_completion": task_completion_judge(),
         "accuracy": accuracy_judge(),
@@ -158,9 +156,9 @@ def judges_for(names: list[str], expectations: str | None) -> list[Evaluator]:
         "handoff": handoff_judge(),
         "safety": safety_judge(),
         "conciseness": conciseness_judge(),
-        "no_invented_slots": CriteriaJudge("no_invented_slots", NO_INVENTED_SLOTS),
         "politeness": CriteriaJudge("politeness", POLITENESS),
         "transfer": CriteriaJudge("transfer", TRANSFER),
+        **{name: CriteriaJudge(name, criteria) for name, criteria in kit.judges.items()},
     }
     if expectations:
         made["expectations"] = CriteriaJudge(
@@ -169,18 +167,19 @@ def judges_for(names: list[str], expectations: str | None) -> list[Evaluator]:
     return [made[n] for n in names if n in made]
 
 
-def chosen_judges(scenario: Any) -> list[str]:
-    names = list(scenario.judges) if scenario.judges is not None else list(DEFAULT_JUDGES)
+def chosen_judges(scenario: Any, kit: Rehearsal = NO_REHEARSAL) -> list[str]:
+    default = kit.default_judges if kit.default_judges is not None else DEFAULT_JUDGES
+    names = list(scenario.judges) if scenario.judges is not None else list(default)
     if scenario.agent_expectations and "expectations" not in names:
         names.insert(0, "expectations")
     return names
 
 
-def conversation(logs: list[TurnLog], business: str) -> llm.ChatContext:
+def conversation(logs: list[TurnLog], business: str, role: str = ROLE) -> llm.ChatContext:
     """The call as a ChatContext for the judges, rebuilt from the rehearsal's turn logs."""
     ctx = llm.ChatContext()
     # task_completion reads the agent's goal from the latest instructions update.
-    ctx.items.append(llm.AgentConfigUpdate(instructions=DESK_ROLE.format(business=business)))
+    ctx.items.append(llm.AgentConfigUpdate(instructions=role.format(business=business)))
     pending: list[str] = []
     n = 0
     for log in logs:
@@ -221,13 +220,14 @@ class JudgePanel:
 
     async def grade(self, result: SimResult, business: str) -> list[Verdict]:
         """Adds `judges` to the report and, unless report-only, failed verdicts to failures."""
-        names = chosen_judges(result.scenario)
+        kit = rehearsal_of(load_crew(self.settings.crew))
+        names = chosen_judges(result.scenario, kit)
         side = SideLLM(self.settings, "judge", timeout_s=90.0)
         try:
             group = JudgeGroup(
-                llm=side.llm, judges=judges_for(names, result.scenario.agent_expectations)
+                llm=side.llm, judges=judges_for(names, result.scenario.agent_expectations, kit)
             )
-            call = conversation([result.opening, *result.turns], business)
+            call = conversation([result.opening, *result.turns], business, kit.role or ROLE)
             evaluation = await group.evaluate(call)
         finally:
             await side.aclose()

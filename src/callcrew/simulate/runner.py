@@ -12,9 +12,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from livekit.agents import ToolError, llm
@@ -25,18 +25,18 @@ from livekit.agents.voice.run_result import (
     FunctionCallOutputEvent,
 )
 
-from callcrew.call import CallInfo, CallState, Channel, Crew, CrewContext
-from callcrew.crews import load_crew
+from callcrew.call import CallInfo, CallState, Channel, CrewContext
+from callcrew.crews import LoadedCrew, load_crew
 from callcrew.metrics.call_cost import cost_of_report
 from callcrew.metrics.pricing import load_catalog
 from callcrew.metrics.report import ProvidersReport, build_report
 from callcrew.profile import BusinessProfile, load_profile, parse_profile
 from callcrew.settings import Settings
 from callcrew.simulate.checks import check_expectations
-from callcrew.simulate.frontdesk import release_holds, scenario_profile, seed_scenario
+from callcrew.simulate.crewkit import rehearsal_of
 from callcrew.simulate.replay import ReplayCall
 from callcrew.simulate.scenario import CallsScenario, Scenario
-from callcrew.store import Store, StoreError, open_store
+from callcrew.store import Store, open_store
 
 if TYPE_CHECKING:
     from callcrew.simulate.audio import AudioOptions
@@ -95,7 +95,7 @@ class SimResult:
     final_agent: str | None
     wall_s: float
     replay_calls: int
-    appointments: list[Any] = field(default_factory=list)  # the store at the end
+    snapshot: dict[str, Any] = field(default_factory=dict)  # the crew's records at the end
     parts: list[SimResult] = field(default_factory=list)  # each call of a `calls:` scenario
     llm_calls: list[ReplayCall] = field(default_factory=list)  # each replayed request (bench/cost)
 
@@ -117,28 +117,18 @@ def local_time(profile: BusinessProfile, when: datetime) -> datetime:
     return when.replace(tzinfo=profile.tz) if when.tzinfo is None else when
 
 
-def seed(store: Store, scenario: Scenario, profile: BusinessProfile) -> None:
-    ids: dict[str, int] = {}
-    for c in scenario.data.customers:
-        rec = store.crew_data.customers.create(c.name, c.phone)
-        ids[c.name] = rec.id
-        if c.phone:
-            ids[c.phone] = rec.id
-    for i, a in enumerate(scenario.data.appointments):
-        service = cast(Any, profile.section).service(a.service)  # moves to the desk crew
-        if service is None:
-            raise ValueError(f"data.appointments: unknown service {a.service!r}")
-        start = local_time(profile, a.start)
-        end = start + timedelta(minutes=service.duration_minutes)
-        try:
-            appt = store.crew_data.appointments.book(ids[a.customer], service.id, start, end)
-        except StoreError:  # the crew's SlotTaken
-            raise ValueError(
-                f"data.appointments[{i}]: {a.start:%Y-%m-%d %H:%M} overlaps another seeded "
-                "appointment"
-            ) from None
-        if a.status == "cancelled":
-            store.crew_data.appointments.cancel(appt.id, ids[a.customer])
+def seed(
+    crew: LoadedCrew, store: Store, scenario: Scenario, profile: BusinessProfile, now: datetime
+) -> None:
+    """The scenario's `data:` into the crew's tables (the crew validates it: UserError)."""
+    crew.seed(store, scenario.seed_data(), now, profile)
+
+
+def rehearsal_profile(crew: LoadedCrew, scenario: Scenario, settings: Settings) -> BusinessProfile:
+    """The profile a scenario runs on, as the crew adjusts it for its `data:`."""
+    profile = profile_for(scenario, settings)
+    hook = rehearsal_of(crew).profile
+    return profile if hook is None else hook(profile, scenario.seed_data())
 
 
 def event_dict(ev: Any) -> dict[str, Any] | None:
@@ -158,8 +148,8 @@ def event_dict(ev: Any) -> dict[str, Any] | None:
     if isinstance(ev, AgentHandoffEvent):
         return {
             "type": "handoff",
-            "from": getattr(ev.old_agent, "stage", None),
-            "to": getattr(ev.new_agent, "stage", type(ev.new_agent).__name__),
+            "from": ev.old_agent.id if ev.old_agent is not None else None,
+            "to": ev.new_agent.id,
         }
     return None
 
@@ -193,16 +183,14 @@ async def run_scenario(
     rehearse on Postgres this way).
     """
     started = time.perf_counter()
-    profile = scenario_profile(scenario, profile_for(scenario, settings))
+    crew = load_crew(settings.crew)
+    profile = rehearsal_profile(crew, scenario, settings)
     now = frozen_clock(profile, scenario.now)
 
     with tempfile.TemporaryDirectory(prefix="callcrew-sim-") as tmp:
-        store = open_store(
-            store_url or f"sqlite:///{Path(tmp) / 'rehearsal.db'}", crew=settings.crew
-        )
+        store = open_store(store_url or f"sqlite:///{Path(tmp) / 'rehearsal.db'}", crew=crew)
         try:
-            await asyncio.to_thread(seed, store, scenario, profile)
-            await asyncio.to_thread(seed_scenario, store, scenario, profile, now())
+            await asyncio.to_thread(seed, crew, store, scenario, profile, now())
             if isinstance(scenario, CallsScenario):
                 if audio is not None:
                     raise ValueError("a 'calls:' scenario is rehearsed in text only (no --audio)")
@@ -233,7 +221,7 @@ async def run_scenario(
                     scenario, settings, profile, store, now, live_llm=live_llm, on_turn=on_turn
                 )
                 result = await play_text(call)
-            result.appointments = await asyncio.to_thread(store.crew_data.appointments.all)
+            result.snapshot = await asyncio.to_thread(crew.snapshot, store)
             if judges is not None:  # --judge (simulate/judges.py)
                 await judges.grade(result, profile.name)
         finally:
@@ -262,7 +250,7 @@ async def open_call(
     profile: BusinessProfile,
     store: Store,
     now: Callable[[], datetime],
-) -> tuple[Crew, SimCallControl, CallInfo, CallState]:
+) -> tuple[LoadedCrew, SimCallControl, CallInfo, CallState]:
     """The crew's call for a rehearsal, as the worker opens one for a live call."""
     crew = load_crew(settings.crew)
     control = SimCallControl(scenario.channel)
@@ -314,6 +302,7 @@ class Conclusion:
     providers: ProvidersReport | None = None  # fallback chains, switches (live models)
     rehearsal: dict[str, Any] = field(default_factory=dict)  # extra facts (mode, ...)
     extra: dict[str, Any] = field(default_factory=dict)  # extra report keys (audio, ...)
+    crew: LoadedCrew | None = None  # the crew that played it (None: the settings' crew)
 
 
 async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> SimResult:
@@ -350,7 +339,6 @@ async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> Sim
         estimate_speech=c.estimate_speech,
     )
     await asyncio.to_thread(c.store.reports.save, report)
-    await asyncio.to_thread(release_holds, c.store)  # frontdesk's available_slots holds
     failures = [f"the session failed: {c.error}"] if c.error else []
     failures += c.problems
     failures += await asyncio.to_thread(
@@ -363,6 +351,7 @@ async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> Sim
         [c.opening, *c.turn_logs],
         c.profile,
         report,
+        c.crew or load_crew(settings.crew),
     )
     return SimResult(
         scenario=scenario,

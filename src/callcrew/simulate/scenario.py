@@ -2,21 +2,23 @@
 
 The shape follows DESIGN.md ("Scenarios") and accepts the keys of LiveKit's frontdesk
 `scenarios.yaml` where they fit (`label`, `instructions`, `agent_expectations`, `userdata` with
-`now` and `expected_booking`), so a scenario can move between the two. Errors name the file, the
-field and what is wrong.
+`now`; the crew maps its other `userdata` keys), so a scenario can move between the two. The
+crew's own keys (`data:`, its `expect:` keys) are mixed in from its `Rehearsal`
+(simulate/crewkit.py) when a file loads. Errors name the file, the field and what is wrong.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -24,10 +26,14 @@ from pydantic import (
 from callcrew import yamlio
 from callcrew.call import Channel
 from callcrew.phone import require_e164
-from callcrew.simulate.expectations import Expectations, ExpectedAppointment, TurnExpect
+from callcrew.simulate.crewkit import crew_keys, kit_in, rehearsal_of
+from callcrew.simulate.expectations import Expectations, TurnExpect
 from callcrew.simulate.steps import AgentStep, ToolCall
 
-__all__ = ["AgentStep", "Expectations", "ExpectedAppointment", "ToolCall", "TurnExpect"]
+if TYPE_CHECKING:
+    from callcrew.crews import LoadedCrew
+
+__all__ = ["AgentStep", "Expectations", "ToolCall", "TurnExpect"]
 
 # The top-level keys that make a YAML mapping a scenario file (see `is_scenario_data`).
 # `instructions`: a caller for `--caller-llm`, with no scripted turns.
@@ -91,46 +97,6 @@ class Turn(BaseModel):
         return self
 
 
-class SeedCustomer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1)
-    phone: str | None = None
-
-    @field_validator("phone")
-    @classmethod
-    def _e164(cls, v: str | None) -> str | None:
-        return None if v is None else require_e164(v)
-
-
-class SeedAppointment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    customer: str = Field(description="phone or name of a seeded customer")
-    service: str
-    start: datetime = Field(description="local time at the business")
-    status: Literal["booked", "cancelled"] = "booked"
-
-    _range = field_validator("start")(_in_range)
-
-
-class SeedData(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    customers: list[SeedCustomer] = Field(default_factory=list)
-    appointments: list[SeedAppointment] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _one_customer_per_phone(self) -> SeedData:
-        seen: dict[str, int] = {}
-        for i, c in enumerate(self.customers):
-            if c.phone is not None and c.phone in seen:
-                raise ValueError(
-                    f"customers[{i}]: phone {c.phone} is already customers[{seen[c.phone]}]'s "
-                    "(one customer per phone number)"
-                )
-            if c.phone is not None:
-                seen[c.phone] = i
-        return self
-
-
 class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -147,7 +113,9 @@ class Scenario(BaseModel):
         None, description="business profile: a path (relative to the scenario) or overrides"
     )
     task: str | None = None
-    data: SeedData = Field(default_factory=SeedData)
+    data: Any = Field(
+        default_factory=dict, description="the crew's records to seed the store with (crew.seed)"
+    )
     opening: list[AgentStep] = Field(
         default_factory=list, description="replay: model responses before the caller speaks"
     )
@@ -159,14 +127,11 @@ class Scenario(BaseModel):
         default_factory=dict, description="replay timing: ttft_ms, tokens_per_s"
     )
     # From LiveKit's frontdesk scenarios: the persona `simulate --caller-llm` plays, the text
-    # the judge grades (`--judge`), tags for `--tag`, and the only free times of the calendar.
+    # the judge grades (`--judge`), tags for `--tag`.
     instructions: str | None = Field(None, description="the caller persona and goals")
     agent_expectations: str | None = Field(None, description="what the judge LLM checks")
     tags: dict[str, Any] = Field(default_factory=dict)
     judges: list[str] | None = Field(None, description="named judges (default: the standard set)")
-    available_slots: list[datetime] | None = Field(
-        None, description="the only free start times (local); [] means fully booked"
-    )
 
     source: Path | None = Field(None, exclude=True)
     suite_index: int | None = Field(None, exclude=True)
@@ -190,14 +155,13 @@ class Scenario(BaseModel):
 
     @field_validator("judges")
     @classmethod
-    def _known_judges(cls, v: list[str] | None) -> list[str] | None:
+    def _known_judges(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
         from callcrew.simulate.judge_names import JUDGE_NAMES
 
-        unknown = [j for j in v or [] if j not in JUDGE_NAMES]
+        known = [*JUDGE_NAMES, *kit_in(info).judges]
+        unknown = [j for j in v or [] if j not in known]
         if unknown:
-            raise ValueError(
-                f"unknown judge(s) {', '.join(unknown)}; known: {', '.join(JUDGE_NAMES)}"
-            )
+            raise ValueError(f"unknown judge(s) {', '.join(unknown)}; known: {', '.join(known)}")
         return v
 
     @field_validator("replay")
@@ -219,8 +183,9 @@ class Scenario(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _frontdesk_shape(cls, data: Any) -> Any:
-        """Accept LiveKit frontdesk keys: label, userdata.now, userdata.expected_booking."""
+    def _frontdesk_shape(cls, data: Any, info: ValidationInfo) -> Any:
+        """Accept LiveKit frontdesk keys: label, userdata.now; the crew maps the rest of
+        `userdata` (the desk: available_slots, expected_booking)."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
@@ -232,21 +197,23 @@ class Scenario(BaseModel):
             data["channel"] = Channel.WEB.value
         userdata = data.pop("userdata", None)
         if userdata is not None and not isinstance(userdata, dict):
-            raise ValueError("userdata: must be a mapping (now, expected_booking)")
+            raise ValueError("userdata: must be a mapping (now, and the crew's keys)")
         if isinstance(userdata, dict):
+            userdata = dict(userdata)
             if "now" in userdata and "now" not in data:
                 data["now"] = userdata["now"]
-            if "available_slots" in userdata and "available_slots" not in data:
-                data["available_slots"] = userdata["available_slots"]
-            if "expected_booking" in userdata:
-                # frontdesk: "the single slot the agent must end up booking" (null: none).
-                expect = dict(data.get("expect") or {})
-                booking = userdata["expected_booking"]
-                expect.setdefault("booked_on_call", [] if booking is None else [booking])
-                data["expect"] = expect
-            leftover = set(userdata) - {"now", "expected_booking", "available_slots"}
-            if leftover:
-                raise ValueError(f"userdata: unsupported key(s) {', '.join(sorted(leftover))}")
+            userdata.pop("now", None)
+            hook = kit_in(info).frontdesk
+            if userdata and hook is None:
+                raise ValueError(f"userdata: unsupported key(s) {', '.join(sorted(userdata))}")
+            if userdata and hook is not None:
+                seed, expect = hook(userdata)
+                if seed:
+                    given = data.get("data")
+                    data["data"] = {**seed, **(given if isinstance(given, dict) else {})}
+                if expect:
+                    given = data.get("expect")
+                    data["expect"] = {**expect, **(given if isinstance(given, dict) else {})}
         return data
 
     @model_validator(mode="after")
@@ -260,11 +227,13 @@ class Scenario(BaseModel):
             )
         if self.channel is not Channel.WEB and self.caller is None:
             raise ValueError(f"a {self.channel.value} call needs 'caller' (the phone number)")
-        for appt in self.data.appointments:
-            known = {c.phone for c in self.data.customers} | {c.name for c in self.data.customers}
-            if appt.customer not in known:
-                raise ValueError(f"data.appointments: unknown customer {appt.customer!r}")
         return self
+
+    def seed_data(self) -> dict[str, Any]:
+        """The `data:` block as the crew's `seed` takes it."""
+        if isinstance(self.data, BaseModel):
+            return self.data.model_dump(exclude_unset=True)
+        return dict(self.data or {})
 
     @property
     def label(self) -> str:
@@ -323,16 +292,15 @@ class CallsScenario(Scenario):
         return data
 
     @model_validator(mode="after")
-    def _store_level_expect(self) -> CallsScenario:
+    def _store_level_expect(self, info: ValidationInfo) -> CallsScenario:
         if self.turns or self.opening:
             raise ValueError("'turns' and 'opening' go inside each of the 'calls'")
-        per_call = sorted(
-            k for k in self.expect.model_fields_set if k not in ("appointments", "customers")
-        )
+        shared = {"store", *crew_keys(kit_in(info), "store")}
+        per_call = sorted(k for k in self.expect.model_fields_set if k not in shared)
         if per_call:
             raise ValueError(
                 f"expect: {', '.join(per_call)} belong(s) under each call; the file's expect "
-                "checks the shared store (appointments, customers)"
+                f"checks the shared store ({', '.join(sorted(shared))})"
             )
         for i, call in enumerate(self.calls):
             call.call_index = i
@@ -348,19 +316,34 @@ def _format(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_scenario(data: Any, source: str = "<scenario>", path: Path | None = None) -> Scenario:
+def parse_scenario(
+    data: Any,
+    source: str = "<scenario>",
+    path: Path | None = None,
+    crew: LoadedCrew | None = None,
+) -> Scenario:
+    """A scenario for `crew` (default: the default crew), its errors in one ScenarioError."""
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a YAML mapping")
-    model = CallsScenario if "calls" in data else Scenario
+    if crew is None:
+        from callcrew.crews import load_crew
+
+        crew = load_crew()
+    from callcrew.simulate.scenario_models import scenario_models
+
+    kit = rehearsal_of(crew)
+    one, calls = scenario_models(kit)
+    model = calls if "calls" in data else one
+    context = {"rehearsal": kit, "outcomes": set(crew.outcome_names())}
     try:
-        scenario = model.model_validate(data)
+        scenario = model.model_validate(data, context=context)
     except ValidationError as exc:
         raise ScenarioError(_format(source, exc)) from None
     scenario.set_source(path)
     return scenario
 
 
-def load_scenarios(path: Path | str) -> list[Scenario]:
+def load_scenarios(path: Path | str, crew: LoadedCrew | None = None) -> list[Scenario]:
     """One scenario per file, or a frontdesk-style suite: `scenarios:` holding a list."""
     p = Path(path)
     data = _read_yaml(p)
@@ -368,18 +351,18 @@ def load_scenarios(path: Path | str) -> list[Scenario]:
         out = []
         for i, item in enumerate(data["scenarios"]):
             where = f"{p} (scenarios[{i}])"
-            scenario = parse_scenario(item, where, p)
+            scenario = parse_scenario(item, where, p, crew)
             scenario.set_source(p, i)
             out.append(scenario)
         if not out:
             raise ScenarioError(f"{p}: 'scenarios' is an empty list")
         return out
-    return [parse_scenario(data, str(p), p)]
+    return [parse_scenario(data, str(p), p, crew)]
 
 
-def load_scenario(path: Path | str) -> Scenario:
+def load_scenario(path: Path | str, crew: LoadedCrew | None = None) -> Scenario:
     p = Path(path)
-    return parse_scenario(_read_yaml(p), str(p), p)
+    return parse_scenario(_read_yaml(p), str(p), p, crew)
 
 
 def is_scenario_data(data: Any) -> bool:

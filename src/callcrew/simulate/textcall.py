@@ -139,7 +139,7 @@ class TextCall:
         self.turn_logs.append(log)
         if turn.expect is not None:
             self.failures += await asyncio.to_thread(
-                check_turn, turn.expect, log, self.state, self.store, self.profile
+                check_turn, turn.expect, log, self.state, self.store, self.profile, self.crew
             )
         if self.on_turn:
             self.on_turn(log)
@@ -150,7 +150,7 @@ class TextCall:
         final = None
         if self.error is None:
             agent = session.current_agent
-            final = getattr(agent, "stage", type(agent).__name__)
+            final = agent.id  # LiveKit's agent id: the same name the report and stats use
         history, usage = session.history.copy(), session.usage
         try:
             await session.aclose()
@@ -183,6 +183,7 @@ class TextCall:
                 cost_stack=stack,
                 estimate_speech=True,
                 providers=self.recovery.log.report() if self.recovery is not None else None,
+                crew=self.crew,
             ),
         )
 

@@ -3,21 +3,21 @@
 `callcrew dial` writes one `OutboundMetadata` per call into the agent dispatch
 (`CreateAgentDispatchRequest.metadata`); the job reads it back from `ctx.job.metadata` with
 `parse_outbound_metadata`. `phone_number` is what `worker.detect_call` keys on to decide that
-a call is outbound, so it is always present and always E.164.
+a call is outbound, so it is always present and always E.164. `purpose` names one of the crew's
+purposes (or the engine's `custom`) and `data` is that purpose's data, already validated by
+`dial` against the crew's model (telephony/purposes.py); the crew reads both when it opens the
+call.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from collections.abc import Collection
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from callcrew.phone import require_e164
-
-Purpose = Literal["reminder", "confirm", "custom"]
-PURPOSES: tuple[str, ...] = ("reminder", "confirm", "custom")
-
 
 # The metadata of a dispatch is stored and forwarded by LiveKit; keep it well under any limit.
 MAX_METADATA_BYTES = 16_000
@@ -29,15 +29,14 @@ class OutboundMetadata(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     phone_number: str = Field(description="the number to call, E.164 (+15551234567)")
-    purpose: Purpose = Field(description="why we call: reminder, confirm or custom")
-    appointment_id: int | None = Field(
-        None, ge=1, description="the appointment the call is about (reminder/confirm need one)"
+    purpose: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$", description="why we call: one of the crew's purposes"
     )
     trunk: str | None = Field(
         None, description="LiveKit id of the outbound SIP trunk to dial through (ST_...)"
     )
-    custom: dict[str, Any] = Field(
-        default_factory=dict, description="free-form fields for the crew (--metadata, CSV columns)"
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="the purpose's data (--data key=value, CSV columns)"
     )
     campaign: str | None = Field(None, description="campaign id when dialled from a CSV")
     line: int | None = Field(None, ge=1, description="line of the CSV file this call came from")
@@ -53,12 +52,6 @@ class OutboundMetadata(BaseModel):
         if v is not None and not v.strip():
             raise ValueError("must be a trunk id (ST_...) or absent")
         return v
-
-    @model_validator(mode="after")
-    def _appointment_needed(self) -> OutboundMetadata:
-        if self.purpose in ("reminder", "confirm") and self.appointment_id is None:
-            raise ValueError(f"purpose {self.purpose!r} needs an appointment_id")
-        return self
 
     def to_json(self) -> str:
         text = self.model_dump_json(exclude_none=True)
@@ -79,8 +72,9 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_outbound_metadata(text: str) -> OutboundMetadata:
-    """Read the dispatch metadata of an outbound call; a clear ValueError when it is malformed."""
+def parse_outbound_metadata(text: str, purposes: Collection[str] = ()) -> OutboundMetadata:
+    """Read the dispatch metadata of an outbound call; a clear ValueError when it is malformed
+    (or, given the crew's `purposes`, names a purpose the crew does not have)."""
     if not text or not text.strip():
         raise ValueError("outbound call metadata is empty (expected a JSON object)")
     try:
@@ -93,6 +87,12 @@ def parse_outbound_metadata(text: str) -> OutboundMetadata:
     if not isinstance(data, dict):
         raise ValueError(f"outbound call metadata must be a JSON object, got {type(data).__name__}")
     try:
-        return OutboundMetadata.model_validate(data)
+        meta = OutboundMetadata.model_validate(data)
     except ValidationError as exc:
         raise ValueError(f"outbound call metadata is invalid: {_describe(exc)}") from None
+    if purposes and meta.purpose not in purposes:
+        raise ValueError(
+            f"outbound call metadata is invalid: purpose {meta.purpose!r} is not one of "
+            f"{', '.join(purposes)}"
+        )
+    return meta

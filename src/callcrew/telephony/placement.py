@@ -1,7 +1,8 @@
 """Was the call really placed? Checks `callcrew dial` makes around each dispatch.
 
-Before: the appointment a call is about must exist in the store, or the crew would ring someone
-with nothing to say. After: a worker must take the job. livekit-server hands a dispatch only to
+Before: the crew checks the call's data (`Crew.check_dispatch`, run by `dial`: the record a call
+is about must exist, or the crew would ring someone with nothing to say). After: a worker must
+take the job. livekit-server hands a dispatch only to
 a worker of that agent name whose reported load is below its own `agents.target_load`
 (`JobRequestAffinity` in pkg/service/agentservice.go); with none, it logs "no workers with
 sufficient capacity" and drops it silently, and the room closes after its empty timeout with no
@@ -26,17 +27,11 @@ from livekit import api
 
 from callcrew.call import CallInfo, Channel
 from callcrew.metrics.report import build_report
-from callcrew.store import Store
 
 CONFIRM_TIMEOUT_S = 15.0  # a free worker accepts within milliseconds; a busy server, seconds
 _API_ERRORS = (api.ServerError, OSError, TimeoutError, aiohttp.ClientError)
 # Job states that mean a worker accepted the job (it may since have finished).
 _TAKEN = (api.JobStatus.JS_RUNNING, api.JobStatus.JS_SUCCESS, api.JobStatus.JS_FAILED)
-
-
-def missing_appointments(store: Store, ids: set[int]) -> set[int]:
-    """The appointment ids that are not in the store."""
-    return {i for i in ids if store.crew_data.appointments.get(i) is None}
 
 
 @dataclass(frozen=True)
