@@ -84,6 +84,45 @@ def test_a_bad_story_section_is_a_clear_line(story: dict[str, Any], line: str) -
     assert "Traceback" not in str(err.value)
 
 
+# --- its table, beside the engine's -----------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_its_branch_migrates_beside_the_engines_and_matches_its_models(db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import inspect
+
+    from callcrew.store import open_store
+    from callcrew.store.migrate import status
+    from callcrew_storyteller.tables import TABLES, StoryTold, record_story, stories
+
+    with open_store(db_url, crew="storyteller") as store:
+        # Two owners of one schema: each branch at its own head, in one database.
+        assert status(store.engine, [TABLES]) == [
+            ("callcrew", "callcrew_0001", "callcrew_0001"),
+            ("storyteller", "storyteller_0001", "storyteller_0001"),
+        ]
+        found = {c["name"]: c for c in inspect(store.engine).get_columns("stories_told")}
+        for column in StoryTold.__table__.columns:  # what the migration made = the models
+            assert column.name in found, column.name
+            length = getattr(column.type, "length", None)
+            assert getattr(found[column.name]["type"], "length", None) == length, column.name
+        assert set(found) == {c.name for c in StoryTold.__table__.columns}
+        row = record_story(
+            store.engine,
+            call_id="call_1",
+            listener="Ada",
+            location="Lisbon",
+            theme="a very polite dragon",
+            title="T" * 500,  # cut to its column, not refused: the story was told
+            told_at=datetime.now(UTC),
+        )
+        assert row == 1 and stories(store.engine)[0]["title"] == "T" * 120
+    with open_store(db_url, crew="storyteller") as again:  # upgrading twice changes nothing
+        assert len(stories(again.engine)) == 1
+
+
 # --- rehearsals --------------------------------------------------------------------------------
 
 
