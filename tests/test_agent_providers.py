@@ -164,6 +164,7 @@ async def test_the_story_agent_talks_to_its_own_model(
     # The agent's own model is a chain like the session's, with the call's filler and ending.
     assert isinstance(story.llm, RecoveringLLM) and story.llm.filler_text is not None
     assert report["providers"]["chains"]["llm@story"] == [STORY_LLM]
+    assert story.max_endpointing_delay == 4.0  # its own turn handling; the rest is the call's
 
     agents = {a["agent"]: a for a in report["agents"]}
     assert list(agents) == ["intro", "story"]
