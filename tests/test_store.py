@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -83,12 +84,11 @@ def _tables(store: Store) -> set[str]:
 
 def test_a_new_store_is_at_the_head_of_the_engines_and_the_crews_branch(db_url: str) -> None:
     with open_store(db_url) as s:
-        assert {r[0] for r in raw(s, "SELECT version_num FROM alembic_version")} == {
-            "callcrew_0001",
-            "desk_0001",
-        }
+        assert raw(s, "SELECT version_num FROM alembic_version") == [("callcrew_0001",)]
+        assert raw(s, "SELECT version_num FROM alembic_version_desk") == [("desk_0001",)]
         assert _tables(s) == {
             "alembic_version",
+            "alembic_version_desk",
             "call_reports",
             "outbox",
             "customers",
@@ -112,6 +112,27 @@ def test_a_crew_without_tables_gets_only_the_engines(tmp_path: Path) -> None:
         assert s.crew_data is None
 
 
+def test_another_crews_tables_in_the_same_store_are_left_alone(db_url: str) -> None:
+    open_store(db_url).close()
+    engine = create_engine(normalise_url(db_url))
+    with engine.begin() as conn:  # what a crew with branch "orders" leaves behind
+        conn.execute(text("CREATE TABLE alembic_version_orders (version_num VARCHAR(32))"))
+        conn.execute(text("INSERT INTO alembic_version_orders VALUES ('orders_0007')"))
+    engine.dispose()
+    with open_store(db_url) as s:
+        assert raw(s, "SELECT version_num FROM alembic_version_orders") == [("orders_0007",)]
+
+
+def test_workers_opening_a_new_store_together_migrate_it_once(db_url: str) -> None:
+    def open_one(_: int) -> list[Any]:
+        with open_store(db_url) as s:
+            return raw(s, "SELECT version_num FROM alembic_version")
+
+    with ThreadPoolExecutor(4) as pool:
+        seen = list(pool.map(open_one, range(4)))
+    assert seen == [[("callcrew_0001",)]] * 4
+
+
 def _old_store(url: str, version: int = 1) -> None:
     """A store as callcrew made it before migrations: create_all plus `schema_version`."""
     engine = create_engine(normalise_url(url))
@@ -133,10 +154,8 @@ def test_a_store_made_before_migrations_is_stamped_and_upgraded(db_url: str) -> 
         assert [c.name for c in s.crew_data.customers.all()] == ["Ada"]
     with open_store(db_url) as s:
         assert "schema_version" not in _tables(s)
-        assert {r[0] for r in raw(s, "SELECT version_num FROM alembic_version")} == {
-            "callcrew_0001",
-            "desk_0001",
-        }
+        assert raw(s, "SELECT version_num FROM alembic_version") == [("callcrew_0001",)]
+        assert raw(s, "SELECT version_num FROM alembic_version_desk") == [("desk_0001",)]
         assert [c.name for c in s.crew_data.customers.all()] == ["Ada"]
 
 
@@ -144,18 +163,13 @@ def test_newer_schema_is_refused(db_url: str) -> None:
     open_store(db_url).close()
     engine = create_engine(normalise_url(db_url))
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "UPDATE alembic_version SET version_num = 'callcrew_0099' "
-                "WHERE version_num = 'callcrew_0001'"
-            )
-        )
+        conn.execute(text("UPDATE alembic_version_desk SET version_num = 'desk_0099'"))
     engine.dispose()
     for read_only in (False, True):
         with pytest.raises(SchemaTooNew) as err:
             open_store(db_url, read_only=read_only)
         message = str(err.value)
-        assert "callcrew_0099" in message and "upgrade callcrew" in message
+        assert "desk schema revision(s) desk_0099" in message and "upgrade callcrew" in message
         assert isinstance(err.value, StoreError)
 
 

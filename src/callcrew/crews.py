@@ -42,7 +42,7 @@ ENGINE_PURPOSE = "custom"  # every crew can place a call that just delivers a me
 ENGINE_BRANCH = "callcrew"  # the engine's Alembic branch label
 
 
-class CrewNotFound(Exception):
+class CrewNotFound(UserError):
     """The crew cannot be loaded or declares something invalid; one line, for exit 2."""
 
 

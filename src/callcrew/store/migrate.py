@@ -1,16 +1,17 @@
 """Schema migrations: Alembic branches for the engine (`callcrew`) and each crew, run in code.
 
 One database, several owners: the engine's tables (call reports, outbox) and the active crew's
-(`Crew.tables`) each have their own Alembic branch and versions directory. Opening a store
-upgrades every branch to its head inside one write transaction (BEGIN IMMEDIATE on SQLite, the
-advisory lock on Postgres), so two workers starting together migrate once. No alembic.ini or
-env.py is needed at run time. A store made before migrations (a `schema_version` table) is
-taken up by the baselines, which create only the tables it lacks.
+(`Crew.tables`) each have their own Alembic branch, versions directory and version table.
+Opening a store upgrades every owner to its head inside one write transaction (BEGIN IMMEDIATE
+on SQLite, the advisory lock on Postgres), so two workers starting together migrate once. No
+alembic.ini or env.py is needed at run time. A store made before migrations (a
+`schema_version` table) is taken up by the baselines, which create only the tables it lacks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,30 @@ LEGACY_TABLE = "schema_version"  # how stores were versioned before Alembic
 LEGACY_VERSION = 1
 
 
-def script_directory(tables: Sequence[CrewTables] = ()) -> ScriptDirectory:
-    """The engine's revisions and each crew's, as one Alembic history."""
-    locations = [str(ENGINE_MIGRATIONS / "versions"), *(str(t.migrations) for t in tables)]
-    return ScriptDirectory(str(ENGINE_MIGRATIONS), version_locations=locations)
+@dataclass(frozen=True)
+class Owner:
+    """One owner of the schema: its Alembic branch, versions directory and version table.
+
+    Each owner records its revision in its own table (`alembic_version` for the engine,
+    `alembic_version_<branch>` for a crew), so a store another crew has also used (CREW
+    changed, two crews on one database) never holds a revision this run cannot place."""
+
+    branch: str
+    versions: Path
+
+    @property
+    def version_table(self) -> str:
+        return (
+            "alembic_version" if self.branch == ENGINE_BRANCH else f"alembic_version_{self.branch}"
+        )
+
+    def script(self) -> ScriptDirectory:
+        return ScriptDirectory(str(ENGINE_MIGRATIONS), version_locations=[str(self.versions)])
+
+
+def owners(tables: Sequence[CrewTables] = ()) -> list[Owner]:
+    engine = Owner(ENGINE_BRANCH, ENGINE_MIGRATIONS / "versions")
+    return [engine, *(Owner(t.branch, Path(t.migrations)) for t in tables)]
 
 
 def _config(script: ScriptDirectory) -> Config:
@@ -44,23 +65,27 @@ def _config(script: ScriptDirectory) -> Config:
     return cfg
 
 
-def _run(conn: Connection, script: ScriptDirectory, target: str, *, stamp: bool = False) -> None:
+def _upgrade_owner(conn: Connection, owner: Owner) -> None:
+    script = owner.script()
+
     def step(rev: Any, _context: Any) -> Any:
-        if stamp:
-            return script._stamp_revs(target, rev)
-        return script._upgrade_revs(target, rev)
+        return script._upgrade_revs("heads", rev)
 
     with EnvironmentContext(_config(script), script, fn=step) as env:
-        env.configure(connection=conn)
+        env.configure(connection=conn, version_table=owner.version_table)
         with env.begin_transaction():
             env.run_migrations()
 
 
-def current(conn: Connection) -> set[str]:
-    return set(MigrationContext.configure(conn).get_current_heads())
+def current(conn: Connection, owner: Owner) -> set[str]:
+    if not inspect(conn).has_table(owner.version_table):
+        return set()
+    context = MigrationContext.configure(conn, opts={"version_table": owner.version_table})
+    return set(context.get_current_heads())
 
 
-def _refuse_unknown(engine: Engine, script: ScriptDirectory, found: set[str]) -> None:
+def _refuse_unknown(engine: Engine, owner: Owner, found: set[str]) -> None:
+    script = owner.script()
     unknown = []
     for rev in found:
         try:
@@ -69,9 +94,9 @@ def _refuse_unknown(engine: Engine, script: ScriptDirectory, found: set[str]) ->
             unknown.append(rev)
     if unknown:
         raise SchemaTooNew(
-            f"The database at {shown_url(engine.url)} is at schema revision(s) "
-            f"{', '.join(sorted(unknown))}, which this callcrew (or this crew) does not know; "
-            "upgrade callcrew, or check CREW."
+            f"The database at {shown_url(engine.url)} has {owner.branch} schema revision(s) "
+            f"{', '.join(sorted(unknown))}, which this code does not know; upgrade callcrew "
+            "(or the crew)."
         )
 
 
@@ -84,7 +109,6 @@ def _legacy_version(conn: Connection) -> int | None:
 
 def upgrade(engine: Engine, tables: Sequence[CrewTables] = ()) -> None:
     """Upgrade the engine's branch and each crew's to their heads (or refuse a newer store)."""
-    script = script_directory(tables)
     writer = engine.execution_options(**{WRITE: True})
     with writer.begin() as conn:
         lock_for_write(conn)
@@ -94,43 +118,31 @@ def upgrade(engine: Engine, tables: Sequence[CrewTables] = ()) -> None:
                 f"The database at {shown_url(engine.url)} has schema version {legacy}, but this "
                 f"callcrew knows only up to {LEGACY_VERSION}; upgrade callcrew."
             )
-        _refuse_unknown(engine, script, current(conn))
-        _run(conn, script, "heads")
+        for owner in owners(tables):
+            _refuse_unknown(engine, owner, current(conn, owner))
+        for owner in owners(tables):
+            _upgrade_owner(conn, owner)
 
 
 def check(engine: Engine, tables: Sequence[CrewTables] = (), shown: str | None = None) -> None:
     """Read-only open: a migrated store whose revisions we know; nothing is written."""
     with engine.connect() as conn:
-        found = current(conn) if inspect(conn).has_table("alembic_version") else set()
-        if not found and _legacy_version(conn) is None:
+        found = {o.branch: current(conn, o) for o in owners(tables)}
+        if not found[ENGINE_BRANCH] and _legacy_version(conn) is None:
             raise StoreNotFound(
                 f"{shown or shown_url(engine.url)} holds no callcrew store (no alembic_version "
                 "table); check DATABASE_URL or --database-url."
             )
-        _refuse_unknown(engine, script_directory(tables), found)
+        for owner in owners(tables):
+            _refuse_unknown(engine, owner, found[owner.branch])
 
 
 def status(engine: Engine, tables: Sequence[CrewTables] = ()) -> list[tuple[str, str, str]]:
-    """(branch, revision in the database or "-", head) per branch, for `callcrew db status`."""
-    script = script_directory(tables)
-    with engine.connect() as conn:
-        found = current(conn) if inspect(conn).has_table("alembic_version") else set()
+    """(branch, revision in the database or "-", head) per owner, for `callcrew db status`."""
     rows = []
-    for branch in [ENGINE_BRANCH, *(t.branch for t in tables)]:
-        head = _head(script, branch)
-        in_db = [r for r in found if branch in _branches(script, r)]
-        rows.append((branch, in_db[0] if in_db else "-", head))
+    with engine.connect() as conn:
+        for owner in owners(tables):
+            found = sorted(current(conn, owner))
+            heads = owner.script().get_heads()
+            rows.append((owner.branch, found[0] if found else "-", heads[0] if heads else "-"))
     return rows
-
-
-def _branches(script: ScriptDirectory, rev: str) -> set[str]:
-    try:
-        revision = script.get_revision(rev)
-    except CommandError:
-        return set()
-    return set(revision.branch_labels) if revision is not None else set()
-
-
-def _head(script: ScriptDirectory, branch: str) -> str:
-    heads = [h for h in script.get_heads() if branch in _branches(script, h)]
-    return heads[0] if heads else "-"
