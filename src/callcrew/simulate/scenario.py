@@ -28,12 +28,12 @@ from callcrew.call import Channel
 from callcrew.phone import require_e164
 from callcrew.simulate.crewkit import crew_keys, kit_in, rehearsal_of
 from callcrew.simulate.expectations import Expectations, TurnExpect
-from callcrew.simulate.steps import AgentStep, ToolCall
+from callcrew.simulate.steps import AgentStep, ToolCall, Turn
 
 if TYPE_CHECKING:
     from callcrew.crews import LoadedCrew
 
-__all__ = ["AgentStep", "Expectations", "ToolCall", "TurnExpect"]
+__all__ = ["AgentStep", "Expectations", "ToolCall", "Turn", "TurnExpect"]
 
 # The top-level keys that make a YAML mapping a scenario file (see `is_scenario_data`).
 # `instructions`: a caller for `--caller-llm`, with no scripted turns.
@@ -59,42 +59,6 @@ def _in_range(v: datetime) -> datetime:
 
 class ScenarioError(Exception):
     """A scenario file could not be read; the message names file, field and problem."""
-
-
-class Turn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    caller: str = Field(min_length=1, description="what the caller says")
-    agent: list[AgentStep] = Field(
-        default_factory=list, description="replay: the model's responses during this turn"
-    )
-    # Audio rehearsals only (`simulate --audio`); a text rehearsal ignores the timing and
-    # skips backchannels.
-    pause_s: float | None = Field(
-        None, ge=0, le=30, description="audio: silence before this line (default 0.8 s)"
-    )
-    barge_in_after_s: float | None = Field(
-        None,
-        ge=0,
-        le=60,
-        description="audio: start this line this long after the agent starts answering the "
-        "previous one, while it is still speaking",
-    )
-    backchannel: bool = Field(
-        False,
-        description="audio: a short acknowledgement ('mm-hmm') spoken over the agent; it must "
-        "not cut the agent off and gets no reply",
-    )
-    expect: TurnExpect | None = Field(
-        None, description="checked right after this line (text rehearsals): store, tools, ..."
-    )
-
-    @model_validator(mode="after")
-    def _backchannel_has_no_reply(self) -> Turn:
-        if self.backchannel and self.agent:
-            raise ValueError("a backchannel gets no reply: leave 'agent' empty")
-        if self.backchannel and self.pause_s is not None:
-            raise ValueError("a backchannel is timed by 'barge_in_after_s', not 'pause_s'")
-        return self
 
 
 class Scenario(BaseModel):

@@ -1,11 +1,13 @@
-"""The replay model's script: one `AgentStep` per model response (text, tool calls, or a
-branch on the last tool result)."""
+"""A scenario's turns: the caller's line, the replay model's script for it (one `AgentStep` per
+model response: text, tool calls, or a branch on the last tool result) and its checks."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from callcrew.simulate.expectations import TurnExpect
 
 
 class ToolCall(BaseModel):
@@ -75,3 +77,39 @@ class AgentStep(BaseModel):
 
         calls = "".join(f"{c.name}{json.dumps(c.args)}" for c in self.tool_calls())
         return (self.say or "") + calls
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    caller: str = Field(min_length=1, description="what the caller says")
+    agent: list[AgentStep] = Field(
+        default_factory=list, description="replay: the model's responses during this turn"
+    )
+    # Audio rehearsals only (`simulate --audio`); a text rehearsal ignores the timing and
+    # skips backchannels.
+    pause_s: float | None = Field(
+        None, ge=0, le=30, description="audio: silence before this line (default 0.8 s)"
+    )
+    barge_in_after_s: float | None = Field(
+        None,
+        ge=0,
+        le=60,
+        description="audio: start this line this long after the agent starts answering the "
+        "previous one, while it is still speaking",
+    )
+    backchannel: bool = Field(
+        False,
+        description="audio: a short acknowledgement ('mm-hmm') spoken over the agent; it must "
+        "not cut the agent off and gets no reply",
+    )
+    expect: TurnExpect | None = Field(
+        None, description="checked right after this line (text rehearsals): store, tools, ..."
+    )
+
+    @model_validator(mode="after")
+    def _backchannel_has_no_reply(self) -> Turn:
+        if self.backchannel and self.agent:
+            raise ValueError("a backchannel gets no reply: leave 'agent' empty")
+        if self.backchannel and self.pause_s is not None:
+            raise ValueError("a backchannel is timed by 'barge_in_after_s', not 'pause_s'")
+        return self
