@@ -123,6 +123,20 @@ def test_its_branch_migrates_beside_the_engines_and_matches_its_models(db_url: s
         assert len(stories(again.engine)) == 1
 
 
+@pytest.mark.unit
+def test_the_desk_and_the_storyteller_share_one_store(tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    from callcrew.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    for crew in ("default", "storyteller", "default"):  # CREW changes; nothing is refused
+        open_store(url, crew=crew).close()
+    with open_store(url, crew="storyteller") as store:
+        tables = set(inspect(store.engine).get_table_names())
+    assert {"call_reports", "outbox", "appointments", "customers", "stories_told"} <= tables
+
+
 # --- rehearsals --------------------------------------------------------------------------------
 
 
