@@ -25,6 +25,8 @@ WORKDIR /src
 # The dependency layer: only pyproject.toml and uv.lock go in, so it is rebuilt when the locked
 # versions change and never when the code does. --locked refuses a lock older than pyproject.
 COPY pyproject.toml uv.lock ./
+# The lock names the workspace's crews (crews/*): uv checks it against their pyproject files.
+COPY crews/storyteller/pyproject.toml ./crews/storyteller/
 RUN uv sync --locked --no-install-project --no-editable ${EXTRAS:+--extra "$EXTRAS"}
 # Then callcrew itself (seconds), installed into the venv as a regular package.
 COPY README.md ./

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeGuard
 
 from callcrew.call import CallInfo, CallState, Outcome
+from callcrew.metrics.agent_usage import agents_section
 from callcrew.scrub import scrub
 
 if TYPE_CHECKING:  # `callcrew calls` reads reports without loading the agent framework
@@ -299,6 +300,8 @@ def build_report(
         "turns": turns(history, true_end_of_speech) if history is not None else [],
         "latency_notes": dict(LATENCY_NOTES),
         "usage": usage_rows(usage),
+        # The same usage per agent, with each agent's provider overrides (agent_usage.py).
+        "agents": agents_section(state),
         "cost": None,  # filled by the pricing step when a catalog is configured
         "errors": errors,
         "providers": providers,

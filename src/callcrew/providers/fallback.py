@@ -140,8 +140,9 @@ class ProviderLog:
     _labels: dict[int, tuple[BlockKind, str]] = field(default_factory=dict)
     _detach: list[Callable[[], None]] = field(default_factory=list)
 
-    def attach(self, chain: Chain) -> None:
-        self.chains[chain.kind] = [label for label, _ in chain.members]
+    def attach(self, chain: Chain, key: str | None = None) -> None:
+        """`key` names the chain in the report (default its block; an agent's own: "llm@story")."""
+        self.chains[key or chain.kind] = [label for label, _ in chain.members]
         for i, (label, member) in enumerate(chain.members):
             self._labels[id(member)] = (chain.kind, label)
             if i < len(chain.wrapped):  # the adapter's events name the wrapper it holds

@@ -247,11 +247,15 @@ class ProviderRecovery:
             session.tts.set_instant([self.state.profile.one_moment])
             session.tts.stats = self.state.phrase_stats
         if isinstance(session.llm, RecoveringLLM):
-            session.llm.filler_text = self.state.profile.one_moment
-            session.llm.on_failure = self.llm_failed
+            self.bind_llm(session.llm)
             self.log.attach(session.llm.chain)
         session.on("conversation_item_added", self._on_item)
         session.on("error", self._on_error)
+
+    def bind_llm(self, model: RecoveringLLM) -> None:
+        """`model` (the session's, or an agent's own) gets this call's filler and ending."""
+        model.filler_text = self.state.profile.one_moment
+        model.on_failure = self.llm_failed
 
     def _on_item(self, ev: Any) -> None:
         if getattr(ev.item, "role", None) == "user":

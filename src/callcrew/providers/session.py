@@ -16,6 +16,8 @@ from livekit.agents.types import APIConnectOptions
 from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.turn import TurnHandlingOptions
 
+from callcrew.metrics.agent_usage import track_agent_usage
+from callcrew.providers.agent_providers import CallProviders, register
 from callcrew.providers.fallback import (
     Chain,
     build_llm_chain,
@@ -165,6 +167,19 @@ def build_session(
     )
     if recovery is not None:
         recovery.attach(session, chains)
+    # Agents with their own blocks build them like the session's (providers/agent_providers.py).
+    register(
+        userdata,
+        CallProviders(
+            settings,
+            choice,
+            vad_model=vad_model,
+            text_only=text_only,
+            llm_replaced=llm_override is not None,
+            recovery=recovery,
+        ),
+    )
+    track_agent_usage(session)
     if settings.min_interruption_words > 0:
         attach_backchannel_guard(session, settings.min_interruption_words)
     return session

@@ -17,6 +17,7 @@ from livekit.agents import AgentSession, llm
 from livekit.agents.voice.run_result import RunResult
 
 from callcrew.call import CallState
+from callcrew.metrics.agent_usage import track_agent_usage
 from callcrew.profile import BusinessProfile
 from callcrew.providers.recovery import ProviderRecovery, crew_failure_plan
 from callcrew.settings import Settings
@@ -93,6 +94,7 @@ class TextCall:
         )
         model: llm.LLM[Any] = self.live_llm or ReplayLLM(self.script)
         self.session: AgentSession[CallState] = AgentSession(llm=model, userdata=self.state)
+        track_agent_usage(self.session)  # the report's usage per agent (metrics/agent_usage.py)
         if self.live_llm is not None:
             # A live model gets the call's recovery: filler, provider log, apology and ending.
             self.recovery = ProviderRecovery(self.state, plan=crew_failure_plan(self.crew))

@@ -1,0 +1,1 @@
+"""The restaurant walkthrough crew: one agent takes a pick-up order from the profile's menu."""
