@@ -258,6 +258,14 @@ def test_a_refused_database_url_is_echoed_masked() -> None:
     assert "admin:***@host" in result.output
 
 
+def test_a_url_quoted_from_a_scenario_file_is_echoed_masked(tmp_path: Path) -> None:
+    # Found by tests/test_properties.py: an unknown key is quoted back, and it may be a URL.
+    (tmp_path / "s.yaml").write_text("postgres://u:PW@h/db: 1\nname: x\n")
+    result = invoke("simulate", "-q", str(tmp_path / "s.yaml"))
+    assert result.exit_code == 2 and "PW" not in result.output
+    assert "postgres://u:***@h/db: Extra inputs are not permitted" in result.output
+
+
 # --- markup ---------------------------------------------------------------------------------
 
 

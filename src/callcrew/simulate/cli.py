@@ -15,6 +15,7 @@ from rich.markup import escape
 from callcrew.crews import CrewNotFound, LoadedCrew, load_crew
 from callcrew.errors import UserError
 from callcrew.profile import ProfileError
+from callcrew.redact import mask_urls
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.simulate import eval_cli
 from callcrew.simulate.scenario import (
@@ -40,7 +41,8 @@ def _e(value: Any) -> str:
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(message, markup=False, style="red")
+    # The message quotes the file (keys too), and a key may be a URL with its password.
+    err.print(mask_urls(message), markup=False, style="red")
     return typer.Exit(2)
 
 
