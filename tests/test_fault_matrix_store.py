@@ -287,7 +287,8 @@ async def test_crm_down_then_up_the_idle_worker_delivers_without_a_new_call(
     policy = RetryPolicy(outbox_base_s=0.05, jitter=0.0)
     idle = asyncio.create_task(upkeep(store, settings, policy=policy))
     try:
-        assert await _until(lambda: bool(crm.accepted), 20), crm.posts
+        # The CRM has the POST before the loop records it delivered: wait for both.
+        assert await _until(lambda: bool(crm.accepted) and not store.outbox.list(), 20), crm.posts
     finally:
         idle.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -423,7 +424,10 @@ async def _next_start(store: Store, settings: Settings, crm: Crm, call_id: str) 
     policy = RetryPolicy(outbox_base_s=0.05, jitter=0.0)
     idle = asyncio.create_task(upkeep(store, settings, policy=policy))
     try:
-        assert await _until(lambda: call_id in crm.accepted, 60), crm.posts
+        # The CRM has the POST before the loop records it delivered: wait for both.
+        assert await _until(
+            lambda: call_id in crm.accepted and not store.outbox.list(), 60
+        ), crm.posts
     finally:
         idle.cancel()
         with contextlib.suppress(asyncio.CancelledError):

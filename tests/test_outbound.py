@@ -52,6 +52,23 @@ pytestmark = pytest.mark.unit
 
 CALLEE = "+15550142233"
 
+async def _until(check: Any, timeout: float = 10.0) -> bool:
+    """A bounded wait for what the session does next (no fixed sleep: a busy machine is slow)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not check() and loop.time() < end:
+        await asyncio.sleep(0.02)
+    return bool(check())
+
+
+def _said(session: Any) -> list[str]:
+    return [
+        i.text_content or ""
+        for i in session.history.items
+        if i.type == "message" and i.role == "assistant"
+    ]
+
+
 
 @pytest.mark.parametrize(
     ("code", "outcome", "words"),
@@ -341,8 +358,9 @@ async def test_a_person_gets_the_crew_and_can_confirm_with_key_1(store: Any, pro
     ):
         await session.start(HoldAgent())
         await ring(session, state, sip, detector=Detector("human"))
-        await asyncio.sleep(0.05)
-        assert isinstance(session.current_agent, OutboundIntroAgent)
+        assert await _until(lambda: isinstance(session.current_agent, OutboundIntroAgent))
+        # The opening is being spoken (or already was) before the keypad is pressed.
+        assert await _until(lambda: session.current_speech is not None or bool(_said(session)))
         if session.current_speech is not None:
             await session.current_speech.wait_for_playout()
         opening = next(
@@ -354,8 +372,7 @@ async def test_a_person_gets_the_crew_and_can_confirm_with_key_1(store: Any, pro
         assert "confirm your haircut appointment on Tuesday June 16 at 10 am" in opening
         assert "Press 1" in opening
         assert await dispatch_dtmf(session, "1")
-        await asyncio.sleep(0.05)
-        assert isinstance(session.current_agent, WrapUpAgent)
+        assert await _until(lambda: isinstance(session.current_agent, WrapUpAgent))
     assert state.outcome == DeskOutcome.CONFIRMED
     assert state.changes == ["confirmed the haircut appointment on Tuesday June 16 at 10 am"]
     assert control.hung_up is None
@@ -377,8 +394,7 @@ async def test_key_2_goes_to_the_desk_to_reschedule(store: Any, profile: Any) ->
     async with AgentSession(llm=replay, userdata=state) as session:
         await session.start(OutboundIntroAgent(state))
         assert await dispatch_dtmf(session, "2")
-        await asyncio.sleep(0.1)
-        assert isinstance(session.current_agent, AppointmentsAgent)
+        assert await _until(lambda: isinstance(session.current_agent, AppointmentsAgent))
         assert "reschedule the haircut appointment" in session.current_agent.instructions
     assert replay.script.problems == []
 
@@ -390,7 +406,7 @@ async def test_other_keys_repeat_the_choice_and_agents_without_keys_ignore_them(
     async with AgentSession(llm=ReplayLLM(ReplayScript(turns={})), userdata=state) as session:
         await session.start(OutboundIntroAgent(state))
         assert await dispatch_dtmf(session, "7")
-        await asyncio.sleep(0.05)
+        assert await _until(lambda: len(_said(session)) >= 2)
         said = [
             i.text_content or ""
             for i in session.history.items
@@ -399,7 +415,7 @@ async def test_other_keys_repeat_the_choice_and_agents_without_keys_ignore_them(
         assert said[-1] == "Sorry, please press 1 to confirm, or 2 to reschedule."
         assert isinstance(session.current_agent, OutboundIntroAgent)
         session.update_agent(HoldAgent())
-        await asyncio.sleep(0.05)
+        assert await _until(lambda: isinstance(session.current_agent, HoldAgent))
         assert await dispatch_dtmf(session, "1") is False
     assert state.outcome is Outcome.IN_PROGRESS
 
