@@ -56,6 +56,7 @@ GOES_ON = {
     "hyphen", "plus", "code", "number", "spelled", "spelt", "name", "surname", "email",
     "address", "postcode", "reference", "ends", "wondering", "past",
 }  # fmt: skip
+AFFIRMATIONS = {"mm hmm", "mm hm", "mhm", "uh huh", "mm", "yeah", "yep", "okay", "ok", "right"}
 TIME_WORDS = {"around", "about", "after", "before", "by", "till", "until", "past", "half"}
 TLDS = {"com", "org", "net", "io", "edu", "gov", "uk", "co", "de", "fr", "ie", "ca", "au"}
 MONTHS = {
@@ -164,7 +165,7 @@ def verdict(text: str) -> str:
     dictation whose end the words cannot show: wait `HOLD_S`) or "done" (commit after
     `min_delay`)."""
     ws = words(text)
-    if not ws:
+    if not ws or " ".join(ws) in AFFIRMATIONS:  # "Mm-hmm." on its own is a yes, not a "hmm..."
         return "done"
     if _mid_item(ws):
         return "mid"
