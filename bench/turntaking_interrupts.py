@@ -332,6 +332,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(args: argparse.Namespace) -> dict[str, Any]:
     result = asyncio.run(run(args))
     print(f"load average before {result['load_before']}, after {result['load_after']}")
-    path = write_result("interrupts", result, args.out)
+    path = write_result("turntaking_interrupts", result, args.out)
     print(f"wrote {path}")
     return result
