@@ -61,8 +61,8 @@ def test_open_dictation_waits_the_hold(said: str) -> None:
 
 def test_a_finished_dictation_commits() -> None:
     assert verdict("My date of birth is the fourth of March nineteen eighty nine") != "done"
-    assert verdict("My name is Daniel Okafor") == "done"
-    assert verdict("Mm-hmm.") == "done" and verdict("Hmm,") == "mid"  # a yes vs thinking  # a full name, not a lone surname
+    assert verdict("My name is Daniel Okafor") == "done"  # a full name, not a lone surname
+    assert verdict("Mm-hmm.") == "done" and verdict("Hmm,") == "mid"  # a yes vs thinking
     assert verdict("I'd like to come in on Thursday, around three") == "done"  # a time
     assert verdict("Let me check my calendar, okay, Friday works for me") == "done"
     assert verdict("Send it to bookings at greenhair dot net") == "done"
