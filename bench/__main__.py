@@ -1,11 +1,11 @@
 """`python -m bench <suite> [--quick]`: benchmarks that print tables and write JSON to
 bench/results/. They report numbers and never pass or fail on them.
 
-Suites: engine, greeting, context, concurrency, cost, turntaking, fallback, outbox, soak (and
-`all`, in that order). The local Whisper/Hibari voice loop is separate: `python -m
-bench.local_loop`; so are the cost levers that need audio, `python -m bench.cost_audio`, and
-livekit-server's CPU per call-minute, `python -m bench.server_cpu` (inside `scripts/devstack
-isolated`).
+Suites: engine, greeting, context, concurrency, cost, turntaking, turntaking_interrupts,
+fallback, outbox, soak (and `all`, in that order). The local Whisper/Hibari voice loop is
+separate: `python -m bench.local_loop`; so are the cost levers that need audio, `python -m
+bench.cost_audio`, and livekit-server's CPU per call-minute, `python -m bench.server_cpu`
+(inside `scripts/devstack isolated`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ SUITES = [
     "concurrency",
     "cost",
     "turntaking",
+    "turntaking_interrupts",
     "fallback",
     "outbox",
     "soak",
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--configs", default=None,
         help="turntaking only: comma-separated configuration names (default: all)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sessions", type=int, default=None,
+        help="turntaking only: simultaneous calls (default 7; fewer on a busy machine)",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON results")
     args = parser.parse_args(argv)

@@ -179,6 +179,10 @@ class CallerLine:
     kind: str = "plain"  # plain | pause
     voice: str = "espeak:en-us@150"  # bench/turns/corpus.py: espeak:NAME@WPM, hibari:V, real
     tag: str = ""
+    said: list[str] | None = None  # the words of each piece, when a piece is not text (a WAV)
+
+    def words_of(self, k: int) -> str:
+        return self.said[k] if self.said else self.pieces[k]
 
     @property
     def text(self) -> str:
@@ -243,6 +247,7 @@ class TurnConfig:
     vad_engine: str = "silero"  # silero (plugin) | inference (LiveKit's native Silero)
     preemptive_tts: bool = False
     stt: str = "batch"  # batch (Whisper-like, VAD-cut) | streaming (Deepgram-like fake)
+    words_hold: float | None = 1.2  # turn_detection words: an open dictation's wait
 
     def settings(self, base: Any = None) -> Any:
         from callcrew.settings import Settings
@@ -258,6 +263,7 @@ class TurnConfig:
                 "vad_engine": self.vad_engine,
                 "preemptive_generation": self.preemptive,
                 "preemptive_tts": self.preemptive_tts,
+                "turn_words_hold": self.words_hold,
             }
         )
 
@@ -273,6 +279,7 @@ class TurnConfig:
             "preemptive_generation": self.preemptive,
             "preemptive_tts": self.preemptive_tts,
             "stt": self.stt,
+            "words_hold": self.words_hold,
         }
 
 
@@ -336,14 +343,34 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
             return ""
         utt, (_, ends), line = utts[i], rendered[i], spec.lines[i]
         start = utt.started_at or at
-        said = [p for p, e in zip(line.pieces, ends, strict=False) if start + e <= at + 0.02]
-        return said[-1] if said else line.pieces[0]
+        said = [line.words_of(k) for k, e in enumerate(ends) if start + e <= at + 0.02]
+        return said[-1] if said else line.words_of(0)
+
+    def heard(lo: float, hi: float) -> str:
+        """The words of the current line whose end (spread over each piece by length) lies in
+        (lo, hi]: what a streaming STT can have recognised between two finals."""
+        i = current["i"]
+        if i is None or utts[i].started_at is None:
+            return ""
+        line, (_, ends), start = spec.lines[i], rendered[i], utts[i].started_at
+        out: list[str] = []
+        for k, end in enumerate(ends):
+            begin = start + (ends[k - 1] + line.pauses[k - 1] if k else 0.0)
+            ws = line.words_of(k).split()
+            total = sum(len(w) + 1 for w in ws) or 1
+            pos = 0
+            for w in ws:
+                pos += len(w) + 1
+                t = begin + (start + end - begin) * pos / total
+                if lo < t <= hi:
+                    out.append(w)
+        return " ".join(out)
 
     stt_model: Any = FixedSTT(spec.lat, transcript)
     if spec.cfg.stt == "streaming":
         from bench.fakes import StreamingSTT
 
-        stt_model = StreamingSTT(spec.lat, transcript)
+        stt_model = StreamingSTT(spec.lat, transcript, words_between=heard)
     tts_model = FixedTTS(spec.lat)
     model, agent, userdata, llm_path = await spec.build(tts_model)
     session: AgentSession[Any] = AgentSession(
@@ -398,6 +425,7 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
 
     extra: dict[str, Any] = {}
     error: str | None = None
+    late_by: dict[int, float] = {}
     t_start = time.time()
     try:
         async with session:
@@ -409,9 +437,13 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
             for i, utt in enumerate(utts):
                 await asyncio.sleep(spec.pause_before_s)
                 current["i"] = i
+                overall = mic.max_lateness
+                mic.max_lateness = 0.0  # per line: how late the mic's frames went out
                 mic.say(utt)
                 await utt.done.wait()
                 await settle(utt.ended_at or time.time())
+                late_by[i] = mic.max_lateness
+                mic.max_lateness = max(overall, mic.max_lateness)
             if spec.on_done is not None:
                 extra = await spec.on_done(session, userdata)
             history = session.history.copy()
@@ -423,6 +455,8 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
         await speaker.aclose()
     wall = time.time() - t_start
     rows = _measure(spec, utts, rendered, speaker, stt_model, history, llm_path, vad_ends, commits)
+    for r in rows:
+        r["mic_late_s"] = round(late_by.get(r["line"], 0.0), 4)
     return {
         "label": spec.label,
         "lines": rows,
@@ -471,6 +505,13 @@ def _measure(
             "turns_committed": len(users),
             "committed_s": next((round(t - end, 4) for t in committed if t >= end - 0.01), None),
             "premature_cutoff": bool(premature),
+            "cut_text": premature[0].text_content if premature else None,
+            # how many pieces the caller had said when the turn was first committed
+            "cut_after_piece": (
+                sum(start + e <= _first_cut(committed, premature, end) for e in rendered[i][1])
+                if premature
+                else None
+            ),
             "agent_spoke_over_caller": bool(agent_over),
         }
         first = speaker.first_audio_after(end)
@@ -519,6 +560,11 @@ def _measure(
         )
         rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
     return rows
+
+
+def _first_cut(committed: list[float], premature: list[Any], end: float) -> float:
+    early = [t for t in committed if t < end - 0.01]
+    return min(early) if early else float(premature[0].created_at)
 
 
 def bare_builder(lat: Latencies, reply: str) -> Callable[[FixedTTS], Awaitable[Any]]:

@@ -118,6 +118,10 @@ class StreamingSTT(stt.STT[Any]):
     So on the cloud stacks the final can arrive before the VAD's end of speech (and
     preemptive generation has something to start on), as it will in production. A request
     here is one final: `asked` = the last voiced frame, `answered` = when the final was sent.
+
+    `words_between(lo, hi)` (the bench knows when each word of a line was said): a final
+    carries only the words said since the previous final, an interim the words said so far
+    since it, as Deepgram's do; without it, each event carries the last piece said.
     """
 
     def __init__(
@@ -125,12 +129,15 @@ class StreamingSTT(stt.STT[Any]):
         latencies: Latencies,
         transcript: Callable[[float], str],
         *,
+        words_between: Callable[[float, float], str] | None = None,
         endpoint_ms: float = 100.0,
         interim_every_s: float = 0.4,
         level: float = 60.0,
     ) -> None:
         self._lat = latencies
         self._transcript = transcript
+        self._words_between = words_between
+        self._heard_to = 0.0  # the audio time the last final covered
         self.endpoint_s = endpoint_ms / 1000
         self.interim_every_s = interim_every_s
         self.level = level
@@ -176,12 +183,24 @@ class _StreamingRecognize(stt.RecognizeStream):
             stt.SpeechEvent(type=kind, request_id=f"bench-sstt-{next(_ids)}", alternatives=[data])
         )
 
+    def _text(self, upto: float, *, final: bool) -> str:
+        m = self._model
+        if m._words_between is None:
+            return m._transcript(upto)
+        # a word is heard once its audio is in (a frame of slack for its last samples)
+        text = m._words_between(m._heard_to, upto + 0.03)
+        if final:
+            m._heard_to = upto + 0.03
+        return text
+
     async def _final(self, req: Request) -> None:
+        text = self._text(req.asked, final=True)  # what the endpointer had heard
         await asyncio.sleep(self._model._lat.stt_ms / 1000)
-        req.text = self._model._transcript(req.asked)
+        req.text = text
         req.answered = time.time()
         self._model.requests.append(req)
-        self._send(stt.SpeechEventType.FINAL_TRANSCRIPT, req.text)
+        if text:  # Deepgram sends empty finals too; LiveKit drops them
+            self._send(stt.SpeechEventType.FINAL_TRANSCRIPT, req.text)
 
     async def _run(self) -> None:
         m = self._model
@@ -201,7 +220,9 @@ class _StreamingRecognize(stt.RecognizeStream):
                     elif now - last_interim >= m.interim_every_s:
                         last_interim = now
                         m.interims += 1
-                        self._send(stt.SpeechEventType.INTERIM_TRANSCRIPT, m._transcript(now))
+                        interim = self._text(now, final=False)
+                        if interim:
+                            self._send(stt.SpeechEventType.INTERIM_TRANSCRIPT, interim)
                 elif speaking and now - last_voiced >= m.endpoint_s:
                     speaking = False
                     task = asyncio.create_task(self._final(Request(last_voiced)))

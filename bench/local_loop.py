@@ -98,13 +98,29 @@ def machine() -> dict[str, Any]:
     }
 
 
+def turn_settings() -> dict[str, Any]:
+    """The local stack's turn-taking as this run used it (preemptive generation is off in
+    rehearsals, for repeatable runs)."""
+    from callcrew.settings import Settings
+
+    s = Settings(_env_file=None, stack="local")  # type: ignore[call-arg]
+    keys = (
+        "turn_detection", "vad_min_silence", "endpointing_mode", "endpointing_min_delay",
+        "endpointing_max_delay", "turn_words_hold", "min_interruption_words",
+    )  # fmt: skip
+    return {k: getattr(s, k) for k in keys}
+
+
 async def rehearse(paths: list[str], out: Path) -> list[dict[str, Any]]:
     from callcrew.settings import Settings
     from callcrew.simulate.audio import AudioOptions
     from callcrew.simulate.runner import run_scenario
     from callcrew.simulate.scenario import load_scenario
 
-    settings = Settings(_env_file=None, database_url=f"sqlite:///{out / 'x.db'}")  # type: ignore[call-arg]
+    # the local stack's settings (its turn-taking defaults: settings.py TURN_DEFAULTS "batch");
+    # turn-taking variables in the environment override them
+    db = f"sqlite:///{out / 'x.db'}"
+    settings = Settings(_env_file=None, stack="local", database_url=db)  # type: ignore[call-arg]
     reports = []
     for path in paths:
         scenario = load_scenario(ROOT / path)
@@ -281,8 +297,7 @@ async def main() -> None:
         "machine": machine(),
         "stack": "Silero VAD + Whisper tiny.en (faster-whisper int8, 2 threads) + Hibari heart; "
         "replay LLM; espeak-ng caller",
-        "settings": "defaults: VAD min silence 0.55 s, endpointing min delay 0.5 s, "
-        "preemptive generation off, min interruption words 2",
+        "settings": turn_settings(),
         "latency": summary,
         "wer_caller_lines_per_call": wer_calls,
         "stt_rtf_in_calls": stt_rtf,

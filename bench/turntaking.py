@@ -43,8 +43,11 @@ from bench.fakes import Latencies
 
 LATE_S = 1.5
 SESSIONS = 7
+IN_TIME_S = 0.1  # a line "in time": no mic frame went out later than this
 
-# name -> configuration. Today's defaults are the shipped settings (settings.py).
+# name -> configuration. `defaults` / `cloud-defaults` are the framework's (and callcrew's
+# previous) values; the shipped ones are `cloud-words` (economy, premium) and `words-0.55`
+# (local): settings.py TURN_DEFAULTS.
 CONFIGS: dict[str, TurnConfig] = {
     c.label: c
     for c in [
@@ -59,11 +62,17 @@ CONFIGS: dict[str, TurnConfig] = {
                    preemptive_tts=True),
         TurnConfig("words", 0.25, 0.2, True, "words", max_delay=2.0),
         TurnConfig("words-0.4", 0.4, 0.3, True, "words", max_delay=2.0),
+        TurnConfig("words-0.55", 0.55, 0.5, True, "words", max_delay=2.0),
         TurnConfig("cloud-defaults", 0.55, 0.5, preemptive=True, stt="streaming"),
         TurnConfig("cloud-eot", 0.25, 0.2, True, "eot", max_delay=2.0, stt="streaming"),
         TurnConfig("cloud-eot-preempt-tts", 0.25, 0.2, True, "eot", max_delay=2.0,
                    preemptive_tts=True, stt="streaming"),
         TurnConfig("cloud-words", 0.25, 0.2, True, "words", max_delay=2.0, stt="streaming"),
+        TurnConfig("cloud-words-nohold", 0.25, 0.2, True, "words", max_delay=2.0,
+                   stt="streaming", words_hold=None),
+        TurnConfig("cloud-words-fast", 0.2, 0.1, True, "words", max_delay=2.0, stt="streaming"),
+        TurnConfig("cloud-words-preempt-tts", 0.25, 0.2, True, "words", max_delay=2.0,
+                   preemptive_tts=True, stt="streaming"),
     ]
 }  # fmt: skip
 QUICK = ["defaults", "eot"]
@@ -123,6 +132,9 @@ def score(cfg: TurnConfig, calls: list[dict[str, Any]], cpu: float, wall: float)
         return {k: f"{sum(v)}/{len(v)}" for k, v in sorted(out.items())}
 
     n_cut = sum(r["premature_cutoff"] for r in dictation)
+    # lines whose audio reached the session in time: on a starved machine the event loop
+    # stalls (the mic's frames go out late) and a stall can commit a turn by itself
+    in_time = [r for r in dictation if r.get("mic_late_s", 0.0) <= IN_TIME_S]
     return {
         "config": cfg.as_dict(),
         "sessions": len(calls),
@@ -149,6 +161,8 @@ def score(cfg: TurnConfig, calls: list[dict[str, Any]], cpu: float, wall: float)
             "by_tag": cut(dictation, "tag"),
             "by_voice": cut(dictation, "voice"),
             "by_max_pause_s": cut(dictation, "max_pause_s"),
+            "dictation_in_time": len(in_time),
+            "dictation_in_time_premature": sum(r["premature_cutoff"] for r in in_time),
         },
         "answered": len(answered),
         "late_turns": len(late),
@@ -164,6 +178,11 @@ def score(cfg: TurnConfig, calls: list[dict[str, Any]], cpu: float, wall: float)
     }
 
 
+def cut_lines(e: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every line committed before its last word, with what the turn was committed as."""
+    return [r for c in e["calls"] for r in c["lines"] if r["premature_cutoff"]]
+
+
 def row(name: str, e: dict[str, Any]) -> list[Any]:
     g, ga, c = e["turn_gap_s"], e["turn_gap_all_s"], e["cutoffs"]
     rate = c["dictation_rate"]
@@ -175,6 +194,7 @@ def row(name: str, e: dict[str, Any]) -> list[Any]:
         f"{ms(e['committed_s']['p50'])}/{ms(e['committed_s']['p95'])}",
         f"{c['dictation_premature']}/{c['dictation_lines']}"
         + (f" ({rate * 100:.0f}%)" if rate is not None else ""),
+        f"{c['dictation_in_time_premature']}/{c['dictation_in_time']}",
         f"{c['ending_premature']}/{c['ending_lines']}",
         f"{e['late_turns']}",
         e["unanswered"],
@@ -186,6 +206,7 @@ def row(name: str, e: dict[str, Any]) -> list[Any]:
 HEADS = [
     "config", "gap p50/p95 ending", "gap p50/p95 all", "wait p50", "commit p50/p95",
     "dictation cut",
+    "in time cut",
     "ending cut", "late >1.5s", "unanswered", "CPU ms/turn", "CPU s/session-min",
 ]  # fmt: skip
 
@@ -200,7 +221,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"unknown config {unknown[0]!r}; one of: {', '.join(CONFIGS)}")
     load_before = _loadavg()
     lines = corpus_lines(args.quick)
-    sessions = 1 if args.quick else SESSIONS
+    sessions = 1 if args.quick else (getattr(args, "sessions", None) or SESSIONS)
     # render every line before any clock runs (Hibari synthesizes in this process)
     await asyncio.gather(*(asyncio.to_thread(render, ln) for ln in lines))
     if any(CONFIGS[n].turn_detection == "eot" for n in names):
@@ -216,6 +237,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for n, e in results.items():
         c = e["cutoffs"]
         print(f"  {n}: cut by tag {c['by_tag']} by voice {c['by_voice']}")
+    for n, e in results.items():
+        print(f"  {n}: lines cut off (voice | line | pieces said | turn committed as)")
+        for r in cut_lines(e):
+            print(
+                f"    {r['voice']} | {r['text']} | {r['cut_after_piece']} | {r['cut_text']!r}"
+                f" | mic late {r.get('mic_late_s', 0):.2f} s"
+            )
     voices = sorted({ln.voice for ln in lines})
     return {
         "latencies": lat.as_dict(),

@@ -111,6 +111,17 @@ def test_turntaking(tmp_path: Path) -> None:
         assert entry["cpu_s_per_turn"] > 0 and entry["cpu_s_per_session_minute"] > 0
 
 
+def test_turntaking_interrupts(tmp_path: Path) -> None:
+    data = run_suite("turntaking_interrupts", tmp_path)
+    entry = data["results"]["cloud-guard"]
+    assert entry["config"]["backchannel_guard"] is True and entry["config"]["stt"] == "streaming"
+    assert entry["barge_in"] + entry["backchannels"] == 2 and not entry["errors"]
+    for r in entry["rows"]:
+        assert r["kind"] in ("barge_in", "backchannel") and r["agent_talked_on_s"] >= 0
+        if r["kind"] == "backchannel":
+            assert "leaked_into_next" in r and "next_turn" in r
+
+
 def test_turn_corpus_spec() -> None:
     """The shipped corpus: >= 60 lines, dictation pauses of 0.3-1.5 s, >= 2 voices."""
     from bench.turns.corpus import lines, spec, split
@@ -125,6 +136,12 @@ def test_turn_corpus_spec() -> None:
     assert all(ln.pauses for ln in every if ln.kind == "pause")
     with pytest.raises(ValueError):
         split(["a pause must follow speech", 0.5])
+    from bench.turns.corpus import real_speech_available, real_words
+
+    if real_speech_available():  # the STT fakes "hear" what the package says was recorded
+        assert real_words("cards/001.wav") == "ten of clubs"
+        real = [ln for ln in lines() if ln.voice == "real"]
+        assert real and all(ln.said and len(ln.said) == len(ln.pieces) for ln in real)
 
 
 def test_outbox(tmp_path: Path) -> None:

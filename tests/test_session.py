@@ -39,7 +39,7 @@ def test_a_given_detector_is_used_as_is() -> None:
     th = turn_handling(_settings(turn_detection="eot", vad_min_silence=0.3), mine)
     assert th["turn_detection"] is mine
     # with VAD turn detection a detector handed in is ignored
-    assert turn_handling(_settings(), mine)["turn_detection"] == "vad"
+    assert turn_handling(_settings(turn_detection="vad"), mine)["turn_detection"] == "vad"
 
 
 def test_words_turn_detection_is_the_dictation_detector() -> None:
@@ -47,6 +47,35 @@ def test_words_turn_detection_is_the_dictation_detector() -> None:
 
     th = turn_handling(_settings(turn_detection="words", vad_min_silence=0.25))
     assert isinstance(th["turn_detection"], DictationTurnDetector)
+    assert th["turn_detection"].hold_s == 1.2
+    th = turn_handling(_settings(turn_detection="words", turn_words_hold=""))
+    assert th["turn_detection"].hold_s is None  # empty: an open dictation waits max_delay
+
+
+@pytest.mark.parametrize(
+    ("kw", "expected"),
+    [
+        ({}, ("words", 0.25, 0.2, 2.0)),  # economy: Deepgram streams
+        ({"stack": "premium"}, ("words", 0.25, 0.2, 2.0)),
+        ({"stack": "local"}, ("words", 0.55, 0.5, 2.0)),  # Whisper hears VAD-cut segments
+        ({"stt": "local/tiny.en"}, ("words", 0.55, 0.5, 2.0)),  # a batch STT on economy
+        ({"stack": "local", "vad_min_silence": 0.4}, ("words", 0.4, 0.5, 2.0)),  # set wins
+        ({"turn_detection": "vad"}, ("vad", 0.25, 0.2, 2.0)),
+    ],
+)
+def test_turn_taking_defaults_follow_the_stacks_stt(
+    kw: dict[str, Any], expected: tuple[str, float, float, float]
+) -> None:
+    s = _settings(**kw)
+    got = (s.turn_detection, s.vad_min_silence, s.endpointing_min_delay, s.endpointing_max_delay)
+    assert got == expected
+
+
+def test_turn_taking_set_in_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STACK", "local")
+    monkeypatch.setenv("ENDPOINTING_MIN_DELAY", "0.3")
+    s = _settings()
+    assert (s.vad_min_silence, s.endpointing_min_delay) == (0.55, 0.3)
 
 
 def test_endpointing_mode_delays_and_preemptive_tts_come_from_settings() -> None:
@@ -79,7 +108,7 @@ def test_vad_engine_choice() -> None:
 
 
 def test_preload_only_when_the_model_is_used() -> None:
-    assert preload_turn_detector(_settings()) is False
+    assert preload_turn_detector(_settings()) is False  # words: no model to load
     assert preload_turn_detector(_settings(turn_detection="eot", vad_min_silence=0.25)) is True
 
 

@@ -3,10 +3,19 @@ still dictating, and that it speaks LiveKit's turn-detector protocol."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from livekit.agents import llm
 
-from callcrew.providers.turn_words import THRESHOLD, DictationTurnDetector, incomplete
+from callcrew.providers.turn_words import (
+    LIKELY,
+    THRESHOLD,
+    UNLIKELY,
+    DictationTurnDetector,
+    incomplete,
+    verdict,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -24,10 +33,39 @@ pytestmark = pytest.mark.unit
         "I'd like to come in on",
         "I live at twelve",
         "Booking reference A B",
+        "Let me check my calendar",  # looking something up
+        "Send it to bookings at green",  # an email on its way to its domain
     ],
 )
 def test_still_dictating(said: str) -> None:
+    assert verdict(said) == "mid"
     assert incomplete(said)
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "I live at twelve Baker Street",  # a flat, a town, a postcode may follow
+        "Unit seven, the Old Mill",
+        "My surname is Whitfield",  # a lone surname: the spelling usually follows
+        "First name Siobhan",
+        "The address is j smith",
+        "j smith underscore forty two at example",  # an email, no cue said
+        "My date of birth is the fourth of March",  # no year yet
+        "The twenty third",  # no month yet
+    ],
+)
+def test_open_dictation_waits_the_hold(said: str) -> None:
+    assert verdict(said) == "open"
+
+
+def test_a_finished_dictation_commits() -> None:
+    assert verdict("My date of birth is the fourth of March nineteen eighty nine") != "done"
+    assert verdict("My name is Daniel Okafor") == "done"  # a full name, not a lone surname
+    assert verdict("Mm-hmm.") == "done" and verdict("Hmm,") == "mid"  # a yes vs thinking
+    assert verdict("I'd like to come in on Thursday, around three") == "done"  # a time
+    assert verdict("Let me check my calendar, okay, Friday works for me") == "done"
+    assert verdict("Send it to bookings at greenhair dot net") == "done"
 
 
 @pytest.mark.parametrize(
@@ -60,3 +98,18 @@ async def test_protocol_answers_from_the_last_user_message() -> None:
     ctx.add_message(role="user", content="Thanks, that's all.")
     assert await det.predict_end_of_turn(ctx) > THRESHOLD
     assert await det.supports_language("en") and not await det.supports_language("de")
+
+
+async def test_an_open_dictation_holds_then_commits_unless_the_caller_goes_on() -> None:
+    ctx = llm.ChatContext.empty()
+    ctx.add_message(role="user", content="My surname is Whitfield")
+    # the hold is the prediction's own wait; then "finished"
+    assert await DictationTurnDetector(hold_s=0.01).predict_end_of_turn(ctx) == LIKELY
+    # without a hold it waits max_delay, like a pause mid-item
+    assert await DictationTurnDetector(hold_s=None).predict_end_of_turn(ctx) == UNLIKELY
+    # the session cancels a pending prediction when the caller speaks again
+    task = asyncio.ensure_future(DictationTurnDetector(hold_s=5).predict_end_of_turn(ctx))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

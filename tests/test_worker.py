@@ -78,7 +78,11 @@ def test_turn_handling_sets_every_option_explicitly() -> None:
         false_interruption_timeout=None,
     )
     th = turn_handling(settings)
-    assert th["turn_detection"] == "vad"  # never LiveKit's cloud turn detector
+    # never LiveKit's cloud turn detector: our word detector (the default) or VAD
+    from callcrew.providers.turn_words import DictationTurnDetector
+
+    assert isinstance(th["turn_detection"], DictationTurnDetector)
+    assert turn_handling(Settings(turn_detection="vad"))["turn_detection"] == "vad"
     assert th["endpointing"] == {"mode": "fixed", "min_delay": 0.3, "max_delay": 2.0}
     assert th["interruption"]["mode"] == "vad"
     assert th["interruption"]["resume_false_interruption"] is False

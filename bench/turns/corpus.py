@@ -74,8 +74,22 @@ def lines(*, every_voice: bool = False, real: bool = True, path: Path = CORPUS) 
     if real and real_speech_available():
         for item in raw.get("real") or []:
             pieces, pauses = split(item["say"])
-            out.append(_line(item, [f"wav:{p}" for p in pieces], pauses, "real"))
+            ln = _line(item, [f"wav:{p}" for p in pieces], pauses, "real")
+            ln.said = [real_words(p) for p in pieces]
+            out.append(ln)
     return out
+
+
+def real_words(wav: str) -> str:
+    """What a recording says, from the package's own transcription listing (the bench's STT
+    fakes "recognise" it), e.g. `cards/001.wav` -> "ten of clubs"."""
+    folder, _, name = wav.partition("/")
+    listing = {"cards": "cards.transcription", "librivox": "transcription"}[folder]
+    for row in (REAL_SPEECH_DIR / folder / listing).read_text().splitlines():
+        text, _, ident = row.rpartition("(")
+        if ident.strip(") ") == name.removesuffix(".wav"):
+            return text.replace("<s>", "").replace("</s>", "").strip()
+    raise ValueError(f"{wav}: not in {listing}")
 
 
 def _line(item: dict[str, Any], pieces: list[str], pauses: list[float], voice: str) -> Any:

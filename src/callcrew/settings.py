@@ -31,6 +31,37 @@ VadEngine = Literal["silero", "inference"]
 # LiveKit refuses a TurnDetector with less VAD silence than this (eot/base.py: 200 + 50 ms).
 EOT_MIN_VAD_SILENCE = 0.25
 
+# Turn-taking defaults by the kind of STT the stack runs, chosen from the turn-taking table
+# (python -m bench turntaking; docs/benchmarks.md, "Natural turn-taking"). A value set in the
+# environment or .env wins over these. Streaming (economy, premium: Deepgram) sends finals
+# while the caller is still pausing, so a short VAD silence plus the dictation-aware word
+# detector answers finished lines fast and waits out dictation. Batch (local: Whisper) only
+# hears VAD-cut segments: a short VAD silence hands it fragments it transcribes badly, so the
+# local stack keeps the longer silence and adds the word detector on top.
+TURN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "streaming": {
+        "turn_detection": "words",
+        "vad_min_silence": 0.25,
+        "endpointing_min_delay": 0.2,
+        "endpointing_max_delay": 2.0,
+    },
+    "batch": {
+        "turn_detection": "words",
+        "vad_min_silence": 0.55,
+        "endpointing_min_delay": 0.5,
+        "endpointing_max_delay": 2.0,
+    },
+}
+# The STT provider of each stack (providers/stacks.py STACKS has the models); "local" is batch.
+_STACK_STT = {"economy": "deepgram", "premium": "deepgram", "local": "local"}
+
+
+def stt_kind(stack: str, stt: str | None = None) -> str:
+    """The kind of STT: batch for a non-streaming one (the local Whisper), else streaming."""
+    provider = (stt or "").partition("/")[0] or _STACK_STT.get(stack, "deepgram")
+    return "batch" if provider == "local" else "streaming"
+
+
 # A block override looks like "deepgram/nova-3": provider, a slash, then the model.
 _BLOCK_RE = re.compile(r"^[a-z0-9_-]+/[A-Za-z0-9._:-]+$")
 
@@ -110,11 +141,9 @@ class Settings(BaseSettings):
     filler_after: float = Field(1.5, ge=0, le=30)
 
     # --- Turn-taking (set explicitly: the framework's defaults call LiveKit's cloud) ---------
-    # 0.55/0.5 (the framework's values, set explicitly) for every stack and channel: faster VAD
-    # settings cut off callers who pause while dictating, and neither LiveKit's audio turn
-    # detector nor our word rules reach 0 cut-offs without late turns on the turn-taking corpus
-    # (python -m bench turntaking; docs/benchmarks.md, "Natural turn-taking").
-    vad_min_silence: float = Field(0.55, gt=0, le=5)
+    # The four values below default per kind of STT (TURN_DEFAULTS above: streaming for the
+    # economy and premium stacks, batch for local); the field defaults are the streaming ones.
+    vad_min_silence: float = Field(0.25, gt=0, le=5)
     vad_activation_threshold: float = Field(0.5, gt=0, lt=1)
     # silero: the Silero plugin; inference: LiveKit's native local Silero (livekit-local-inference).
     vad_engine: VadEngine = "silero"
@@ -123,10 +152,14 @@ class Settings(BaseSettings):
     # hears a finished turn and max_delay when it hears a pause; words: our dictation-aware
     # text detector (providers/turn_words.py) does the same from the transcript
     # (python -m bench turntaking; docs/benchmarks.md).
-    turn_detection: TurnDetection = "vad"
+    turn_detection: TurnDetection = "words"
+    # words: how long an open dictation (an address, a lone surname, a date of birth without
+    # its year) waits before it commits; empty: ENDPOINTING_MAX_DELAY, as a pause mid-item does
+    # (providers/turn_words.py).
+    turn_words_hold: float | None = Field(1.2, ge=0, le=10)
     endpointing_mode: EndpointingMode = "fixed"  # dynamic: min delay learned from the caller
-    endpointing_min_delay: float = Field(0.5, ge=0, le=10)
-    endpointing_max_delay: float = Field(3.0, gt=0, le=30)
+    endpointing_min_delay: float = Field(0.2, ge=0, le=10)
+    endpointing_max_delay: float = Field(2.0, gt=0, le=30)
     interruptions: bool = True
     min_interruption_duration: float = Field(0.5, ge=0, le=5)
     # Words the STT must hear before caller speech interrupts the agent: 2 lets a one-word
@@ -291,7 +324,7 @@ class Settings(BaseSettings):
             raise ValueError("is not a valid database URL") from None
         return v
 
-    @field_validator("phrase_cache_dir", mode="before")
+    @field_validator("phrase_cache_dir", "turn_words_hold", mode="before")
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if v == "" else v
@@ -300,6 +333,16 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, v: Any) -> Any:
         return v.upper() if isinstance(v, str) else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _turn_defaults(cls, data: Any) -> Any:
+        """Fill the turn-taking values nobody set from TURN_DEFAULTS for this stack's STT."""
+        if not isinstance(data, dict):
+            return data
+        given = {str(k).lower() for k, v in data.items() if v is not None}
+        kind = stt_kind(str(data.get("stack") or "economy"), data.get("stt") or None)
+        return {**{k: v for k, v in TURN_DEFAULTS[kind].items() if k not in given}, **data}
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> Settings:

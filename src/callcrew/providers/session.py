@@ -40,7 +40,7 @@ def turn_handling(settings: Settings, detector: Any = None) -> TurnHandlingOptio
     elif settings.turn_detection == "words":
         from callcrew.providers.turn_words import DictationTurnDetector
 
-        detection = DictationTurnDetector()
+        detection = DictationTurnDetector(hold_s=settings.turn_words_hold)
     return {
         "turn_detection": detection,
         "endpointing": {

@@ -3,18 +3,28 @@
 LiveKit's local audio end-of-turn model (v1-mini) hears prosody only; on the turn-taking corpus
 (bench/turns) it scores a caller pausing inside a phone number about as high as one who has
 finished (docs/benchmarks.md). A booking desk's callers pause mostly while dictating, and
-what they have said so far shows it: a digit group short of a phone number, spelled letters,
-an email with no domain yet, a trailing "um", "and", "at", "is". This detector gives the
-session's endpointing those cases (P low: wait `max_delay`, during which a caller who goes on
-keeps the turn) and everything else P high (commit after `min_delay`).
+what they have said so far shows it. Two kinds of evidence, both from the words alone:
+
+- the last words are mid-item: a digit group short of a phone number, spelled letters, an email
+  with no domain yet, a trailing "um", "and", "at", "is", "let me check...";
+- the turn opened a dictation whose end the words cannot show: an address ("I live at",
+  "unit", "postcode"), a lone surname or first name (the spelling usually follows), a date of
+  birth without its year, an email being given ("send it to bookings at ...").
+
+Either gives the session's endpointing P low (it waits `max_delay`, during which a caller who
+goes on keeps the turn); everything else P high (commit after `min_delay`). So the long wait
+is paid only when the transcript says the caller is mid-dictation, and ordinary lines stay fast.
 
 It plugs into LiveKit's text turn-detector protocol (`predict_end_of_turn(chat_ctx)`), so it
-runs on the final transcript: deterministic, no model, no network, microseconds per turn.
-Punctuation is ignored (an STT's full stop after a pause says nothing about the next words).
+runs on the transcript so far: deterministic, no model, no network, microseconds per turn.
+Punctuation is ignored (an STT's full stop or comma after a pause says nothing reliable about
+the next words). Lists ("a cut, ... a wash, ... and a blow dry") are out of its reach: their
+first item is a finished answer in words (docs/benchmarks.md counts them).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -23,6 +33,9 @@ from livekit.agents import llm
 LIKELY = 0.9
 UNLIKELY = 0.05
 THRESHOLD = 0.5
+# An open dictation's wait, from the VAD's end of speech: the corpus's pauses after a
+# finished-looking piece of an address, name or date run to 1.2 s (docs/benchmarks.md).
+HOLD_S = 1.2
 
 DIGITS = {
     "zero": 1, "oh": 1, "o": 1, "one": 1, "two": 1, "three": 1, "four": 1, "five": 1,
@@ -35,52 +48,147 @@ NUMBER_WORDS = {
     "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty",
     "ninety", "hundred", "thousand",
 }  # fmt: skip
-# Words after which a phone caller goes on (fillers, connectives, "my number is", ...).
+# Words after which a caller goes on (fillers, connectives, prepositions, "my number is", ...).
 GOES_ON = {
-    "um", "uh", "er", "erm", "hmm", "mm", "well", "so", "actually", "like", "and", "or", "but",
-    "at", "on", "in", "to", "of", "for", "with", "from", "the", "a", "an", "my", "our", "your",
-    "is", "it's", "its", "that's", "that", "was", "are", "dot", "underscore", "dash", "hyphen",
-    "plus", "code", "number", "spelled", "spelt", "name", "surname", "email", "address",
-    "postcode", "reference", "ends", "think", "wondering", "calendar", "see", "uhm",
+    "um", "uh", "er", "erm", "hmm", "mm", "uhm", "well", "so", "actually", "like", "and", "or",
+    "but", "at", "on", "in", "to", "of", "for", "with", "from", "the", "a", "an", "my", "our",
+    "your", "is", "it's", "its", "that's", "that", "was", "are", "dot", "underscore", "dash",
+    "hyphen", "plus", "code", "number", "spelled", "spelt", "name", "surname", "email",
+    "address", "postcode", "reference", "ends", "wondering", "past",
 }  # fmt: skip
+AFFIRMATIONS = {"mm hmm", "mm hm", "mhm", "uh huh", "mm", "yeah", "yep", "okay", "ok", "right"}
+TIME_WORDS = {"around", "about", "after", "before", "by", "till", "until", "past", "half"}
 TLDS = {"com", "org", "net", "io", "edu", "gov", "uk", "co", "de", "fr", "ie", "ca", "au"}
+MONTHS = {
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december",
+}  # fmt: skip
+ORDINALS = {
+    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+    "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth",
+    "seventeenth", "eighteenth", "nineteenth", "twentieth", "thirtieth",
+}  # fmt: skip
+# "let me check", "hold on", "one moment": the caller is looking something up.
+STALLS = re.compile(
+    r"\b(let me (check|think|see|look|find)|hold on|hang on|one (sec|second|moment)|"
+    r"just a (sec|second|moment))\b"
+)
+# An address goes on (flat, town, postcode) for as long as the caller likes.
+ADDRESS = re.compile(
+    r"\b(i live at|live at|address is|my address|home address|unit|flat|apartment|suite|"
+    r"post ?code|zip ?code|zip)\b"
+)
+# A lone name after these is usually spelled next ("My surname is Whitfield, W H I T ...").
+NAME_CUE = re.compile(r"\b(surname|last name|family name|first name|spelled|spelt|spell)\b")
+EMAIL_CUE = re.compile(r"\b(email|e mail|send it to|send that to|send them to)\b")
+DATE_CUE = re.compile(r"\b(date of birth|birthday|born on|born)\b")
+STALL_TAIL = 3  # "let me check my calendar" holds; "... okay, Friday works" does not
 _WORD = re.compile(r"[a-z0-9']+")
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    return _WORD.findall(text.lower().replace("-", " "))
 
 
 def _letter(w: str) -> bool:
     return len(w) == 1 and w.isalpha() and w not in ("a", "i", "o")
 
 
-def incomplete(text: str) -> bool:
-    """True when the words so far look like a caller in the middle of dictating."""
-    ws = words(text)
-    if not ws:
-        return False
+def _digit_run(ws: list[str]) -> int:
+    run = 0
+    for w in reversed(ws):
+        if w in DIGITS:
+            run += DIGITS[w]
+        elif w.isdigit():
+            run += len(w)
+        else:
+            break
+    return run
+
+
+def _mid_item(ws: list[str]) -> bool:
+    """The last words stop inside an item: the caller has more to say whatever was asked."""
     last = ws[-1]
     if last in GOES_ON or _letter(last):
         return True
-    if "email" in ws or "e-mail" in text.lower():
-        # an email is finished by its domain
-        return last not in TLDS
+    text = " ".join(ws)
+    stalls = list(STALLS.finditer(text))
+    if stalls and len(text[stalls[-1].end() :].split()) <= STALL_TAIL:
+        return True
+    if EMAIL_CUE.search(text) and last not in TLDS:  # an email is finished by its domain
+        return True
     if last in DIGITS or last.isdigit():
-        run = 0
-        for w in reversed(ws):
-            if w in DIGITS:
-                run += DIGITS[w]
-            elif w.isdigit():
-                run += len(w)
-            else:
-                break
+        run = _digit_run(ws)
+        before = ws[-1 - run] if run < len(ws) else ""
+        if run <= 2 and before in TIME_WORDS:  # "around three", "after four": a time
+            return False
         return run < PHONE_DIGITS
     return last in NUMBER_WORDS  # "I live at twelve", "one hundred and twenty"
 
 
+def _open_dictation(ws: list[str]) -> bool:
+    """The turn opened a dictation the words cannot show the end of (address, lone surname,
+    date of birth without a year, an email without its domain, a caller looking something up)."""
+    text = " ".join(ws)
+    if ADDRESS.search(text) or _email_on_its_way(ws):
+        return True
+    cue = NAME_CUE.search(text)
+    if cue and _lone_name(text[cue.end() :].split()):
+        return True
+    if DATE_CUE.search(text):  # a date of birth is finished by its year
+        month = next((i for i, w in enumerate(ws) if w in MONTHS), None)
+        year = month is not None and (
+            any(w.isdigit() and len(w) == 4 for w in ws[month:])
+            or sum(w in NUMBER_WORDS or w in DIGITS for w in ws[month:]) >= 2
+        )
+        return not year
+    # "the twenty third" with no month yet: a date on its way
+    return ws[-1] in ORDINALS and not any(w in MONTHS for w in ws)
+
+
+def _email_on_its_way(ws: list[str]) -> bool:
+    """ "j smith underscore forty two at example": an email (no cue said) on its way."""
+    if ws[-1] in TLDS or "at" not in ws[1:]:
+        return False
+    at = len(ws) - 1 - ws[::-1].index("at")
+    return "dot" in ws or "underscore" in ws or any(_letter(w) for w in ws[:at])
+
+
+def _lone_name(after: list[str]) -> bool:
+    """One name word after the cue ("is Whitfield", "Siobhan"), not yet spelled."""
+    rest = [w for w in after if w not in ("is", "it's", "its", "name", "my", "the")]
+    return len(rest) == 1 and not _letter(rest[0])
+
+
+def verdict(text: str) -> str:
+    """The verdict: "mid" (the last words stop inside an item: wait `max_delay`), "open" (a
+    dictation whose end the words cannot show: wait `HOLD_S`) or "done" (commit after
+    `min_delay`)."""
+    ws = words(text)
+    if not ws or " ".join(ws) in AFFIRMATIONS:  # "Mm-hmm." on its own is a yes, not a "hmm..."
+        return "done"
+    if _mid_item(ws):
+        return "mid"
+    return "open" if _open_dictation(ws) else "done"
+
+
+def incomplete(text: str) -> bool:
+    """True when the words so far look like a caller in the middle of dictating."""
+    return verdict(text) != "done"
+
+
 class DictationTurnDetector:
-    """LiveKit's text turn-detector protocol (voice/turn.py `_TurnDetector`)."""
+    """LiveKit's text turn-detector protocol (voice/turn.py `_TurnDetector`).
+
+    LiveKit's endpointing knows two waits (min and max delay); `hold_s` is a third, for an
+    open dictation: the prediction itself waits it, then answers "finished". The session
+    cancels a pending prediction the moment the caller speaks again (VAD start of speech), so
+    a caller who goes on within `hold_s` keeps the turn. `hold_s` None: an open dictation
+    waits `max_delay` like a mid-item pause.
+    """
+
+    def __init__(self, hold_s: float | None = HOLD_S) -> None:
+        self.hold_s = hold_s
 
     @property
     def model(self) -> str:
@@ -104,4 +212,8 @@ class DictationTurnDetector:
             if item.type == "message" and item.role == "user":
                 text = item.text_content or ""
                 break
-        return UNLIKELY if incomplete(text) else LIKELY
+        v = verdict(text)
+        if v == "open" and self.hold_s is not None:
+            await asyncio.sleep(self.hold_s)
+            return LIKELY
+        return LIKELY if v == "done" else UNLIKELY

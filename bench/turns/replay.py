@@ -1,0 +1,133 @@
+"""The turn decisions, replayed without a clock: what each configuration decides at every pause
+of the corpus, from the words said so far and LiveKit's endpointing rule.
+
+    .venv/bin/python -m bench.turns.replay
+
+The real-time suite (`python -m bench turntaking`) measures the same thing through the audio
+path, but on a starved machine its event loop stalls (the mic's frames go out a second late)
+and a stall commits turns by itself. This replay is deterministic and load-free: it asks the
+detector (providers/turn_words.py) what LiveKit would ask it, at each pause, and applies
+LiveKit's endpointing (voice/audio_recognition.py `_bounce_eou_task`) with the timings measured
+here (docs/benchmarks.md):
+
+- the VAD's end-of-speech anchor lands `LAG_S` (~0.1 s, Silero) after the true end; the VAD
+  reports the end of speech `silence` later; a batch STT's transcript comes `X_S` after that;
+- the turn commits at anchor + the chosen delay (min_delay, max_delay) but not before the
+  end of speech is reported (and, batch, transcribed); an open dictation's hold runs from there;
+- a caller who goes on is heard (VAD start of speech, which cancels the pending commit)
+  `RESUME_S` after they start again.
+
+A pause is a cut-off when the commit comes before the caller is heard again. It models
+decisions, not CPU: STT errors and word timing inside a piece are the real-time suite's job.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+LAG_S = 0.1  # Silero's anchor after the true end (70-155 ms measured, p50 ~105 ms)
+RESUME_S = 0.1  # VAD start of speech after the caller goes on (activation + one window)
+X_S = 0.1  # the batch STT fake's transcript after the VAD's end of speech
+LATE_S = 1.5
+
+
+@dataclass(frozen=True)
+class Config:
+    label: str
+    silence: float
+    min_delay: float
+    max_delay: float
+    detection: str = "vad"  # vad | words
+    hold_s: float | None = 1.2
+    batch: bool = False
+
+
+CONFIGS = [
+    Config("defaults (vad 0.55/0.5)", 0.55, 0.5, 3.0),
+    Config("fast-vad (0.25/0.2)", 0.25, 0.2, 3.0),
+    Config("words 0.4/0.3, batch", 0.4, 0.3, 2.0, "words", batch=True),
+    Config("words-0.55 (local), batch", 0.55, 0.5, 2.0, "words", batch=True),
+    Config("cloud-words, no hold", 0.25, 0.2, 2.0, "words", hold_s=None),
+    Config("cloud-words (economy, premium)", 0.25, 0.2, 2.0, "words"),
+    Config("cloud-words, hold 0.8", 0.25, 0.2, 2.0, "words", hold_s=0.8),
+]
+
+
+def wait_s(cfg: Config, said: str) -> tuple[float, str]:
+    """Seconds from the true end of speech to the commit, and the detector's verdict."""
+    from callcrew.providers.turn_words import verdict
+
+    reported = LAG_S + cfg.silence + (X_S if cfg.batch else 0.0)  # end of speech known
+    if cfg.detection == "vad":
+        return max(reported, LAG_S + cfg.min_delay), "vad"
+    v = verdict(said)
+    if v == "done":
+        return max(reported, LAG_S + cfg.min_delay), v
+    if v == "open" and cfg.hold_s is not None:
+        return max(reported + cfg.hold_s, LAG_S + cfg.min_delay), v
+    return max(reported, LAG_S + cfg.max_delay), v
+
+
+def replay(cfg: Config, lines: list[Any]) -> dict[str, Any]:
+    cut: list[dict[str, Any]] = []
+    ending_waits: list[float] = []
+    late = 0
+    for ln in lines:
+        pieces = [ln.words_of(k) for k in range(len(ln.pieces))]
+        for k, pause in enumerate(ln.pauses):
+            said = " ".join(pieces[: k + 1])
+            w, v = wait_s(cfg, said)
+            if pause > 0 and w < pause + RESUME_S:
+                cut.append({"voice": ln.voice, "line": " ".join(pieces), "said": said, "as": v})
+                break
+        else:
+            w, _ = wait_s(cfg, " ".join(pieces))
+            late += w > LATE_S
+            if ln.kind == "plain":
+                ending_waits.append(w)
+    dictation = [ln for ln in lines if ln.kind == "pause"]
+    from bench.common import pct
+
+    return {
+        "config": cfg.__dict__,
+        "dictation_lines": len(dictation),
+        "dictation_cut": len(cut),
+        "ending_commit_p50_s": pct(ending_waits, 0.5),
+        "ending_commit_p95_s": pct(ending_waits, 0.95),
+        "late": late,
+        "cut": cut,
+    }
+
+
+def main() -> dict[str, Any]:
+    from bench.common import ms, table, write_result
+    from bench.turns.corpus import lines
+
+    # every text line in every voice is the same words: one voice per line, as the suite
+    corpus = lines()
+    results = [replay(c, corpus) for c in CONFIGS]
+    heads = ["config", "dictation cut", "commit after true end p50/p95 (ending)", "late >1.5 s"]
+    rows = [
+        [
+            r["config"]["label"],
+            f"{r['dictation_cut']}/{r['dictation_lines']}",
+            f"{ms(r['ending_commit_p50_s'])}/{ms(r['ending_commit_p95_s'])}",
+            r["late"],
+        ]
+        for r in results
+    ]
+    print(table(heads, rows))
+    for r in results:
+        print(f"  {r['config']['label']}: cut at")
+        for c in r["cut"]:
+            print(f"    {c['said']!r} ({c['as']}) in {c['line']!r}")
+    path = write_result("turns-replay", {"results": results})
+    print(f"wrote {path}")
+    print(json.dumps({r["config"]["label"]: r["dictation_cut"] for r in results}))
+    return {"results": results}
+
+
+if __name__ == "__main__":
+    main()
