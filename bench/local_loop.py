@@ -117,7 +117,7 @@ async def rehearse(paths: list[str], out: Path) -> list[dict[str, Any]]:
     from callcrew.simulate.runner import run_scenario
     from callcrew.simulate.scenario import load_scenario
 
-    # the local stack's settings (its turn-taking defaults: settings.py TURN_DEFAULTS "batch");
+    # the local stack's settings (its turn-taking defaults: turn_defaults.py TURN_DEFAULTS "batch");
     # turn-taking variables in the environment override them
     db = f"sqlite:///{out / 'x.db'}"
     settings = Settings(_env_file=None, stack="local", database_url=db)  # type: ignore[call-arg]

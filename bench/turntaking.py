@@ -47,7 +47,7 @@ IN_TIME_S = 0.1  # a line "in time": no mic frame went out later than this
 
 # name -> configuration. `defaults` / `cloud-defaults` are the framework's (and callcrew's
 # previous) values; the shipped ones are `cloud-words` (economy, premium) and `words-0.55`
-# (local): settings.py TURN_DEFAULTS.
+# (local): turn_defaults.py TURN_DEFAULTS.
 CONFIGS: dict[str, TurnConfig] = {
     c.label: c
     for c in [

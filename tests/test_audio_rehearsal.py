@@ -146,7 +146,7 @@ def rehearsals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("audio")
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
-        # the audio rehearsal runs Whisper: the local stack's turn-taking (settings.TURN_DEFAULTS)
+        # the audio rehearsal runs Whisper: the local stack's turn-taking (turn_defaults.py)
         stt="local/tiny.en",
         reports_dir=out / "reports",
         database_url=f"sqlite:///{out / 'unused.db'}",

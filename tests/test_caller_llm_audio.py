@@ -60,7 +60,7 @@ async def test_the_llm_callers_lines_are_spoken_and_heard(tmp_path: Path) -> Non
     async with serve(ScriptedLLM()) as stub:
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
-            # the rehearsal runs Whisper: the local stack's turn-taking (settings.TURN_DEFAULTS)
+            # the rehearsal runs Whisper: the local stack's turn-taking (turn_defaults.py)
             stt="local/tiny.en",
             reports_dir=tmp_path / "reports",
             database_url=f"sqlite:///{tmp_path / 'unused.db'}",

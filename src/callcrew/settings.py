@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 
 from callcrew.context import ContextPolicy
 from callcrew.redact import mask_urls
+from callcrew.turn_defaults import TURN_DEFAULTS, stt_kind
 
 StackName = Literal["economy", "premium", "local"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -30,37 +31,6 @@ EndpointingMode = Literal["fixed", "dynamic"]
 VadEngine = Literal["silero", "inference"]
 # LiveKit refuses a TurnDetector with less VAD silence than this (eot/base.py: 200 + 50 ms).
 EOT_MIN_VAD_SILENCE = 0.25
-
-# Turn-taking defaults by the kind of STT the stack runs, chosen from the turn-taking table
-# (python -m bench turntaking; docs/benchmarks.md, "Natural turn-taking"). A value set in the
-# environment or .env wins over these. Streaming (economy, premium: Deepgram) sends finals
-# while the caller is still pausing, so a short VAD silence plus the dictation-aware word
-# detector answers finished lines fast and waits out dictation. Batch (local: Whisper) only
-# hears VAD-cut segments: a short VAD silence hands it fragments it transcribes badly, so the
-# local stack keeps the longer silence and adds the word detector on top.
-TURN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "streaming": {
-        "turn_detection": "words",
-        "vad_min_silence": 0.25,
-        "endpointing_min_delay": 0.2,
-        "endpointing_max_delay": 2.0,
-    },
-    "batch": {
-        "turn_detection": "words",
-        "vad_min_silence": 0.55,
-        "endpointing_min_delay": 0.5,
-        "endpointing_max_delay": 2.0,
-    },
-}
-# The STT provider of each stack (providers/stacks.py STACKS has the models); "local" is batch.
-_STACK_STT = {"economy": "deepgram", "premium": "deepgram", "local": "local"}
-
-
-def stt_kind(stack: str, stt: str | None = None) -> str:
-    """The kind of STT: batch for a non-streaming one (the local Whisper), else streaming."""
-    provider = (stt or "").partition("/")[0] or _STACK_STT.get(stack, "deepgram")
-    return "batch" if provider == "local" else "streaming"
-
 
 # A block override looks like "deepgram/nova-3": provider, a slash, then the model.
 _BLOCK_RE = re.compile(r"^[a-z0-9_-]+/[A-Za-z0-9._:-]+$")
