@@ -383,7 +383,9 @@ async def test_fault_matrix(
     if row.switch is not None:
         block, source, to = row.switch
         switches = [s for s in providers["switches"] if s["block"] == block and not s["available"]]
-        assert any(s["provider"] == source and s["to"] == to for s in switches), switches
+        assert any(s["provider"] == source and s["to"] == to for s in switches), [
+            (s["provider"], s["to"]) for s in switches
+        ]
         assert all(s["reason"] for s in switches)
     if row.served is not None:
         block, provider = row.served

@@ -182,7 +182,14 @@ class ProviderLog:
             self.errors.append("(further errors not kept)")
 
     def _served_handler(self, kind: BlockKind, label: str) -> Callable[[Any], None]:
-        def _on_metrics(_: Any) -> None:
+        def _on_metrics(ev: Any) -> None:
+            # A request cancelled before any output (a hanging provider the adapter gave up on)
+            # still reports metrics: it served nothing.
+            produced = getattr(ev, "audio_duration", None)
+            if produced is None:
+                produced = getattr(ev, "completion_tokens", 1)
+            if getattr(ev, "cancelled", False) and not produced:
+                return
             self.mark_served(kind, label)
 
         return _on_metrics
