@@ -28,6 +28,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 TurnDetection = Literal["vad", "eot", "words"]
 EndpointingMode = Literal["fixed", "dynamic"]
 VadEngine = Literal["silero", "inference"]
+JobExecutor = Literal["process", "thread"]
 # LiveKit refuses a TurnDetector with less VAD silence than this (eot/base.py: 200 + 50 ms).
 EOT_MIN_VAD_SILENCE = 0.25
 
@@ -73,6 +74,15 @@ class Settings(BaseSettings):
     # After SIGTERM the worker takes no new calls and waits this long for the current ones;
     # unset: MAX_CALL_SECONDS + 2 min, so a call in progress is never cut off by a deploy.
     drain_timeout: int | None = Field(None, ge=1, le=24 * 3600)
+    # Capacity (callcrew/load.py, docs/operations.md; measured by `python -m bench load`): the
+    # worker reports itself full at WORKER_MAX_CALLS calls, or when the CPU average reaches
+    # WORKER_CPU_FULL of the machine; unset max calls: CPU only (LiveKit's own rule).
+    worker_max_calls: int | None = Field(None, ge=1, le=1000)
+    worker_cpu_full: float = Field(0.95, ge=0, le=1)  # 0: the CPU is not counted
+    # process: one job process per call (LiveKit's pool, crash-isolated); thread: every call in
+    # the worker's own process. Idle processes kept warm (unset: LiveKit's, one per core).
+    job_executor: JobExecutor = "process"
+    num_idle_processes: int | None = Field(None, ge=0, le=64)
 
     # --- The crew ----------------------------------------------------------------------------
     crew: str = Field("default", description="entry point name in the 'callcrew.crews' group")

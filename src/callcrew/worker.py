@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from livekit.agents import AgentServer, JobProcess
+from livekit.agents import AgentServer, JobExecutorType, JobProcess
 
 from callcrew.job.channel import SIP_KIND, detect_call
 from callcrew.job.control import RoomCallControl, dispatch_dtmf
@@ -19,6 +19,7 @@ from callcrew.job.entrypoint import entrypoint
 from callcrew.job.report import make_report, on_session_end
 from callcrew.job.session import TEXT_ONLY_ENV, start_call
 from callcrew.job.state import _BACKGROUND, _RUNS, _STORES, CallRun, _background, store_for
+from callcrew.load import CallLoad
 from callcrew.metrics import tracing
 from callcrew.metrics.sinks import upkeep
 from callcrew.providers.session import load_vad, preload_turn_detector
@@ -70,8 +71,21 @@ def build_server(settings: Settings) -> AgentServer:
     )
     if settings.worker_port is not None:
         levels["port"] = settings.worker_port
+    if settings.num_idle_processes is not None:
+        levels["num_idle_processes"] = settings.num_idle_processes
     server = AgentServer(
         setup_fnc=prewarm,
+        job_executor_type=JobExecutorType(settings.job_executor),
+        # The engine and the crew imported once in LiveKit's forkserver, shared by every job
+        # process (callcrew/preload.py); a job process then starts in well under a second.
+        preload_modules=["callcrew.preload"],
+        # A busy 2-core box took 9.4 s to start a job process (LiveKit's limit is 10 s).
+        initialize_process_timeout=30.0,
+        load_fnc=CallLoad(
+            threshold=settings.worker_load_threshold,
+            max_calls=settings.worker_max_calls,
+            cpu_full=settings.worker_cpu_full,
+        ),
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=settings.livekit_secret() or None,

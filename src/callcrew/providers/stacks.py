@@ -10,6 +10,8 @@ order (providers/fallback.py turns them into LiveKit's FallbackAdapters).
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -61,6 +63,15 @@ class StackChoice:
 # fault-matrix tests add failing fakes at the plugin boundary this way.
 PluginFactory = Callable[["Settings", Block], Any]
 EXTRA_PLUGINS: dict[tuple[str, str], PluginFactory] = {}
+# Modules imported (once per process, job processes included) before a stack is resolved, to
+# fill EXTRA_PLUGINS in a real worker: the load bench's fixed-latency fakes (bench/load_plugins.py).
+PLUGIN_MODULES_ENV = "CALLCREW_PLUGIN_MODULES"
+
+
+def load_plugin_modules() -> None:
+    for name in os.environ.get(PLUGIN_MODULES_ENV, "").split(","):
+        if name.strip():
+            importlib.import_module(name.strip())
 
 
 # The seed's stacks (economy: Deepgram + GPT-4.1 mini + Cartesia; premium: ElevenLabs voice).
@@ -90,6 +101,7 @@ def _chain(spec: str | None) -> tuple[Block, ...]:
 
 
 def known_providers(kind: str) -> set[str]:
+    load_plugin_modules()
     builtin = {"stt": STT_PROVIDERS, "llm": LLM_PROVIDERS, "tts": TTS_PROVIDERS}[kind]
     return builtin | {p for (k, p) in EXTRA_PLUGINS if k == kind}
 
