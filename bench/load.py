@@ -191,6 +191,10 @@ def main(args: argparse.Namespace) -> int:
         )
         return 2
     ns = [1, 2] if args.quick else [int(x) for x in args.ns.split(",")]
+    import logging
+
+    # the agent cancels LLM streams it no longer needs (preemptive generation): not an error
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     up = devstack("up", target_load=args.target_load)
     if up.returncode != 0:
         print(f"bench load: scripts/devstack up failed:\n{up.stdout}{up.stderr}", file=sys.stderr)
@@ -248,8 +252,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["process", "thread"], default="process")
     p.add_argument("--idle", type=int, default=None, help="NUM_IDLE_PROCESSES")
     p.add_argument("--max-calls", type=int, default=0, help="WORKER_MAX_CALLS (0: unset)")
-    p.add_argument("--cpu-full", type=float, default=0.0,
-                   help="WORKER_CPU_FULL (0: CPU not counted, the worker never refuses)")
+    p.add_argument(
+        "--cpu-full",
+        type=float,
+        default=0.0,
+        help="WORKER_CPU_FULL (0: CPU not counted, the worker never refuses)",
+    )
     p.add_argument("--threshold", type=float, default=1.0, help="WORKER_LOAD_THRESHOLD")
     p.add_argument("--target-load", type=float, default=1.0, help="server agents.target_load")
     p.add_argument("--workers", type=int, default=1, help="worker processes on one server")

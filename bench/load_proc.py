@@ -189,6 +189,10 @@ class LLMStub:
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, daemon=True, name="llm-stub")
 
+    def script(self, body: dict[str, Any]) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+        """The reply to one request: (text, tool calls). Here always the same sentence."""
+        return self.REPLY, []
+
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._loop.run_until_complete(self._main())
@@ -201,8 +205,10 @@ class LLMStub:
 
         async def chat(request: web.Request) -> web.StreamResponse:
             self.requests += 1
-            stub.replies[:] = [StubReply(text=self.REPLY)]
+            text, tools = self.script(await request.json())
             await asyncio.sleep(self.ttft_s)
+            # set and taken with no await between: concurrent requests never swap replies
+            stub.replies[:] = [StubReply(text=text, tool_calls=tools)]
             return await stub._chat(request)
 
         app = web.Application()

@@ -224,6 +224,9 @@ class Settings(BaseSettings):
     # The worker's health-check HTTP port (LiveKit: 8081 in start, any free port in dev); set
     # it to run two workers on one host. 0 = any free port.
     worker_port: int | None = Field(None, ge=0, le=65535)
+    # Where the worker writes the health port it got (with WORKER_PORT=0, e.g. several replicas
+    # on one host network): the image's HEALTHCHECK reads it.
+    health_port_file: Path | None = None
 
     @field_validator("stt", "llm", "tts")
     @classmethod

@@ -95,10 +95,13 @@ def build_server(settings: Settings) -> AgentServer:
         **levels,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name, on_session_end=on_session_end)
-    server.on("worker_started", functools.partial(_start_upkeep, settings))
+    server.on("worker_started", functools.partial(_on_started, server, settings))
     return server
 
 
-def _start_upkeep(settings: Settings) -> None:
+def _on_started(server: AgentServer, settings: Settings) -> None:
     # In the worker's main process: outbox retries and pending-report recovery while idle.
     _background(upkeep(store_for(settings.database_url), settings))
+    if settings.health_port_file is not None:
+        port = server._http_server.port if server._http_server is not None else 0
+        settings.health_port_file.write_text(f"{port}\n")
