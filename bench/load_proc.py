@@ -297,12 +297,15 @@ def start_worker(home: Path, env_extra: dict[str, str], ready_timeout: float = 1
         )
     worker = WorkerProc(proc, log, home)
     deadline = time.monotonic() + ready_timeout
-    while "registered worker" not in worker.log_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            tail = "\n".join(worker.log_text().splitlines()[-30:])
-            worker.stop()
-            raise RuntimeError(f"the worker did not register:\n{tail}")
-        time.sleep(0.2)
+    try:
+        while "registered worker" not in worker.log_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(worker.log_text().splitlines()[-30:])
+                raise RuntimeError(f"the worker did not register:\n{tail}")
+            time.sleep(0.2)
+    except BaseException:  # Ctrl-C included: never leave a worker behind
+        worker.stop()
+        raise
     return worker
 
 

@@ -9,6 +9,7 @@ The names below are re-exported so `callcrew.worker` stays the one place to impo
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 from livekit.agents import AgentServer, JobExecutorType, JobProcess
@@ -25,6 +26,9 @@ from callcrew.metrics.sinks import upkeep
 from callcrew.providers.session import load_vad, preload_turn_detector
 from callcrew.scrub import install_log_scrubber
 from callcrew.settings import Settings, load_settings
+
+# livekit/agents/ipc/_preload.py: falsy = never preload its local VAD/EOT models
+PRELOAD_LOCAL_INFERENCE_ENV = "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE"
 
 __all__ = [
     "SIP_KIND",
@@ -71,6 +75,11 @@ def build_server(settings: Settings) -> AgentServer:
     )
     if settings.worker_port is not None:
         levels["port"] = settings.worker_port
+    if settings.turn_detection != "eot" and settings.vad_engine != "inference":
+        # LiveKit preloads its own local VAD and its 244 MB end-of-turn model into every worker
+        # (the forkserver, or the one process of a thread executor) unless told not to; with
+        # VAD turn-taking and the Silero plugin neither is ever used (docs/operations.md).
+        os.environ.setdefault(PRELOAD_LOCAL_INFERENCE_ENV, "0")
     if settings.num_idle_processes is not None:
         levels["num_idle_processes"] = settings.num_idle_processes
     server = AgentServer(
