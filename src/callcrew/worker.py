@@ -111,6 +111,10 @@ def build_server(settings: Settings) -> AgentServer:
 def _on_started(server: AgentServer, settings: Settings) -> None:
     # In the worker's main process: outbox retries and pending-report recovery while idle.
     _background(upkeep(store_for(settings.database_url), settings))
+    _write_health_port(server, settings)
+
+
+def _write_health_port(server: AgentServer, settings: Settings) -> None:
     if settings.health_port_file is not None:
         port = server._http_server.port if server._http_server is not None else 0
         settings.health_port_file.write_text(f"{port}\n")
