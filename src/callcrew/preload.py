@@ -22,6 +22,12 @@ from callcrew.settings import load_settings
 with contextlib.suppress(Exception):
     load_crew(load_settings().crew)
     load_plugin_modules()
-for _name in ("livekit.agents.voice", "livekit.agents.beta.workflows"):
+# what a first call imported on its own event loop (seen as "event loop blocked ... importing")
+for _name in (
+    "livekit.agents.voice",
+    "livekit.agents.beta.workflows",
+    "openai.pagination",
+    "anyio",
+):
     with contextlib.suppress(ImportError):
         importlib.import_module(_name)
