@@ -112,6 +112,17 @@ def summarise(n: int, calls: list[CallResult], extra: dict[str, Any]) -> dict[st
         "dispatch_p50": pct(dispatch, 50),
         "dispatch_p95": pct(dispatch, 95),
         "greeting_p95": pct(greeting, 95),
+        "per_call": [
+            {
+                "room": c.room,
+                "dispatch_s": c.dispatch_s,
+                "greeting_s": c.greeting_s,
+                "waits": [round(w, 3) for _, w in c.waits],
+                "unanswered": c.unanswered,
+                "dropped": c.dropped,
+            }
+            for c in calls
+        ],
         **extra,
     }
 
@@ -212,15 +223,15 @@ def main(args: argparse.Namespace) -> int:
         env["WORKER_CPU_FULL"] = str(args.cpu_full)
         if args.idle is not None:
             env["NUM_IDLE_PROCESSES"] = str(args.idle)
-        if args.max_calls:
-            env["WORKER_MAX_CALLS"] = str(args.max_calls)
+        # unset here: the worker never reports itself full by calls (a raw capacity run)
+        env["WORKER_MAX_CALLS"] = str(args.max_calls or 1000)
         for kv in args.env:
             k, _, v = kv.partition("=")
             env[k] = v
         plan = CallPlan(
             url=lk["LIVEKIT_URL"], api_key=lk["LIVEKIT_API_KEY"],
             api_secret=lk["LIVEKIT_API_SECRET"], agent_name=AGENT, line=synthesise_line(),
-            turns=1 if args.quick else args.turns,
+            turns=1 if args.quick else args.turns, answer_timeout=args.answer_timeout,
         )  # fmt: skip
         print(f"stack {args.stack}: {json.dumps(describe(env))}; loadavg {loadavg()}", flush=True)
         home = Path(tempfile.mkdtemp(prefix="callcrew-load-"))
@@ -248,10 +259,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stack", choices=["cloud", "local"], default="cloud")
     p.add_argument("--ns", default="1,5,10,20,30", help="comma-separated numbers of calls")
     p.add_argument("--turns", type=int, default=4, help="caller lines per call")
+    p.add_argument("--answer-timeout", type=float, default=10.0, help="s: else unanswered")
     p.add_argument("--every", type=float, default=0.5, help="seconds between call starts")
     p.add_argument("--executor", choices=["process", "thread"], default="process")
     p.add_argument("--idle", type=int, default=None, help="NUM_IDLE_PROCESSES")
-    p.add_argument("--max-calls", type=int, default=0, help="WORKER_MAX_CALLS (0: unset)")
+    p.add_argument("--max-calls", type=int, default=0, help="WORKER_MAX_CALLS (0: never full)")
     p.add_argument(
         "--cpu-full",
         type=float,

@@ -11,7 +11,7 @@ import pytest
 from livekit.agents import JobExecutorType
 
 from callcrew import worker
-from callcrew.load import CallLoad
+from callcrew.load import CALLS_PER_CORE, CallLoad, default_max_calls
 from callcrew.providers import stacks
 from callcrew.settings import Settings, SettingsError, load_settings
 
@@ -98,3 +98,16 @@ def test_the_health_port_file_holds_the_port(tmp_path: Path) -> None:
     server = SimpleNamespace(_http_server=SimpleNamespace(port=43210))
     worker._write_health_port(server, settings)  # type: ignore[arg-type]
     assert path.read_text().strip() == "43210"
+
+
+def test_unset_max_calls_is_the_measured_figure_per_core() -> None:
+    cloud, local = CALLS_PER_CORE["cloud"], CALLS_PER_CORE["local"]
+    assert default_max_calls(False, cores=2) == int(cloud * 2)
+    assert default_max_calls(True, cores=2) == int(local * 2)
+    assert default_max_calls(True, cores=0.5) >= 1  # a small container still takes a call
+    local_worker = worker.build_server(_settings(stack="local", llm_base_url="http://x/v1"))
+    assert isinstance(local_worker._load_fnc, CallLoad)
+    assert local_worker._load_fnc.max_calls == default_max_calls(True)
+    cloud_worker = worker.build_server(_settings())
+    assert isinstance(cloud_worker._load_fnc, CallLoad)
+    assert cloud_worker._load_fnc.max_calls == default_max_calls(False)

@@ -23,8 +23,20 @@ from typing import Any
 from livekit.agents import utils
 from livekit.agents.utils.hw import get_cpu_monitor
 
+# Calls per core at which a worker reports itself full when WORKER_MAX_CALLS is unset: the most
+# that stayed within +100 ms p95 of one call through the real server (python -m bench load on
+# a 2-core machine; docs/benchmarks.md, "Capacity through the real server").
+CALLS_PER_CORE = {"cloud": 10.0, "local": 1.0}
+
 _SAMPLE_S = 0.5
 _WINDOW = 5  # 2.5 s, as LiveKit's own load average
+
+
+def default_max_calls(local_models: bool, cores: float | None = None) -> int:
+    """WORKER_MAX_CALLS when unset: the measured calls per core times this machine's cores
+    (its cgroup's CPU quota, in a container)."""
+    cores = get_cpu_monitor().cpu_count() if cores is None else cores
+    return max(1, int(CALLS_PER_CORE["local" if local_models else "cloud"] * cores))
 
 
 class CallLoad:

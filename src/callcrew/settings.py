@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     drain_timeout: int | None = Field(None, ge=1, le=24 * 3600)
     # Capacity (callcrew/load.py, docs/operations.md; measured by `python -m bench load`): the
     # worker reports itself full at WORKER_MAX_CALLS calls, or when the CPU average reaches
-    # WORKER_CPU_FULL of the machine; unset max calls: CPU only (LiveKit's own rule).
+    # WORKER_CPU_FULL of the machine; unset max calls: the measured calls per core of the stack
+    # (cloud providers or local models) times the machine's cores.
     worker_max_calls: int | None = Field(None, ge=1, le=1000)
     worker_cpu_full: float = Field(0.95, ge=0, le=1)  # 0: the CPU is not counted
     # process: one job process per call (LiveKit's pool, crash-isolated); thread: every call in

@@ -20,10 +20,11 @@ from callcrew.job.entrypoint import entrypoint
 from callcrew.job.report import make_report, on_session_end
 from callcrew.job.session import TEXT_ONLY_ENV, start_call
 from callcrew.job.state import _BACKGROUND, _RUNS, _STORES, CallRun, _background, store_for
-from callcrew.load import CallLoad
+from callcrew.load import CallLoad, default_max_calls
 from callcrew.metrics import tracing
 from callcrew.metrics.sinks import upkeep
 from callcrew.providers.session import load_vad, preload_turn_detector
+from callcrew.providers.stacks import resolve_stack
 from callcrew.scrub import install_log_scrubber
 from callcrew.settings import Settings, load_settings
 
@@ -92,7 +93,7 @@ def build_server(settings: Settings) -> AgentServer:
         initialize_process_timeout=30.0,
         load_fnc=CallLoad(
             threshold=settings.worker_load_threshold,
-            max_calls=settings.worker_max_calls,
+            max_calls=settings.worker_max_calls or default_max_calls(_local_models(settings)),
             cpu_full=settings.worker_cpu_full,
         ),
         ws_url=settings.livekit_url,
@@ -106,6 +107,12 @@ def build_server(settings: Settings) -> AgentServer:
     server.rtc_session(entrypoint, agent_name=settings.agent_name, on_session_end=on_session_end)
     server.on("worker_started", functools.partial(_on_started, server, settings))
     return server
+
+
+def _local_models(settings: Settings) -> bool:
+    """Whisper or Hibari in the job process: calls cost whole cores, not a few percent."""
+    choice = resolve_stack(settings)
+    return "local" in (choice.stt.provider, choice.tts.provider)
 
 
 def _on_started(server: AgentServer, settings: Settings) -> None:
