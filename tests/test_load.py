@@ -37,9 +37,7 @@ def test_a_busy_cpu_fills_the_worker_before_max_calls() -> None:
 
 
 def test_without_max_calls_the_load_is_the_cpu_and_cpu_full_zero_ignores_it() -> None:
-    assert CallLoad(threshold=0.7, max_calls=None, cpu_full=1.0).of(50, 0.5) == pytest.approx(
-        0.35
-    )
+    assert CallLoad(threshold=0.7, max_calls=None, cpu_full=1.0).of(50, 0.5) == pytest.approx(0.35)
     ignore = CallLoad(threshold=1.0, max_calls=None, cpu_full=0.0)
     assert ignore.of(50, 1.0) == 0.0  # the load bench's "never refuse"
 
