@@ -193,6 +193,27 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(" | ".join(str(c) for c in cells), flush=True)
 
 
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The table for docs/benchmarks.md."""
+    out = [
+        "| N calls | held | never dispatched | dropped | unanswered lines | dispatch p50 / p95 "
+        "| wait p50 | wait p95 | p95, all N up (turns) | worker CPU (cores) | machine CPU "
+        "| PSS idle -> peak | PSS / extra call | RSS / extra call | loadavg (1/5/15) |",
+        "|---" * 15 + "|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['n']} | {r['held']} | {r['never_dispatched']} | {r['dropped']} "
+            f"| {r['unanswered']} | {ms(r['dispatch_p50'])} / {ms(r['dispatch_p95'])} ms "
+            f"| {ms(r['wait_p50'])} ms | {ms(r['wait_p95'])} ms "
+            f"| {ms(r['full_p95'])} ms ({r['full_turns']}) | {r['worker_cores']} "
+            f"| {r['machine_cpu']:.0%} | {r['idle_pss_mb']} -> {r['peak_pss_mb']} MB "
+            f"| {r['pss_per_call_mb']} MB | {r['rss_per_call_mb']} MB "
+            f"| {' '.join(r['loadavg'].split()[:3])} |"
+        )
+    return "\n".join(out)
+
+
 def main(args: argparse.Namespace) -> int:
     if os.environ.get("CALLCREW_DEVSTACK_ISOLATED") != "1":
         print(
@@ -243,6 +264,7 @@ def main(args: argparse.Namespace) -> int:
         stub.stop()
         devstack("down", target_load=args.target_load)
     print_table(rows)
+    print(markdown(rows))
     from bench.common import write_result
 
     path = write_result(
