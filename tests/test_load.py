@@ -109,3 +109,20 @@ def test_unset_max_calls_is_the_measured_figure_per_core() -> None:
     cloud_worker = worker.build_server(_settings())
     assert isinstance(cloud_worker._load_fnc, CallLoad)
     assert cloud_worker._load_fnc.max_calls == default_max_calls(False)
+
+
+def test_prewarm_takes_the_forkservers_vad_only_with_the_same_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import callcrew.preload as preload
+
+    monkeypatch.delenv("VAD_MIN_SILENCE", raising=False)
+    monkeypatch.setattr(preload, "VAD", object())
+    monkeypatch.setattr(preload, "VAD_KEY", preload.vad_key(load_settings()))
+    proc = SimpleNamespace(userdata={})
+    worker.prewarm(proc)  # type: ignore[arg-type]
+    assert proc.userdata["vad"] is preload.VAD  # shared copy-on-write, not loaded again
+    monkeypatch.setenv("VAD_MIN_SILENCE", "0.3")
+    worker.prewarm(proc)  # type: ignore[arg-type]
+    assert proc.userdata["vad"] is not preload.VAD  # other settings: its own VAD
+    assert proc.userdata["vad"]._opts.min_silence_duration == pytest.approx(0.3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from typing import Any
 
 from livekit.agents import AgentServer, JobExecutorType, JobProcess
@@ -54,9 +55,18 @@ __all__ = [
 def prewarm(proc: JobProcess) -> None:
     settings = load_settings()
     tracing.setup_from_env()  # per job process; only when OTEL_EXPORTER_OTLP_*ENDPOINT is set
-    proc.userdata["vad"] = load_vad(settings)
+    proc.userdata["vad"] = _forked_vad(settings) or load_vad(settings)
     # TURN_DETECTION=eot: load the end-of-turn model here, not in the first call
     proc.userdata["turn_detector_loaded"] = preload_turn_detector(settings)
+
+
+def _forked_vad(settings: Settings) -> Any:
+    """The VAD the forkserver loaded (callcrew/preload.py), if this process came from it with
+    the same VAD settings; else None and prewarm loads its own."""
+    preload = sys.modules.get("callcrew.preload")
+    if preload is None or preload.vad_key(settings) != preload.VAD_KEY:
+        return None
+    return preload.VAD
 
 
 def build_server(settings: Settings) -> AgentServer:
