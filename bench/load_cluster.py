@@ -264,7 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--calls", type=int, default=10)
     args = p.parse_args(argv)
+    import logging
+
     from tests.pg_cluster import find_bindir, running_cluster
+
+    # the agent cancels LLM streams it no longer needs (preemptive generation): not an error
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
 
     bindir = find_bindir()
     if bindir is None:
