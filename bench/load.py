@@ -38,11 +38,13 @@ from bench.load_proc import (
     TreeSampler,
     WorkerProc,
     breakdown,
+    cpu_of,
     describe,
     devstack,
     devstack_env,
     loadavg,
     machine_busy,
+    server_pid,
     settle,
     start_worker,
 )
@@ -74,10 +76,14 @@ def stack_env(stack: str, llm_url: str) -> dict[str, str]:
 
 
 def synthesise_line() -> Any:
-    from bench.common import CallerLine, render
+    import numpy as np
 
-    pcm, _ = render(CallerLine([LINE]))
-    return pcm
+    from bench.common import CallerLine, render
+    from bench.load_caller import RATE
+
+    pcm, _ = render(CallerLine([LINE]))  # 16 kHz
+    t = np.arange(len(pcm) * RATE // 16_000) * 16_000 / RATE
+    return np.interp(t, np.arange(len(pcm)), pcm).astype(np.int16)
 
 
 async def run_n(plan: CallPlan, n: int, every: float) -> list[CallResult]:
@@ -141,10 +147,15 @@ def measure(
         idle_tree = [breakdown(w.proc.pid) for w in workers]
         cpu0 = sum(s.cpu_s() for s in samplers)
         busy0, total0 = machine_busy()
+        lk_pid = server_pid()
+        lk0 = cpu_of(lk_pid) if lk_pid else 0.0
+        me0 = sum(os.times()[:2])
         t0 = time.time()
         calls = asyncio.run(run_n(plan, n, args.every))
         t1 = time.time()
         cpu1 = sum(s.cpu_s() for s in samplers)
+        me1 = sum(os.times()[:2])
+        lk1 = cpu_of(lk_pid) if lk_pid else 0.0
         busy1, total1 = machine_busy()
         load = loadavg()
         peaks = [s.peak(t0, t1) for s in samplers]
@@ -157,6 +168,9 @@ def measure(
             "window_s": round(t1 - t0, 1),
             "worker_cores": round((cpu1 - cpu0) / (t1 - t0), 2),
             "machine_cpu": round((busy1 - busy0) / max(total1 - total0, 1), 2),
+            # the same box also runs the callers (this process) and livekit-server
+            "callers_cores": round((me1 - me0) / (t1 - t0), 2),
+            "server_cores": round((lk1 - lk0) / (t1 - t0), 2),
             "idle_rss_mb": round(idle_rss), "idle_pss_mb": round(idle_pss),
             "peak_rss_mb": round(peak_rss), "peak_pss_mb": round(peak_pss),
             "pss_per_call_mb": round((peak_pss - idle_pss) / n, 1),
@@ -180,6 +194,7 @@ def measure(
 def print_table(rows: list[dict[str, Any]]) -> None:
     head = ("N", "held", "never disp.", "dropped", "unans.", "dispatch p50/p95 ms",
             "wait p50 ms", "wait p95 ms", "p95 all-up ms", "worker cores", "machine",
+            "callers/server cores",
             "PSS idle/peak MB", "PSS/call MB", "RSS/call MB", "loadavg")  # fmt: skip
     print(" | ".join(head))
     for r in rows:
@@ -187,7 +202,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             r["n"], r["held"], r["never_dispatched"], r["dropped"], r["unanswered"],
             f"{ms(r['dispatch_p50'])}/{ms(r['dispatch_p95'])}", ms(r["wait_p50"]),
             ms(r["wait_p95"]), f"{ms(r['full_p95'])} ({r['full_turns']})", r["worker_cores"],
-            f"{r['machine_cpu']:.0%}", f"{r['idle_pss_mb']}/{r['peak_pss_mb']}",
+            f"{r['machine_cpu']:.0%}", f"{r['callers_cores']}/{r['server_cores']}",
+            f"{r['idle_pss_mb']}/{r['peak_pss_mb']}",
             r["pss_per_call_mb"], r["rss_per_call_mb"], " ".join(r["loadavg"].split()[:3]),
         ]  # fmt: skip
         print(" | ".join(str(c) for c in cells), flush=True)
@@ -198,8 +214,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     out = [
         "| N calls | held | never dispatched | dropped | unanswered lines | dispatch p50 / p95 "
         "| wait p50 | wait p95 | p95, all N up (turns) | worker CPU (cores) | machine CPU "
-        "| PSS idle -> peak | PSS / extra call | RSS / extra call | loadavg (1/5/15) |",
-        "|---" * 15 + "|",
+        "| callers / server CPU | PSS idle -> peak | PSS / extra call | RSS / extra call "
+        "| loadavg (1/5/15) |",
+        "|---" * 16 + "|",
     ]
     for r in rows:
         out.append(
@@ -207,7 +224,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"| {r['unanswered']} | {ms(r['dispatch_p50'])} / {ms(r['dispatch_p95'])} ms "
             f"| {ms(r['wait_p50'])} ms | {ms(r['wait_p95'])} ms "
             f"| {ms(r['full_p95'])} ms ({r['full_turns']}) | {r['worker_cores']} "
-            f"| {r['machine_cpu']:.0%} | {r['idle_pss_mb']} -> {r['peak_pss_mb']} MB "
+            f"| {r['machine_cpu']:.0%} | {r['callers_cores']} / {r['server_cores']} "
+            f"| {r['idle_pss_mb']} -> {r['peak_pss_mb']} MB "
             f"| {r['pss_per_call_mb']} MB | {r['rss_per_call_mb']} MB "
             f"| {' '.join(r['loadavg'].split()[:3])} |"
         )

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 from livekit import api, rtc
 
-RATE = 16_000
+# 48 kHz end to end, WebRTC's own rate: no resampler on the callers' side (they share the box
+# with the worker, so their CPU is kept to what a real phone or browser would spend elsewhere)
+RATE = 48_000
 FRAME = RATE // 50  # 20 ms
 VOICED_RMS = 300.0  # int16: the agent's silence is (near) digital zero, its speech thousands
 QUIET_S = 0.8  # this much silence after voiced audio: the agent has finished speaking
@@ -142,7 +144,7 @@ class CallPlan:
     api_key: str
     api_secret: str
     agent_name: str
-    line: np.ndarray[Any, Any]  # the caller's speech, int16 16 kHz (synthesised once)
+    line: np.ndarray[Any, Any]  # the caller's speech, int16 at RATE (synthesised once)
     turns: int = 4
     answer_timeout: float = 10.0
     dispatch_timeout: float = 30.0

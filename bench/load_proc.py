@@ -137,6 +137,27 @@ class TreeSampler:
         return max(window, key=lambda s: s.pss_mb) if window else None
 
 
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 once it is gone."""
+    st = _stat(pid)
+    return st[1] if st is not None else 0.0
+
+
+def server_pid() -> int | None:
+    """The livekit-server of this devstack (its command line names our state dir's config)."""
+    config = os.environ.get("CALLCREW_DEVSTACK_DIR", "")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"livekit-server") and config.encode() in b" ".join(argv):
+            return int(entry.name)
+    return None
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     parts = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
