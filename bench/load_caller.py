@@ -216,7 +216,7 @@ async def run_call(plan: CallPlan, room_name: str) -> CallResult:
             res.dropped = "no greeting"
             return res
         res.greeting_s = greeting - t_dispatch_wall
-        if not await ear.quiet(60):
+        if not await ear.quiet(20):
             res.dropped = "greeting never ended"
             return res
         for _ in range(plan.turns):
@@ -230,7 +230,7 @@ async def run_call(plan: CallPlan, room_name: str) -> CallResult:
                 res.unanswered += 1
                 continue
             res.waits.append((true_end, heard - true_end))
-            if not await ear.quiet(60):
+            if not await ear.quiet(20):
                 res.dropped = "reply never ended"
                 return res
         if agent_left.is_set():
