@@ -26,7 +26,7 @@ from livekit.agents.utils.hw import get_cpu_monitor
 # Calls per core at which a worker reports itself full when WORKER_MAX_CALLS is unset: the most
 # that stayed within +100 ms p95 of one call through the real server (python -m bench load on
 # a 2-core machine; docs/benchmarks.md, "Capacity through the real server").
-CALLS_PER_CORE = {"cloud": 1.0, "local": 0.5}
+CALLS_PER_CORE = {"cloud": 0.5, "local": 0.5}
 
 _SAMPLE_S = 0.5
 _WINDOW = 5  # 2.5 s, as LiveKit's own load average
