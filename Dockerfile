@@ -51,9 +51,12 @@ RUN mkdir -p /app/var/reports && chown -R callcrew:callcrew /app/var
 USER 10001:10001
 # Plugin model files are fetched now, at build time (the running worker never downloads).
 RUN callcrew download-files
-# The worker's health endpoint (`callcrew start` serves it on 8081): 200 "OK" while connected.
+# The worker's health endpoint (`callcrew start` serves it on 8081, or on any free port with
+# WORKER_PORT=0, as scaled replicas sharing the host network do): 200 "OK" while connected. The
+# worker writes the port it got to HEALTH_PORT_FILE; the check falls back to 8081.
+ENV HEALTH_PORT_FILE=/tmp/callcrew-health-port
 EXPOSE 8081
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; f = os.environ['HEALTH_PORT_FILE']; p = open(f).read().strip() if os.path.exists(f) else '8081'; urllib.request.urlopen(f'http://127.0.0.1:{p}/', timeout=4)"]
 ENTRYPOINT ["callcrew"]
 CMD ["start"]

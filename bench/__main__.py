@@ -4,8 +4,9 @@ bench/results/. They report numbers and never pass or fail on them.
 Suites: engine, greeting, context, concurrency, cost, turntaking, turntaking_interrupts,
 fallback, outbox, soak (and `all`, in that order). The local Whisper/Hibari voice loop is
 separate: `python -m bench.local_loop`; so are the cost levers that need audio, `python -m
-bench.cost_audio`, and livekit-server's CPU per call-minute, `python -m bench.server_cpu`
-(inside `scripts/devstack isolated`).
+bench.cost_audio`, livekit-server's CPU per call-minute, `python -m bench.server_cpu`
+(inside `scripts/devstack isolated`), and capacity through the real server, `python -m bench
+load --help`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ SUITES = [
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["load"]:  # through the real server, with its own options (bench/load.py)
+        from bench import load
+
+        return load.main(load.parser().parse_args(argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("suite", choices=[*SUITES, "all"])
     parser.add_argument("--quick", action="store_true", help="tiny N: a smoke run, not a result")

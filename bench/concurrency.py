@@ -9,6 +9,11 @@ p50/p95, CPU seconds per call-minute (process CPU time / summed call minutes), R
 frame was delivered: the event loop falling behind), and turns that never got an answer.
 Also the RSS of one fresh process with the engine, the crew and Silero loaded (a LiveKit job
 process, before its call).
+
+No server, no WebRTC, no job processes: this is the pipeline's own ceiling per process. The
+capacity of a machine is measured through the real livekit-server by `python -m bench load`
+(docs/benchmarks.md, "Capacity through the real server"), which supersedes the machine-level
+estimate this suite used to give.
 """
 
 from __future__ import annotations

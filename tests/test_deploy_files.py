@@ -121,7 +121,8 @@ def compose(
     )
 
 
-KEYS_ENV = {"LIVEKIT_API_KEY": KEY, "LIVEKIT_API_SECRET": SECRET}
+PG_PASSWORD = "compose-test-pg-password"
+KEYS_ENV = {"LIVEKIT_API_KEY": KEY, "LIVEKIT_API_SECRET": SECRET, "POSTGRES_PASSWORD": PG_PASSWORD}
 
 
 @pytest.fixture
@@ -191,7 +192,10 @@ def test_dockerfile_contract() -> None:
         "models are downloaded as the runtime user, into its home"
     )
     health = re.search(r"HEALTHCHECK .*?CMD (.+)", text, re.S)
-    assert health and "127.0.0.1:8081" in health.group(1)
+    # the port the worker wrote (replicas on one host network: WORKER_PORT=0), else 8081
+    assert health and "127.0.0.1:{p}" in health.group(1) and "HEALTH_PORT_FILE" in health.group(1)
+    assert "'8081'" in health.group(1)
+    assert re.search(r"^ENV HEALTH_PORT_FILE=\S+", text, re.M)
     assert re.search(r'^CMD \["start"\]', text, re.M)
     for src in re.findall(r"^COPY (?:--chown=\S+ )?(\S+) ", text, re.M):
         if not src.startswith("--from"):
@@ -208,7 +212,7 @@ def test_dockerignore_keeps_secrets_and_junk_out() -> None:
 
 def test_compose_services_fit_together(resolved: dict[str, Any]) -> None:
     services = resolved["services"]
-    assert set(services) == {"redis", "livekit", "sip", "agent"}
+    assert set(services) == {"redis", "livekit", "sip", "postgres", "agent"}
     for name in services:
         assert services[name]["network_mode"] == "host", name
 
@@ -228,6 +232,17 @@ def test_compose_services_fit_together(resolved: dict[str, Any]) -> None:
     assert agent["environment"]["LIVEKIT_URL"] == f"ws://127.0.0.1:{port}"
     assert agent["environment"]["LIVEKIT_API_KEY"] == KEY
     assert _mount(agent, "/app/sip.yaml") == str(REPO / "sip.yaml")
+    # scalable (`--scale agent=N`): no fixed name or host port, every replica on one store
+    assert "container_name" not in agent and not agent.get("ports")
+    assert agent["environment"]["WORKER_PORT"] == "0"
+    pg = services["postgres"]
+    assert agent["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert agent["build"]["args"]["EXTRAS"] == "postgres"
+    assert agent["environment"]["DATABASE_URL"] == (
+        f"postgresql+psycopg://{pg['environment']['POSTGRES_USER']}:{PG_PASSWORD}"
+        f"@127.0.0.1:5432/{pg['environment']['POSTGRES_DB']}"
+    )
+    assert "listen_addresses=127.0.0.1" in pg["command"]
 
     redis_cmd = services["redis"]["command"]
     redis_addr = _yaml("livekit.yaml")["redis"]["address"]

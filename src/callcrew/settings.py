@@ -10,7 +10,6 @@ should see every missing or wrong value in one run, not one per restart.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import SplitResult, urlsplit
@@ -21,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from callcrew.context import ContextPolicy
-from callcrew.redact import mask_urls
+from callcrew.settings_errors import SettingsError, describe_error
 from callcrew.turn_defaults import TURN_DEFAULTS, stt_kind
 
 StackName = Literal["economy", "premium", "local"]
@@ -29,6 +28,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 TurnDetection = Literal["vad", "eot", "words"]
 EndpointingMode = Literal["fixed", "dynamic"]
 VadEngine = Literal["silero", "inference"]
+JobExecutor = Literal["process", "thread"]
 # LiveKit refuses a TurnDetector with less VAD silence than this (eot/base.py: 200 + 50 ms).
 EOT_MIN_VAD_SILENCE = 0.25
 
@@ -39,19 +39,6 @@ _BLOCK_RE = re.compile(r"^[a-z0-9_-]+/[A-Za-z0-9._:-]+$")
 # Read in this order, later files winning: `.env` overrides `.env.local` (which LiveKit's CLI
 # writes), so a value a user put in `.env` on purpose is never shadowed by a generated file.
 ENV_FILES: tuple[str, ...] = (".env.local", ".env")
-
-
-class SettingsError(Exception):
-    """One or more settings are missing or invalid; `problems` holds one sentence per setting."""
-
-    def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = list(problems)
-        super().__init__(self.render())
-
-    def render(self) -> str:
-        lines = ["callcrew cannot start: fix these settings (environment or .env):"]
-        lines += [f"  - {p}" for p in self.problems]
-        return "\n".join(lines)
 
 
 class Settings(BaseSettings):
@@ -74,6 +61,16 @@ class Settings(BaseSettings):
     # After SIGTERM the worker takes no new calls and waits this long for the current ones;
     # unset: MAX_CALL_SECONDS + 2 min, so a call in progress is never cut off by a deploy.
     drain_timeout: int | None = Field(None, ge=1, le=24 * 3600)
+    # Capacity (callcrew/load.py, docs/operations.md; measured by `python -m bench load`): the
+    # worker reports itself full at WORKER_MAX_CALLS calls, or when the CPU average reaches
+    # WORKER_CPU_FULL of the machine; unset max calls: the measured calls per core of the stack
+    # (cloud providers or local models) times the machine's cores.
+    worker_max_calls: int | None = Field(None, ge=1, le=1000)
+    worker_cpu_full: float = Field(0.95, ge=0, le=1)  # 0: the CPU is not counted
+    # process: one job process per call (LiveKit's pool, crash-isolated); thread: every call in
+    # the worker's own process. Idle processes kept warm (unset: LiveKit's, one per core).
+    job_executor: JobExecutor = "process"
+    num_idle_processes: int | None = Field(None, ge=0, le=64)
 
     # --- The crew ----------------------------------------------------------------------------
     crew: str = Field("default", description="entry point name in the 'callcrew.crews' group")
@@ -217,6 +214,9 @@ class Settings(BaseSettings):
     # The worker's health-check HTTP port (LiveKit: 8081 in start, any free port in dev); set
     # it to run two workers on one host. 0 = any free port.
     worker_port: int | None = Field(None, ge=0, le=65535)
+    # Where the worker writes the health port it got (with WORKER_PORT=0, e.g. several replicas
+    # on one host network): the image's HEALTHCHECK reads it.
+    health_port_file: Path | None = None
 
     @field_validator("stt", "llm", "tts")
     @classmethod
@@ -357,25 +357,12 @@ def _split_url(v: str) -> SplitResult:
     return parts
 
 
-def _describe(err: dict[str, Any]) -> str:
-    loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
-    msg = str(err.get("msg", "is invalid"))
-    msg = msg.removeprefix("Value error, ")
-    raw = err.get("input")
-    shown = (
-        ""
-        if raw is None or isinstance(raw, dict) or "secret" in loc or "key" in loc
-        else (f" (got {raw!r})")
-    )
-    return mask_urls(f"{loc.upper()}: {msg}{shown}")
-
-
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings or raise SettingsError listing every problem at once."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise SettingsError(_describe(e) for e in exc.errors()) from None  # type: ignore[arg-type]
+        raise SettingsError(describe_error(e) for e in exc.errors()) from None  # type: ignore[arg-type]
     except UnicodeDecodeError as exc:
         # pydantic-settings reads .env from the working directory without naming it.
         env_file = Path(".env").resolve()

@@ -387,6 +387,9 @@ def callcrew_worker(
         LLM_BASE_URL=llm_stub.url,
         LOG_LEVEL="INFO",
         WORKER_LOAD_THRESHOLD=E2E_LOAD_THRESHOLD,
+        # never full: not by calls (callcrew/load.py) nor by a CPU busy with the test suite
+        WORKER_MAX_CALLS="1000",
+        WORKER_CPU_FULL="0",
         PYTHONUNBUFFERED="1",
     )
     callcrew = Path(sys.executable).with_name("callcrew")

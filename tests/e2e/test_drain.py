@@ -60,6 +60,8 @@ def drain_worker(
         LLM_BASE_URL=llm_stub.url,
         LOG_LEVEL="INFO",
         WORKER_LOAD_THRESHOLD="1.0",
+        WORKER_MAX_CALLS="1000",
+        WORKER_CPU_FULL="0",
         DRAIN_TIMEOUT="240",
         # The session's e2e worker still holds the default 8081 while this test runs.
         WORKER_PORT="0",

@@ -13,6 +13,7 @@ Such an entry never gets `OPENAI_API_KEY` (one vendor's key is not sent to anoth
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Callable
@@ -125,6 +126,15 @@ class StackChoice:
 # fault-matrix tests add failing fakes at the plugin boundary this way.
 PluginFactory = Callable[["Settings", Block], Any]
 EXTRA_PLUGINS: dict[tuple[str, str], PluginFactory] = {}
+# Modules imported (once per process, job processes included) before a stack is resolved, to
+# fill EXTRA_PLUGINS in a real worker: the load bench's fixed-latency fakes (bench/load_plugins.py).
+PLUGIN_MODULES_ENV = "CALLCREW_PLUGIN_MODULES"
+
+
+def load_plugin_modules() -> None:
+    for name in os.environ.get(PLUGIN_MODULES_ENV, "").split(","):
+        if name.strip():
+            importlib.import_module(name.strip())
 
 
 # The seed's stacks (economy: Deepgram + GPT-4.1 mini + Cartesia; premium: ElevenLabs voice).
@@ -162,6 +172,7 @@ def _chain(spec: str | None, name: str, problems: list[str]) -> tuple[Block, ...
 
 
 def known_providers(kind: str) -> set[str]:
+    load_plugin_modules()
     builtin = {"stt": STT_PROVIDERS, "llm": LLM_PROVIDERS, "tts": TTS_PROVIDERS}[kind]
     return builtin | {p for (k, p) in EXTRA_PLUGINS if k == kind}
 

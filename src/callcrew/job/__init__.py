@@ -1,0 +1,1 @@
+"""One LiveKit job = one call: channel detection, session start, call control, report."""
