@@ -20,7 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from callcrew.context import ContextPolicy
-from callcrew.settings_errors import SettingsError, describe_error
+from callcrew.settings_errors import SettingsError as SettingsError  # re-exported
+from callcrew.settings_errors import describe_error
 from callcrew.turn_defaults import TURN_DEFAULTS, stt_kind
 
 StackName = Literal["economy", "premium", "local"]
