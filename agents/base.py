@@ -11,6 +11,7 @@ from agents import keypad
 from agents.calldata import CallData
 from agents.prompting import instructions
 from callcrew.context import trim_context
+from callcrew.providers.agent_providers import agent_kwargs
 
 
 class CrewAgent(Agent):
@@ -27,6 +28,8 @@ class CrewAgent(Agent):
             # LiveKit's own id (its hand-off records, logs) is the stage name too, so a report
             # names each agent one way: "intro", never "intro_agent" from the class name.
             id=self.stage,
+            # The profile's `desk.agents.<stage>` overrides (its own LLM, voice, turn-taking).
+            **agent_kwargs(state, self.stage, state.desk.agents.get(self.stage)),
         )
 
     def prompt_values(self) -> dict[str, Any]:

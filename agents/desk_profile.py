@@ -6,6 +6,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from callcrew.call import ProfileSection
 from callcrew.profile import BusinessProfile
+from callcrew.providers.agent_providers import AgentProviders
+
+# The desk's agents by their stage names (`CrewAgent.stage`): the keys of `agents:`.
+AGENT_STAGES = ("intro", "appointments", "survey", "wrapup")
 
 
 class Service(BaseModel):
@@ -24,6 +28,18 @@ class DeskProfile(BaseModel):
     slot_step_minutes: int = Field(30, gt=0, le=240)
     booking_horizon_days: int = Field(60, gt=0, le=366)
     services: list[Service] = Field(min_length=1)
+    agents: dict[str, AgentProviders] = Field(
+        default_factory=dict, description="per-agent STT/LLM/TTS and turn-taking overrides"
+    )
+
+    @model_validator(mode="after")
+    def _known_agents(self) -> DeskProfile:
+        unknown = sorted(set(self.agents) - set(AGENT_STAGES))
+        if unknown:
+            raise ValueError(
+                f"agents: no such agent {', '.join(unknown)}; the desk's: {', '.join(AGENT_STAGES)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_services(self) -> DeskProfile:
