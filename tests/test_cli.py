@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from callcrew.cli import app
 
 pytestmark = pytest.mark.unit
 runner = CliRunner()
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_help_lists_the_commands() -> None:
@@ -49,3 +53,26 @@ def test_worker_refuses_an_unsigned_crm_webhook(monkeypatch: pytest.MonkeyPatch)
     allowed = runner.invoke(app, ["start"])
     assert allowed.exit_code == 2  # still no LiveKit settings, but no complaint about the hook
     assert "CRM_WEBHOOK_SECRET" not in allowed.output
+
+
+def test_worker_names_the_keys_a_per_agent_override_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = yaml.safe_load((REPO / "agents" / "data" / "default_business.yaml").read_text())
+    profile["desk"]["agents"] = {"wrapup": {"tts": "elevenlabs/eleven_flash_v2_5"}}
+    (tmp_path / "business.yaml").write_text(yaml.safe_dump(profile))
+    monkeypatch.setenv("BUSINESS_PROFILE", str(tmp_path / "business.yaml"))
+    result = runner.invoke(app, ["start"])
+    assert result.exit_code == 2
+    assert "ELEVENLABS_API_KEY is not set" in result.output
+    assert "the profile's agents.wrapup overrides it" in result.output
+
+
+def test_worker_names_a_broken_profile_among_its_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "business.yaml").write_text("name: x\n")
+    monkeypatch.setenv("BUSINESS_PROFILE", str(tmp_path / "business.yaml"))
+    result = runner.invoke(app, ["start"])
+    assert result.exit_code == 2
+    assert "invalid business profile" in result.output and "LIVEKIT_URL" in result.output

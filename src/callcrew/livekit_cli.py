@@ -29,12 +29,20 @@ def _fail(exc: Exception) -> typer.Exit:
 def check_worker_settings(settings: Settings) -> None:
     """Every problem that would stop a worker from taking calls, reported together."""
     from callcrew.metrics.webhook import webhook_problems
+    from callcrew.profile import ProfileError, load_profile
+    from callcrew.providers.agent_providers import missing_agent_keys
 
     problems = settings.livekit_problems() + webhook_problems(settings)
     try:
-        problems += missing_keys(settings, resolve_stack(settings))
+        choice = resolve_stack(settings)
+        problems += missing_keys(settings, choice)
+        # The crew's agents may name their own providers (and so need their keys) in the profile.
+        section = load_profile(settings.business_profile, settings.crew).section
+        problems += missing_agent_keys(settings, choice, section)
     except SettingsError as exc:
         problems += exc.problems
+    except ProfileError as exc:
+        problems.append(str(exc))
     if problems:
         raise SettingsError(problems)
 

@@ -243,3 +243,32 @@ def agent_kwargs(state: Any, agent: str, overrides: AgentProviders | None) -> di
         return {}
     errors = getattr(state, "errors", None)
     return call.build(agent, overrides, errors if isinstance(errors, list) else [])
+
+
+def overrides_in(section: Any, where: str = "") -> list[tuple[str, AgentProviders]]:
+    """Every `AgentProviders` inside a crew's profile section, with where it sits."""
+    if isinstance(section, AgentProviders):
+        return [(where, section)]
+    found: list[tuple[str, AgentProviders]] = []
+    if isinstance(section, BaseModel):
+        for name in type(section).model_fields:
+            found += overrides_in(getattr(section, name), f"{where}.{name}".strip("."))
+    elif isinstance(section, dict):
+        for key, value in section.items():
+            found += overrides_in(value, f"{where}.{key}".strip("."))
+    elif isinstance(section, list | tuple):
+        for i, value in enumerate(section):
+            found += overrides_in(value, f"{where}.{i}".strip("."))
+    return found
+
+
+def missing_agent_keys(settings: Settings, base: StackChoice, section: Any) -> list[str]:
+    """The keys the crew's per-agent overrides need that the settings do not have, so the
+    worker refuses to start instead of an agent falling back mid-call."""
+    known = set(missing_keys(settings, base))
+    problems: list[str] = []
+    for where, overrides in overrides_in(section):
+        for problem in missing_keys(settings, overrides.choice(base)):
+            if problem not in known and problem not in problems:
+                problems.append(f"{problem}; the profile's {where} overrides it")
+    return problems
