@@ -42,12 +42,13 @@ SERVICE = "haircut"
 
 def contested_slot(now: datetime | None = None) -> str:
     """A slot id every caller asks for: the first valid haircut start a few days ahead."""
-    from callcrew.scheduling import SlotError, validate_start
+    from agents.desk_profile import desk
+    from agents.scheduling import SlotError, validate_start
 
     from callcrew.profile import load_profile
 
     profile = load_profile(None)
-    service = next(s for s in profile.services if s.id == SERVICE)
+    service = next(s for s in desk(profile).services if s.id == SERVICE)
     now = now or datetime.now(UTC)
     day = (now + timedelta(days=3)).astimezone(profile.tz).replace(second=0, microsecond=0)
     for offset in range(0, 14 * 24 * 4):
@@ -227,7 +228,7 @@ def run_cluster(database_url: str, calls: int, home: Path, *, workers: int = 2) 
                 time.sleep(0.5)
             time.sleep(3)  # a second delivery, if there is one, has time to arrive
             per_room = Counter(str(r["room"]) for r in mine)
-            appts = store.appointments.all()
+            appts = store.crew_data.appointments.all()  # the desk's table
             in_slot = [
                 a for a in appts
                 if f"{a.start.astimezone(_tz()):%Y-%m-%dT%H:%M}" == slot and a.status != "cancelled"
