@@ -30,6 +30,8 @@ TurnDetection = Literal["vad", "eot", "words"]
 EndpointingMode = Literal["fixed", "dynamic"]
 VadEngine = Literal["silero", "inference"]
 JobExecutor = Literal["process", "thread"]
+AutoSwitch = Literal["auto", "on", "off"]
+AudioRate = Literal[8000, 16000, 24000, 48000]
 # LiveKit refuses a TurnDetector with less VAD silence than this (eot/base.py: 200 + 50 ms).
 EOT_MIN_VAD_SILENCE = 0.25
 
@@ -144,6 +146,14 @@ class Settings(BaseSettings):
     stt_vad_gate: bool = True
     stt_gate_pre_roll_s: float = Field(0.5, ge=0, le=3)
     stt_gate_post_roll_s: float = Field(0.3, ge=0, le=3)
+    # The caller's audio as the session hears it. A phone line carries 8 kHz (G.711) or 16 kHz
+    # (G.722); 16 kHz is what Silero and the STTs run at, so no frame is resampled twice.
+    audio_input_rate: AudioRate = 16000
+    # For a screen: the agent's words published to the room in step with its audio, and
+    # LiveKit's session host (a RemoteSession can observe the call). auto: on for web callers,
+    # off on a phone line, which has no screen (they cost CPU per call: docs/benchmarks.md).
+    room_transcription: AutoSwitch = "auto"
+    session_host: AutoSwitch = "auto"
     silence_nudges: int = Field(2, ge=0, le=10, description="nudges before a silent call ends")
     max_call_seconds: float = Field(1800.0, gt=0, le=6 * 3600)
 

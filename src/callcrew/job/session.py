@@ -13,7 +13,7 @@ from livekit.agents import JobContext, llm
 from livekit.agents.voice import room_io
 from livekit.agents.voice.events import CloseEvent, CloseReason
 
-from callcrew.call import CallInfo, CallState, CrewContext
+from callcrew.call import CallInfo, CallState, Channel, CrewContext
 from callcrew.crews import load_crew
 from callcrew.guards import CallTimer, SilenceGuard
 from callcrew.job.control import RoomCallControl
@@ -88,7 +88,10 @@ async def start_call(
         await run.session.start(
             agent=agent,
             room=room,
+            session_host=for_screen(settings.session_host, info.channel),
             room_options=room_io.RoomOptions(
+                audio_input=room_io.AudioInputOptions(sample_rate=settings.audio_input_rate),
+                text_output=for_screen(settings.room_transcription, info.channel),
                 participant_identity=participant_identity or "",
                 # Any ending (agent goodbye, error, caller gone) drops the SIP leg too.
                 delete_room_on_close=True,
@@ -108,6 +111,11 @@ async def start_call(
         CallTimer(run.session, run.state, max_seconds=settings.max_call_seconds),
     ]
     return run
+
+
+def for_screen(switch: str, channel: Channel) -> bool:
+    """An `auto` switch of something only a screen shows: on for web callers, off on a phone."""
+    return channel is Channel.WEB if switch == "auto" else switch == "on"
 
 
 def _record_close(run: CallRun, ev: CloseEvent) -> None:

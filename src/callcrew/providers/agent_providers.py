@@ -160,8 +160,11 @@ class CallProviders:
     recovery: ProviderRecovery | None = None
 
     def build(self, agent: str, overrides: AgentProviders, errors: list[str]) -> dict[str, Any]:
-        from callcrew.providers.fallback import build_llm_chain, build_stt_chain, build_tts_chain
-        from callcrew.providers.gated_stt import gate_stt
+        from callcrew.providers.fallback import (
+            build_call_stt_chain,
+            build_llm_chain,
+            build_tts_chain,
+        )
         from callcrew.providers.recovery import RecoveringLLM
 
         settings, choice = self.settings, overrides.choice(self.choice)
@@ -178,17 +181,7 @@ class CallProviders:
                 ]:
                     raise SettingsError(missing)
                 if kind == "stt":
-
-                    def gate(member: Any) -> Any:
-                        return gate_stt(
-                            member,
-                            self.vad_model,
-                            enabled=settings.stt_vad_gate,
-                            pre_roll_s=settings.stt_gate_pre_roll_s,
-                            post_roll_s=settings.stt_gate_post_roll_s,
-                        )
-
-                    chain = build_stt_chain(settings, choice, self.vad_model, wrap=gate)
+                    chain = build_call_stt_chain(settings, choice, self.vad_model)
                 elif kind == "tts":
                     chain = build_tts_chain(settings, choice)
                 else:

@@ -87,6 +87,31 @@ def build_stt_chain(
     return Chain("stt", adapter, members, wrapped)
 
 
+def build_call_stt_chain(settings: Settings, choice: StackChoice, call_vad: Any) -> Chain:
+    """The call's STT chain: each streaming provider gated (`STT_VAD_GATE`), a batch one cut
+    into utterances by LiveKit's `StreamAdapter`, all on the session's one VAD inference
+    (providers/shared_vad.py: `call_vad` is the call's `CallVAD`, or None without a VAD)."""
+    from callcrew.providers.gated_stt import gate_stt
+
+    follower = call_vad.follower() if call_vad is not None else None
+
+    def gate(member: stt.STT[Any]) -> stt.STT[Any]:
+        return gate_stt(
+            member,
+            follower,
+            enabled=settings.stt_vad_gate,
+            pre_roll_s=settings.stt_gate_pre_roll_s,
+            post_roll_s=settings.stt_gate_post_roll_s,
+        )
+
+    chain = build_stt_chain(settings, choice, follower, wrap=gate)
+    if follower is not None and not chain.engine.capabilities.streaming:
+        # Else the session wraps it with its own VAD: a second inference on the same frames.
+        chain.engine = stt.StreamAdapter(stt=chain.engine, vad=follower)
+        chain.wrapped = [chain.engine]
+    return chain
+
+
 def build_tts_chain(settings: Settings, choice: StackChoice) -> Chain:
     members = [(str(b), build_tts(settings, b)) for b in choice.chain("tts")]
     if len(members) == 1:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from livekit.agents import NOT_GIVEN, AgentSession, llm, stt, vad
+from livekit.agents import NOT_GIVEN, AgentSession, llm, vad
 from livekit.agents.types import APIConnectOptions
 from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.turn import TurnHandlingOptions
@@ -20,13 +20,13 @@ from callcrew.metrics.agent_usage import track_agent_usage
 from callcrew.providers.agent_providers import CallProviders, register
 from callcrew.providers.fallback import (
     Chain,
+    build_call_stt_chain,
     build_llm_chain,
-    build_stt_chain,
     build_tts_chain,
 )
-from callcrew.providers.gated_stt import gate_stt
 from callcrew.providers.phrase_tts import PhraseTTS
 from callcrew.providers.recovery import ProviderRecovery, RecoveringLLM
+from callcrew.providers.shared_vad import call_vad
 from callcrew.providers.stacks import StackChoice
 from callcrew.settings import Settings
 
@@ -127,23 +127,13 @@ def build_session(
     Each block is its fallback chain (providers/fallback.py); with `recovery` the call gets the
     filler, the provider log and the all-failed ending (providers/recovery.py).
     """
+    # One VAD inference per call: the session's, heard by the STT gate and the batch adapter.
+    vad_model = call_vad(vad_model)
     chains: list[Chain] = []
     stt_model: Any = NOT_GIVEN
     tts_model: Any = NOT_GIVEN
     if not text_only:
-
-        def gate(member: stt.STT[Any]) -> stt.STT[Any]:
-            return gate_stt(
-                member,
-                vad_model,
-                enabled=settings.stt_vad_gate,
-                pre_roll_s=settings.stt_gate_pre_roll_s,
-                post_roll_s=settings.stt_gate_post_roll_s,
-            )
-
-        # Each provider gated on its own: a batch one in the chain (Whisper) keeps LiveKit's
-        # segmenting, which a gate's flush around the whole chain would reset.
-        stt_chain = build_stt_chain(settings, choice, vad_model, wrap=gate)
+        stt_chain = build_call_stt_chain(settings, choice, vad_model)
         tts_chain = build_tts_chain(settings, choice)
         chains = [stt_chain, tts_chain]
         stt_model = stt_chain.engine
