@@ -180,6 +180,7 @@ class CallerLine:
     voice: str = "espeak:en-us@150"  # bench/turns/corpus.py: espeak:NAME@WPM, hibari:V, real
     tag: str = ""
     said: list[str] | None = None  # the words of each piece, when a piece is not text (a WAV)
+    asked: str = ""  # the agent's question before the line (its last message), "" = none
 
     def words_of(self, k: int) -> str:
         return self.said[k] if self.said else self.pieces[k]
