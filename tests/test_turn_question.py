@@ -35,6 +35,10 @@ pytestmark = pytest.mark.unit
         ("Could I put you on hold for a moment?", {"yes_no"}),  # not a request for data
         ("What are the last four digits of the card?", set()),  # a card, not a phone number
         ("Read me the cards in your hand, please. Which ones are they?", {"list"}),
+        ("Which day suits you? I have times on Monday and Tuesday.", {"day"}),  # questions only
+        ("Shall I book it? And what name should I put it under?", {"name"}),
+        ("Sure. Can I take a number? And an email too.", {"phone"}),
+        ("Please spell your surname for me.", {"name", "spelling"}),  # no question: last sentence
         ("How can I help you today?", set()),
         ("When suits you?", set()),
         ("Great, you're all booked for Friday at ten.", set()),  # a statement asks nothing

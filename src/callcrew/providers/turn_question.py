@@ -9,9 +9,9 @@ expected, after "Could you spell that?" letters, after "What day and time?" a da
 half the answer. So:
 
 - `asked_for(question)`: the things the agent's last message asks for (`ASKS`), read from its
-  last question (real LLM phrasing varies: "Great! And which services were you thinking of
-  today?"); a yes/no question asks for a yes or no only, a statement or an unknown question
-  for nothing;
+  questions, not the statements around them (real LLM phrasing varies: "Great! And which
+  services were you thinking of today?"); a yes/no question asks for a yes or no only, a
+  statement (its last sentence is read) or an unknown question for nothing;
 - `leaves_open(asked, words)`: True when the answer so far plainly covers only part of it (one
   list item with no "and"/"or" and no "just"/"please"; a day without a time; a name without
   its spelling; a date of birth without its year; an email without its domain; an address,
@@ -112,23 +112,24 @@ PHONE_MIN_DIGITS = 7
 
 @lru_cache(maxsize=256)
 def asked_for(question: str) -> frozenset[str]:
-    """What the agent's message asks for, from its last question (or its last sentence)."""
+    """What the agent's message asks for, from its questions (or its last sentence)."""
     sentences = [s.strip() for s in _SENTENCE.findall(question) if s.strip()]
-    asking = [s for s in sentences if s.endswith("?")]
     if not sentences:
         return frozenset()
-    # from the first question on: "Great, Priya. Can I take a number? And an email too."
-    start = sentences.index(asking[0]) if asking else len(sentences) - 1
-    ws = words(" ".join(sentences[start:]))
-    if not ws:
-        return frozenset()
-    asks = _asks(ws)
-    if not asks and start > 0:  # "Read me the cards, please. Which ones are they?"
-        asks = _asks(words(question))
+    # only the questions: "Which day suits you? I have times on Monday." asks for a day
+    asking = [s for s in sentences if s.endswith("?")] or sentences[-1:]
+    asks = set().union(*(_asks(words(s)) for s in asking))
+    if not asks - {"yes_no"} and len(sentences) > len(asking):
+        # "Read me the cards, please. Which ones are they?": the question points back
+        asks |= _asks(words(question)) - {"yes_no"}
+    if asks - {"yes_no"}:
+        asks.discard("yes_no")  # "Shall I book it? What name should I put it under?"
     return frozenset(asks)
 
 
 def _asks(ws: list[str]) -> set[str]:
+    if not ws:
+        return set()
     text = " ".join(ws)
     lead = next((w for w in ws if w not in {"and", "so", "great", "okay", "ok", "right"}), "")
     if lead in _AUX and not _REQUEST.match(text) and not any(w in _WH for w in ws[:2]):
