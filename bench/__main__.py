@@ -52,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         "--sessions", type=int, default=None,
         help="turntaking only: simultaneous calls (default 7; fewer on a busy machine)",
     )  # fmt: skip
+    parser.add_argument(
+        "--tags", default=None,
+        help="turntaking only: comma-separated corpus tags to play (default: every line)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-question", action="store_true",
+        help="turntaking only: the session does not see the agent's question (corpus asked:)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON results")
     args = parser.parse_args(argv)
     from bench.common import quiet_logs

@@ -180,6 +180,7 @@ class CallerLine:
     voice: str = "espeak:en-us@150"  # bench/turns/corpus.py: espeak:NAME@WPM, hibari:V, real
     tag: str = ""
     said: list[str] | None = None  # the words of each piece, when a piece is not text (a WAV)
+    asked: str = ""  # the agent's question before the line (its last message), "" = none
 
     def words_of(self, k: int) -> str:
         return self.said[k] if self.said else self.pieces[k]
@@ -336,15 +337,21 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
     ]
     current: dict[str, Any] = {"i": None}
 
+    heard_upto: dict[int, float] = {}  # line -> when the batch STT was last asked
+
     def transcript(at: float) -> str:
-        """The words of the piece of the current line that ended last before `at`."""
+        """What a batch STT asked at `at` (the VAD's end of speech) hears: the words of the
+        current line's pieces that ended since it was last asked (one VAD segment can hold
+        several pieces when the pauses between them are shorter than the VAD's silence)."""
         i = current["i"]
         if i is None:
             return ""
         utt, (_, ends), line = utts[i], rendered[i], spec.lines[i]
         start = utt.started_at or at
-        said = [line.words_of(k) for k, e in enumerate(ends) if start + e <= at + 0.02]
-        return said[-1] if said else line.words_of(0)
+        since = heard_upto.get(i, -1.0)
+        heard_upto[i] = at
+        said = [line.words_of(k) for k, e in enumerate(ends) if since < start + e <= at + 0.02]
+        return " ".join(said)  # "" (nothing new: a split inside a piece) is no transcript
 
     def heard(lo: float, hi: float) -> str:
         """The words of the current line whose end (spread over each piece by length) lies in
@@ -436,6 +443,8 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
                 await settle(timeline.t0)
             for i, utt in enumerate(utts):
                 await asyncio.sleep(spec.pause_before_s)
+                if spec.lines[i].asked:
+                    await _agent_asked(session, spec.lines[i].asked)
                 current["i"] = i
                 overall = mic.max_lateness
                 mic.max_lateness = 0.0  # per line: how late the mic's frames went out
@@ -465,6 +474,16 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
         "input_max_lateness_s": round(mic.max_lateness, 4),
         **extra,
     }
+
+
+async def _agent_asked(session: AgentSession[Any], question: str) -> None:
+    """The agent's question before the caller's line, as its last message in the chat context
+    (what a turn detector reads with the transcript: LiveKit's audio_recognition copies the
+    agent's chat context), without speaking it: the line's timing stays the caller's alone."""
+    agent = session.current_agent
+    ctx = agent.chat_ctx.copy()
+    ctx.add_message(role="assistant", content=question)
+    await agent.update_chat_ctx(ctx)
 
 
 def _measure(

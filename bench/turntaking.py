@@ -1,12 +1,14 @@
 """Turn-taking: the corpus (bench/turns/corpus.yaml) through the real audio path, per
 configuration of VAD, turn detector, endpointing and preemption.
 
-    .venv/bin/python -m bench turntaking [--quick] [--configs NAME,NAME...]
+    .venv/bin/python -m bench turntaking [--quick] [--configs A,B] [--tags T,T] [--no-question]
 
 Every configuration hears the same lines: each text line in one voice (rotating through
 espeak-ng en-us, espeak-ng en-gb+f3 and Hibari heart) plus, when Debian's pocketsphinx-testdata
 is installed, real recorded speech, spread over `SESSIONS` simultaneous calls (bare Agent,
-fixed-latency LLM and TTS, bench/fakes.py). The batch configurations use the Whisper-like
+fixed-latency LLM and TTS, bench/fakes.py). Before each line the agent's chat context gets
+the line's `asked:` question as its last message (not spoken), so a text turn detector reads
+it as in a call (`--no-question`: not). The batch configurations use the Whisper-like
 non-streaming STT (VAD-cut, as the local stack); `cloud-*` the Deepgram-like streaming fake.
 
 Per configuration: turn gap p50/p95 (docs/benchmarks.md: total wait minus X on the path, LLM
@@ -78,10 +80,14 @@ CONFIGS: dict[str, TurnConfig] = {
 QUICK = ["defaults", "eot"]
 
 
-def corpus_lines(quick: bool) -> list[CallerLine]:
+def corpus_lines(quick: bool, *, question: bool = True) -> list[CallerLine]:
+    """The corpus; `question`: each line's session sees its `asked:` question (the agent's last
+    message before the line), else no question (the words alone, as before issue 15's round 3)."""
+    from dataclasses import replace
+
     from bench.turns.corpus import lines
 
-    all_lines = lines()
+    all_lines = lines() if question else [replace(ln, asked="") for ln in lines()]
     if not quick:
         return all_lines
     # one ending and one dictation line, in two different voices
@@ -220,7 +226,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if unknown:
             raise SystemExit(f"unknown config {unknown[0]!r}; one of: {', '.join(CONFIGS)}")
     load_before = _loadavg()
-    lines = corpus_lines(args.quick)
+    question = not getattr(args, "no_question", False)
+    lines = corpus_lines(args.quick, question=question)
+    if getattr(args, "tags", None):  # a subset: "list,name"
+        tags = {t.strip() for t in args.tags.split(",") if t.strip()}
+        lines = [ln for ln in lines if ln.tag in tags]
+        if not lines:
+            raise SystemExit(f"no corpus line has a tag in {sorted(tags)}")
     sessions = 1 if args.quick else (getattr(args, "sessions", None) or SESSIONS)
     # render every line before any clock runs (Hibari synthesizes in this process)
     await asyncio.gather(*(asyncio.to_thread(render, ln) for ln in lines))
@@ -256,6 +268,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "voices": voices,
         },
         "sessions": sessions,
+        "question": question,
         "load_before": load_before,
         "machine_at_start": machine(),
         "results": results,

@@ -99,6 +99,7 @@ def test_turntaking(tmp_path: Path) -> None:
     data = run_suite("turntaking", tmp_path)
     assert set(data["results"]) == {"defaults", "eot"}
     assert data["corpus"]["ending"] == data["corpus"]["dictation"] == 1
+    assert data["question"] is True  # each line's session saw its asked: question
     assert len(data["corpus"]["voices"]) == 2  # the two quick lines are in different voices
     for name, entry in data["results"].items():
         assert entry["config"]["turn_detection"] == ("eot" if name == "eot" else "vad")

@@ -14,6 +14,7 @@ from callcrew.providers.turn_words import (
     UNLIKELY,
     DictationTurnDetector,
     incomplete,
+    last_turn,
     verdict,
 )
 
@@ -113,3 +114,26 @@ async def test_an_open_dictation_holds_then_commits_unless_the_caller_goes_on() 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_protocol_reads_the_agents_question() -> None:
+    # the agent's last message before the caller's words is the question they answer
+    det = DictationTurnDetector(hold_s=None)  # an open verdict then reads as "unlikely"
+    ctx = llm.ChatContext.empty()
+    ctx.add_message(role="assistant", content="Hello, Maple Street Salon.")
+    ctx.add_message(role="user", content="Hi, I'd like to book.")
+    ctx.add_message(role="assistant", content="Great! And which services were you thinking of?")
+    ctx.add_message(role="user", content="I'd like a cut")
+    assert last_turn(ctx) == ("I'd like a cut", "Great! And which services were you thinking of?")
+    assert await det.predict_end_of_turn(ctx) == UNLIKELY  # one item of a list: hold
+    ctx.add_message(role="user", content="Just a cut, please.")
+    assert await det.predict_end_of_turn(ctx) == LIKELY  # the whole answer: commit
+
+
+async def test_protocol_without_a_question_is_unchanged() -> None:
+    det = DictationTurnDetector(hold_s=None)
+    ctx = llm.ChatContext.empty()
+    ctx.add_message(role="user", content="I'd like a cut")
+    assert last_turn(ctx) == ("I'd like a cut", None)
+    assert await det.predict_end_of_turn(ctx) == LIKELY
+    assert last_turn(llm.ChatContext.empty()) == ("", None)

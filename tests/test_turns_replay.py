@@ -31,3 +31,41 @@ def test_waits_follow_the_verdict() -> None:
     assert wait_s(cfg, "My surname is Whitfield") == (pytest.approx(1.55), "open")
     # VAD turn detection never reads the words
     assert wait_s(_by("defaults"), "My number is five five five") == (pytest.approx(0.65), "vad")
+
+
+def test_the_question_saves_the_finished_looking_pieces() -> None:
+    corpus = lines(real=False)
+    assert all(ln.asked for ln in corpus)  # every line carries the agent's question
+    for label in ("cloud-words (economy", "words-0.55 (local)"):
+        cfg = _by(label)
+        before = replay(cfg, corpus, question=False)
+        after = replay(cfg, corpus, question=True)
+        assert after["dictation_cut"] < before["dictation_cut"]
+        saved = {c["said"] for c in before["cut"]} - {c["said"] for c in after["cut"]}
+        assert "I'd like a cut," in saved or label.startswith("words")
+        assert "For me," in saved
+        # ending lines: the same commits, none late
+        assert after["ending_commit_max_s"] == before["ending_commit_max_s"]
+        assert after["late_ending"] == before["late_ending"] == 0
+
+
+def test_waits_read_the_question() -> None:
+    cfg = _by("cloud-words (economy")
+    asked = "Which services would you like?"
+    assert wait_s(cfg, "I'd like a cut", asked) == (pytest.approx(1.55), "open")
+    assert wait_s(cfg, "Just a cut, please.", asked) == (pytest.approx(0.35), "done")
+    assert wait_s(cfg, "I'd like a cut") == (pytest.approx(0.35), "done")
+
+
+def test_the_corpus_loads_typed_and_needs_the_question() -> None:
+    from bench.turns.corpus import Entry, entries, spec
+
+    raw = spec()
+    typed = entries(raw) + entries(raw, "real")
+    assert len(typed) == len(raw["lines"]) + len(raw.get("real") or [])
+    assert all(isinstance(e, Entry) and e.asked for e in typed)
+    assert {e.kind for e in typed} == {"ending", "dictation"}
+    with pytest.raises(ValueError, match="asked"):
+        Entry.parse({"tag": "x", "kind": "ending", "say": ["Yes."]})
+    with pytest.raises(ValueError, match="kind"):
+        Entry.parse({"kind": "other", "say": ["Yes."], "asked": "Ok?"})

@@ -3,7 +3,9 @@ several synthetic voices (espeak-ng variants, the local Hibari voice) and, when 
 pocketsphinx-testdata is installed, by real recorded speech. Nothing is downloaded.
 
 A line's audio is its pieces joined by exact silences, so the true end of the turn (the end of
-the last piece) and every pause inside it are known to the sample.
+the last piece) and every pause inside it are known to the sample. Each line carries `asked`,
+the desk agent's question that preceded it: the benches give it to the turn detector as the
+agent's last message, as a session's chat context would.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +30,39 @@ _cache: dict[tuple[str, str], np.ndarray[Any, Any]] = {}
 _lock = threading.Lock()
 
 
+KINDS = {"ending": "plain", "dictation": "pause"}  # corpus kind -> CallerLine kind
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One corpus line as written in corpus.yaml."""
+
+    tag: str
+    kind: str  # ending | dictation
+    say: list[Any]  # speech (str) and pauses (seconds)
+    asked: str  # the agent's question the line answers
+
+    @classmethod
+    def parse(cls, item: Any) -> Entry:
+        if not isinstance(item, dict) or not isinstance(item.get("say"), list):
+            raise ValueError(f"a corpus line needs `say: [...]`: {item!r}")
+        kind, asked = item.get("kind"), item.get("asked")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}: {item!r}")
+        if not isinstance(asked, str) or not asked.strip():
+            raise ValueError(f"a corpus line needs `asked:` (the agent's question): {item!r}")
+        return cls(str(item.get("tag", "")), kind, list(item["say"]), asked.strip())
+
+
 def spec(path: Path = CORPUS) -> dict[str, Any]:
     raw = yaml.safe_load(path.read_text())
     assert isinstance(raw, dict) and raw.get("lines"), f"{path}: no lines"
     return raw
+
+
+def entries(raw: dict[str, Any], key: str = "lines") -> list[Entry]:
+    """The typed lines under `key` ("lines": text, "real": recordings)."""
+    return [Entry.parse(item) for item in raw.get(key) or []]
 
 
 def split(say: list[Any]) -> tuple[list[str], list[float]]:
@@ -67,13 +99,13 @@ def lines(*, every_voice: bool = False, real: bool = True, path: Path = CORPUS) 
     raw = spec(path)
     vs = voices(raw)
     out: list[CallerLine] = []
-    for i, item in enumerate(raw["lines"]):
-        pieces, pauses = split(item["say"])
+    for i, item in enumerate(entries(raw)):
+        pieces, pauses = split(item.say)
         for voice in vs if every_voice else [vs[i % len(vs)]]:
             out.append(_line(item, pieces, pauses, voice))
     if real and real_speech_available():
-        for item in raw.get("real") or []:
-            pieces, pauses = split(item["say"])
+        for item in entries(raw, "real"):
+            pieces, pauses = split(item.say)
             ln = _line(item, [f"wav:{p}" for p in pieces], pauses, "real")
             ln.said = [real_words(p) for p in pieces]
             out.append(ln)
@@ -92,15 +124,15 @@ def real_words(wav: str) -> str:
     raise ValueError(f"{wav}: not in {listing}")
 
 
-def _line(item: dict[str, Any], pieces: list[str], pauses: list[float], voice: str) -> Any:
+def _line(item: Entry, pieces: list[str], pauses: list[float], voice: str) -> Any:
     from bench.common import CallerLine
 
-    kind = {"ending": "plain", "dictation": "pause"}[item["kind"]]
+    kind = KINDS[item.kind]
     if CONTINUING and voice != "real":
         pieces = [_continuing(p) for p in pieces[:-1]] + pieces[-1:]
     if kind == "pause" and not any(p > 0 for p in pauses):
         raise ValueError(f"a dictation line needs a pause: {item!r}")
-    return CallerLine(pieces, pauses, kind=kind, voice=voice, tag=str(item.get("tag", "")))
+    return CallerLine(pieces, pauses, kind=kind, voice=voice, tag=item.tag, asked=item.asked)
 
 
 def _continuing(piece: str) -> str:

@@ -1,12 +1,14 @@
 """The turn decisions, replayed without a clock: what each configuration decides at every pause
 of the corpus, from the words said so far and LiveKit's endpointing rule.
 
-    .venv/bin/python -m bench.turns.replay
+    .venv/bin/python -m bench.turns.replay [--no-question]
 
 The real-time suite (`python -m bench turntaking`) measures the same thing through the audio
 path, but on a starved machine its event loop stalls (the mic's frames go out a second late)
 and a stall commits turns by itself. This replay is deterministic and load-free: it asks the
-detector (providers/turn_words.py) what LiveKit would ask it, at each pause, and applies
+detector (providers/turn_words.py) what LiveKit would ask it, at each pause, with the line's
+`asked:` question as the agent's last message (as the session's chat context carries it;
+`--no-question` and the "words only" rows leave it out), and applies
 LiveKit's endpointing (voice/audio_recognition.py `_bounce_eou_task`) with the timings measured
 here (docs/benchmarks.md):
 
@@ -55,14 +57,15 @@ CONFIGS = [
 ]
 
 
-def wait_s(cfg: Config, said: str) -> tuple[float, str]:
-    """Seconds from the true end of speech to the commit, and the detector's verdict."""
+def wait_s(cfg: Config, said: str, asked: str | None = None) -> tuple[float, str]:
+    """Seconds from the true end of speech to the commit, and the detector's verdict, the
+    agent's question `asked` being its last message."""
     from callcrew.providers.turn_words import verdict
 
     reported = LAG_S + cfg.silence + (X_S if cfg.batch else 0.0)  # end of speech known
     if cfg.detection == "vad":
         return max(reported, LAG_S + cfg.min_delay), "vad"
-    v = verdict(said)
+    v = verdict(said, asked)
     if v == "done":
         return max(reported, LAG_S + cfg.min_delay), v
     if v == "open" and cfg.hold_s is not None:
@@ -70,21 +73,26 @@ def wait_s(cfg: Config, said: str) -> tuple[float, str]:
     return max(reported, LAG_S + cfg.max_delay), v
 
 
-def replay(cfg: Config, lines: list[Any]) -> dict[str, Any]:
+def replay(cfg: Config, lines: list[Any], *, question: bool = True) -> dict[str, Any]:
+    """Every line's decisions; `question`: the detector reads the line's `asked` question."""
     cut: list[dict[str, Any]] = []
     ending_waits: list[float] = []
-    late = 0
+    late: dict[str, int] = {"plain": 0, "pause": 0}
     for ln in lines:
+        asked = (ln.asked or None) if question else None
         pieces = [ln.words_of(k) for k in range(len(ln.pieces))]
         for k, pause in enumerate(ln.pauses):
             said = " ".join(pieces[: k + 1])
-            w, v = wait_s(cfg, said)
+            w, v = wait_s(cfg, said, asked)
             if pause > 0 and w < pause + RESUME_S:
-                cut.append({"voice": ln.voice, "line": " ".join(pieces), "said": said, "as": v})
+                cut.append(
+                    {"voice": ln.voice, "line": " ".join(pieces), "said": said, "as": v,
+                     "asked": ln.asked}
+                )  # fmt: skip
                 break
         else:
-            w, _ = wait_s(cfg, " ".join(pieces))
-            late += w > LATE_S
+            w, _ = wait_s(cfg, " ".join(pieces), asked)
+            late[ln.kind] += w > LATE_S
             if ln.kind == "plain":
                 ending_waits.append(w)
     dictation = [ln for ln in lines if ln.kind == "pause"]
@@ -92,40 +100,68 @@ def replay(cfg: Config, lines: list[Any]) -> dict[str, Any]:
 
     return {
         "config": cfg.__dict__,
+        "question": question and cfg.detection != "vad",
         "dictation_lines": len(dictation),
         "dictation_cut": len(cut),
+        "ending_lines": len(lines) - len(dictation),
         "ending_commit_p50_s": pct(ending_waits, 0.5),
         "ending_commit_p95_s": pct(ending_waits, 0.95),
-        "late": late,
+        "ending_commit_max_s": max(ending_waits, default=None),
+        "late": late["plain"] + late["pause"],
+        "late_ending": late["plain"],
+        "late_dictation": late["pause"],
         "cut": cut,
     }
 
 
-def main() -> dict[str, Any]:
+def run(corpus: list[Any], *, question: bool = True) -> list[dict[str, Any]]:
+    """Every configuration; the word detector's rows twice, without and with the question."""
+    out: list[dict[str, Any]] = []
+    for c in CONFIGS:
+        if c.detection == "words":
+            out.append(replay(c, corpus, question=False))
+        if question or c.detection == "vad":
+            out.append(replay(c, corpus, question=question))
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    import argparse
+
     from bench.common import ms, table, write_result
     from bench.turns.corpus import lines
 
+    ap = argparse.ArgumentParser(prog="python -m bench.turns.replay")
+    ap.add_argument("--no-question", action="store_true", help="the words only (no asked:)")
+    args = ap.parse_args(argv)
     # every text line in every voice is the same words: one voice per line, as the suite
     corpus = lines()
-    results = [replay(c, corpus) for c in CONFIGS]
-    heads = ["config", "dictation cut", "commit after true end p50/p95 (ending)", "late >1.5 s"]
+    results = run(corpus, question=not args.no_question)
+    heads = [
+        "config", "question", "dictation cut", "commit after true end p50/p95/max (ending)",
+        "late >1.5 s ending", "late >1.5 s dictation",
+    ]  # fmt: skip
     rows = [
         [
             r["config"]["label"],
+            "yes" if r["question"] else "-",
             f"{r['dictation_cut']}/{r['dictation_lines']}",
-            f"{ms(r['ending_commit_p50_s'])}/{ms(r['ending_commit_p95_s'])}",
-            r["late"],
+            f"{ms(r['ending_commit_p50_s'])}/{ms(r['ending_commit_p95_s'])}"
+            f"/{ms(r['ending_commit_max_s'])}",
+            f"{r['late_ending']}/{r['ending_lines']}",
+            f"{r['late_dictation']}/{r['dictation_lines']}",
         ]
         for r in results
     ]
     print(table(heads, rows))
     for r in results:
-        print(f"  {r['config']['label']}: cut at")
+        print(f"  {r['config']['label']}{' + question' if r['question'] else ''}: cut at")
         for c in r["cut"]:
-            print(f"    {c['said']!r} ({c['as']}) in {c['line']!r}")
+            print(f"    {c['said']!r} ({c['as']}) in {c['line']!r} after {c['asked']!r}")
     path = write_result("turns-replay", {"results": results})
     print(f"wrote {path}")
-    print(json.dumps({r["config"]["label"]: r["dictation_cut"] for r in results}))
+    print(json.dumps({r["config"]["label"] + (" +q" if r["question"] else ""): r["dictation_cut"]
+                      for r in results}))  # fmt: skip
     return {"results": results}
 
 

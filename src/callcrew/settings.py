@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -52,6 +59,8 @@ class Settings(BaseSettings):
         case_sensitive=False,
         validate_default=True,
     )
+    # the turn-taking values (TURN_DEFAULTS keys) set explicitly, not filled per stack
+    _turn_given: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     # --- LiveKit -----------------------------------------------------------------------------
     livekit_url: str | None = Field(None, description="ws(s):// URL of the LiveKit server")
@@ -315,15 +324,23 @@ class Settings(BaseSettings):
     def _upper(cls, v: Any) -> Any:
         return v.upper() if isinstance(v, str) else v
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _turn_defaults(cls, data: Any) -> Any:
-        """Fill the turn-taking values nobody set from TURN_DEFAULTS for this stack's STT."""
+    def _turn_defaults(cls, data: Any, handler: Any) -> Any:
+        """Fill the turn-taking values nobody set from TURN_DEFAULTS for this stack's STT, and
+        remember which ones were set (`turn_values_given`)."""
         if not isinstance(data, dict):
-            return data
+            return handler(data)
         given = {str(k).lower() for k, v in data.items() if v is not None}
         kind = stt_kind(str(data.get("stack") or "economy"), data.get("stt") or None)
-        return {**{k: v for k, v in TURN_DEFAULTS[kind].items() if k not in given}, **data}
+        made = handler({**{k: v for k, v in TURN_DEFAULTS[kind].items() if k not in given}, **data})
+        made._turn_given = frozenset(k for k in TURN_DEFAULTS[kind] if k in given)
+        return made
+
+    @property
+    def turn_values_given(self) -> frozenset[str]:
+        """The TURN_DEFAULTS values set explicitly (environment, .env, arguments)."""
+        return self._turn_given
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> Settings:

@@ -18,8 +18,10 @@ is paid only when the transcript says the caller is mid-dictation, and ordinary 
 It plugs into LiveKit's text turn-detector protocol (`predict_end_of_turn(chat_ctx)`), so it
 runs on the transcript so far: deterministic, no model, no network, microseconds per turn.
 Punctuation is ignored (an STT's full stop or comma after a pause says nothing reliable about
-the next words). Lists ("a cut, ... a wash, ... and a blow dry") are out of its reach: their
-first item is a finished answer in words (docs/benchmarks.md counts them).
+the next words). A list's first item ("a cut, ... a wash, ... and a blow dry") or a name
+before its spelling is a finished answer in words; the agent's question (the last assistant
+message in the chat context) tells them apart: after "Which services would you like?" one
+item with no "and" is half an answer (providers/turn_question.py; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -90,8 +92,13 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower().replace("-", " "))
 
 
-def _letter(w: str) -> bool:
+def is_letter(w: str) -> bool:
     return len(w) == 1 and w.isalpha() and w not in ("a", "i", "o")
+
+
+def digit_count(ws: list[str]) -> int:
+    """Digits said anywhere in the words ("double eight" is two)."""
+    return sum(DIGITS.get(w, 0) + (len(w) if w.isdigit() else 0) for w in ws)
 
 
 def _digit_run(ws: list[str]) -> int:
@@ -106,10 +113,20 @@ def _digit_run(ws: list[str]) -> int:
     return run
 
 
-def _mid_item(ws: list[str]) -> bool:
+def spelled_out(ws: list[str], known: frozenset[str] = frozenset()) -> bool:
+    """The trailing letters spell a word said before them, or one of `known` (the agent's
+    question: "How do you spell Okafor?"): "Nguyen, N G U Y E N" is a finished spelling."""
+    n = 0
+    while n < len(ws) and len(ws[-1 - n]) == 1 and ws[-1 - n].isalpha():
+        n += 1
+    spelt = "".join(ws[len(ws) - n :])
+    return n >= 2 and (spelt in ws[: len(ws) - n] or spelt in known)
+
+
+def _mid_item(ws: list[str], known: frozenset[str] = frozenset()) -> bool:
     """The last words stop inside an item: the caller has more to say whatever was asked."""
     last = ws[-1]
-    if last in GOES_ON or _letter(last):
+    if last in GOES_ON or (is_letter(last) and not spelled_out(ws, known)):
         return True
     text = " ".join(ws)
     stalls = list(STALLS.finditer(text))
@@ -151,30 +168,53 @@ def _email_on_its_way(ws: list[str]) -> bool:
     if ws[-1] in TLDS or "at" not in ws[1:]:
         return False
     at = len(ws) - 1 - ws[::-1].index("at")
-    return "dot" in ws or "underscore" in ws or any(_letter(w) for w in ws[:at])
+    return "dot" in ws or "underscore" in ws or any(is_letter(w) for w in ws[:at])
 
 
 def _lone_name(after: list[str]) -> bool:
     """One name word after the cue ("is Whitfield", "Siobhan"), not yet spelled."""
     rest = [w for w in after if w not in ("is", "it's", "its", "name", "my", "the")]
-    return len(rest) == 1 and not _letter(rest[0])
+    return len(rest) == 1 and not is_letter(rest[0])
 
 
-def verdict(text: str) -> str:
+def verdict(text: str, asked: str | None = None) -> str:
     """The verdict: "mid" (the last words stop inside an item: wait `max_delay`), "open" (a
     dictation whose end the words cannot show: wait `HOLD_S`) or "done" (commit after
-    `min_delay`)."""
+    `min_delay`). `asked`, the agent's last message, can only turn "done" into "open": the
+    answer covers part of what it asked for (providers/turn_question.py)."""
     ws = words(text)
     if not ws or " ".join(ws) in AFFIRMATIONS:  # "Mm-hmm." on its own is a yes, not a "hmm..."
         return "done"
-    if _mid_item(ws):
+    if _mid_item(ws, frozenset(words(asked)) if asked else frozenset()):
         return "mid"
-    return "open" if _open_dictation(ws) else "done"
+    if _open_dictation(ws):
+        return "open"
+    if asked:
+        # imported here: turn_question reads the answer with this module's vocabulary
+        from callcrew.providers.turn_question import asked_for, leaves_open
+
+        if leaves_open(asked_for(asked), ws):
+            return "open"
+    return "done"
 
 
-def incomplete(text: str) -> bool:
+def incomplete(text: str, asked: str | None = None) -> bool:
     """True when the words so far look like a caller in the middle of dictating."""
-    return verdict(text) != "done"
+    return verdict(text, asked) != "done"
+
+
+def last_turn(chat_ctx: llm.ChatContext) -> tuple[str, str | None]:
+    """The caller's words so far (the last user message) and the agent's last message before
+    them (its question), None when the agent has not spoken."""
+    text: str | None = None
+    for item in reversed(chat_ctx.items):
+        if item.type != "message":
+            continue
+        if text is None and item.role == "user":
+            text = item.text_content or ""
+        elif text is not None and item.role == "assistant":
+            return text, item.text_content or None
+    return text or "", None
 
 
 class DictationTurnDetector:
@@ -207,12 +247,8 @@ class DictationTurnDetector:
     async def predict_end_of_turn(
         self, chat_ctx: llm.ChatContext, *, timeout: float | None = None
     ) -> float:
-        text = ""
-        for item in reversed(chat_ctx.items):
-            if item.type == "message" and item.role == "user":
-                text = item.text_content or ""
-                break
-        v = verdict(text)
+        text, asked = last_turn(chat_ctx)
+        v = verdict(text, asked)
         if v == "open" and self.hold_s is not None:
             await asyncio.sleep(self.hold_s)
             return LIKELY

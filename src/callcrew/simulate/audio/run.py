@@ -37,6 +37,7 @@ from callcrew.simulate.audio.score import (
 from callcrew.simulate.audio.setup import (
     AudioOptions,
     LineTrackingReplay,
+    rehearsal_settings,
     rehearsal_turn_handling,
     shared_vad,
 )
@@ -89,6 +90,7 @@ async def _play_audio(
     started: float,
     options: AudioOptions,
 ) -> SimResult:
+    settings = rehearsal_settings(settings)  # Whisper runs: the batch STT's turn values
     crew, control, info, state = await open_call(scenario, settings, profile, store, now)
     lines = list(scenario.turns)
     caller = options.caller

@@ -20,6 +20,7 @@ from livekit.agents.voice.turn import TurnHandlingOptions
 from callcrew.providers.session import load_vad, turn_handling
 from callcrew.settings import Settings
 from callcrew.simulate.replay import ReplayLLM, ReplayScript
+from callcrew.turn_defaults import TURN_DEFAULTS, stt_kind
 
 DEFAULT_PAUSE_S = 0.8  # a caller's natural pause before answering
 
@@ -38,6 +39,17 @@ class AudioOptions:
     # --caller-llm: each scripted line's words come from this caller (simulate/caller_llm.py),
     # asked right before the line with what the agent just said; timing fields stay scripted.
     caller: Any = None
+
+
+def rehearsal_settings(settings: Settings) -> Settings:
+    """The rehearsal always runs the local Whisper, a batch STT: its turn-taking is the local
+    stack's (TURN_DEFAULTS["batch"]), whatever the stack, except the values set explicitly
+    (environment, .env, arguments), which win as everywhere."""
+    if stt_kind(settings.stack, settings.stt) == "batch":
+        return settings
+    given = settings.turn_values_given
+    batch = {k: v for k, v in TURN_DEFAULTS["batch"].items() if k not in given}
+    return settings.model_copy(update=batch) if batch else settings
 
 
 def rehearsal_turn_handling(
