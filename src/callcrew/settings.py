@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import SplitResult, urlsplit
+from typing import Any
 
 from pydantic import (
     Field,
@@ -23,28 +22,25 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from callcrew.context import ContextPolicy
 from callcrew.settings_errors import SettingsError as SettingsError  # re-exported
 from callcrew.settings_errors import describe_error
+from callcrew.settings_values import (
+    BLOCK_RE,
+    EOT_MIN_VAD_SILENCE,
+    AudioRate,
+    AutoSwitch,
+    EndpointingMode,
+    JobExecutor,
+    LogLevel,
+    StackName,
+    TurnDetection,
+    VadEngine,
+    database_url,
+    split_url,
+)
 from callcrew.turn_defaults import TURN_DEFAULTS, stt_kind
-
-StackName = Literal["economy", "premium", "local"]
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-TurnDetection = Literal["vad", "eot", "words"]
-EndpointingMode = Literal["fixed", "dynamic"]
-VadEngine = Literal["silero", "inference"]
-JobExecutor = Literal["process", "thread"]
-AutoSwitch = Literal["auto", "on", "off"]
-AudioRate = Literal[8000, 16000, 24000, 48000]
-# LiveKit refuses a TurnDetector with less VAD silence than this (eot/base.py: 200 + 50 ms).
-EOT_MIN_VAD_SILENCE = 0.25
-
-# A block override looks like "deepgram/nova-3": provider, a slash, then the model.
-_BLOCK_RE = re.compile(r"^[a-z0-9_-]+/[A-Za-z0-9._:-]+$")
-
 
 # Read in this order, later files winning: `.env` overrides `.env.local` (which LiveKit's CLI
 # writes), so a value a user put in `.env` on purpose is never shadowed by a generated file.
@@ -241,7 +237,7 @@ class Settings(BaseSettings):
     @field_validator("stt", "llm", "tts")
     @classmethod
     def _block_format(cls, v: str | None) -> str | None:
-        if v is not None and not _BLOCK_RE.match(v):
+        if v is not None and not BLOCK_RE.match(v):
             raise ValueError("must look like provider/model, e.g. deepgram/nova-3")
         return v
 
@@ -253,7 +249,7 @@ class Settings(BaseSettings):
         # An entry's `;base_url=...;api_key_env=...` options are checked with the chain
         # (providers/stacks.py); here only its provider/model head.
         heads = [b.split(";")[0].strip() for b in v.split(",")]
-        bad = [h for h in heads if not _BLOCK_RE.match(h)]
+        bad = [h for h in heads if not BLOCK_RE.match(h)]
         if bad:
             # Never echo something that looks like a URL: it may carry a password.
             shown = repr(bad[0]) if "://" not in bad[0] and "@" not in bad[0] else "one entry"
@@ -269,7 +265,7 @@ class Settings(BaseSettings):
         if v is not None and not re.match(r"^(wss?|https?)://[^\s/]+", v):
             raise ValueError("must start with ws://, wss://, http:// or https:// and name a host")
         if v is not None:
-            parts = _split_url(v)
+            parts = split_url(v)
             if parts.username is not None or parts.password is not None:
                 # The SDK refuses credentials in the URL; they belong in the API key/secret.
                 raise ValueError(
@@ -285,7 +281,7 @@ class Settings(BaseSettings):
             return None
         if not re.match(r"^https?://[^\s/]+", v):
             raise ValueError("must start with http:// or https:// and name a host")
-        _split_url(v)
+        split_url(v)
         return v
 
     @field_validator("caller_llm_base_url", "judge_llm_base_url", "analysis_llm_base_url")
@@ -300,19 +296,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _db_scheme(cls, v: str) -> str:
-        # Hosting providers hand out postgres:// (Heroku, Render, Supabase ...); SQLAlchemy
-        # only knows postgresql://, and we name the driver we ship (psycopg 3).
-        v = re.sub(r"^(postgres|postgresql)://", "postgresql+psycopg://", v)
-        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", v):
-            raise ValueError(
-                "must be a SQLAlchemy URL for SQLite or Postgres, "
-                "e.g. sqlite:///var/callcrew.db or postgresql+psycopg://user@host/db"
-            )
-        try:
-            make_url(v)
-        except ArgumentError:
-            raise ValueError("is not a valid database URL") from None
-        return v
+        return database_url(v)
 
     @field_validator("phrase_cache_dir", "turn_words_hold", mode="before")
     @classmethod
@@ -371,18 +355,6 @@ class Settings(BaseSettings):
 
     def livekit_secret(self) -> str:
         return self.livekit_api_secret.get_secret_value() if self.livekit_api_secret else ""
-
-
-def _split_url(v: str) -> SplitResult:
-    """urlsplit that also checks host and port (a bad port only fails when read)."""
-    try:
-        parts = urlsplit(v)
-        _ = parts.port
-    except ValueError as exc:
-        raise ValueError(f"is not a valid URL ({exc})") from None
-    if not parts.hostname:
-        raise ValueError("names no host")
-    return parts
 
 
 def load_settings(**overrides: Any) -> Settings:
