@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from callcrew.redact import mask_urls
+from callcrew.cli_boundary import fail
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.telephony.lkapi import LiveKitError, livekit_api, server_error_text
 from callcrew.telephony.sip_desired import (
@@ -113,11 +113,6 @@ sip_app = typer.Typer(
 )
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(mask_urls(message), err=True)
-    return typer.Exit(code)
-
-
 async def _apply_async(
     settings: Settings, config: SipConfig, desired: Desired, *, dry_run: bool, prune: bool
 ) -> None:
@@ -165,23 +160,23 @@ def apply_command(
 
     if state is not None:
         if not dry_run:
-            raise _fail("--state plans against a saved state: use it with --dry-run", 2)
+            raise fail("--state plans against a saved state: use it with --dry-run", 2)
         sip_state.offline_dry_run(file, state, prune=prune)
         return
     # Every problem (settings, sip.yaml, its secrets, LiveKit's settings) in one run.
     checked = sip_state.check(file, None)
     problems = checked.problems + checked.livekit_problems
     if problems:
-        raise _fail("\n".join(problems), 2)
+        raise fail("\n".join(problems), 2)
     settings, config = checked.settings, checked.config
     assert settings is not None and config is not None
     desired = desired_state(config, checked.secrets, settings)
     try:
         asyncio.run(_apply_async(settings, config, desired, dry_run=dry_run, prune=prune))
     except LiveKitError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     except api.ServerError as exc:
-        raise _fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
+        raise fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
 
 
 def _auth_text(username: str, password: str, metadata: str) -> str:
@@ -287,13 +282,13 @@ def list_command(
         settings = load_settings()
         settings.require_livekit()
     except SettingsError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     try:
         live = asyncio.run(_list_async(settings))
     except LiveKitError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     except api.ServerError as exc:
-        raise _fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
+        raise fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
     data = state_as_dict(live)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
