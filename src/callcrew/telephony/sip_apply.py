@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from livekit import api
@@ -112,6 +112,18 @@ sip_app = typer.Typer(
     no_args_is_help=True,
 )
 
+T = TypeVar("T")
+
+
+def on_livekit(exchange: Coroutine[Any, Any, T]) -> T:
+    """Run one exchange with LiveKit's API; LiveKit unreachable or refusing is exit 1."""
+    try:
+        return asyncio.run(exchange)
+    except LiveKitError as exc:
+        raise fail(str(exc), 1) from None
+    except api.ServerError as exc:
+        raise fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
+
 
 async def _apply_async(
     settings: Settings, config: SipConfig, desired: Desired, *, dry_run: bool, prune: bool
@@ -171,12 +183,7 @@ def apply_command(
     settings, config = checked.settings, checked.config
     assert settings is not None and config is not None
     desired = desired_state(config, checked.secrets, settings)
-    try:
-        asyncio.run(_apply_async(settings, config, desired, dry_run=dry_run, prune=prune))
-    except LiveKitError as exc:
-        raise fail(str(exc), 1) from None
-    except api.ServerError as exc:
-        raise fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
+    on_livekit(_apply_async(settings, config, desired, dry_run=dry_run, prune=prune))
 
 
 def _auth_text(username: str, password: str, metadata: str) -> str:
@@ -283,12 +290,7 @@ def list_command(
         settings.require_livekit()
     except SettingsError as exc:
         raise fail(str(exc), 2) from None
-    try:
-        live = asyncio.run(_list_async(settings))
-    except LiveKitError as exc:
-        raise fail(str(exc), 1) from None
-    except api.ServerError as exc:
-        raise fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
+    live = on_livekit(_list_async(settings))
     data = state_as_dict(live)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
