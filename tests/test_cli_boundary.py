@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import typer
+from typer.testing import CliRunner
 
-from callcrew.cli_boundary import fail, settings_or_exit
+from callcrew.cli_boundary import command_group, fail, settings_or_exit
 
 pytestmark = pytest.mark.unit
 
@@ -37,3 +38,19 @@ def test_bad_settings_exit_2_naming_each_problem(
     err = capsys.readouterr().err
     assert err.startswith("callcrew cannot start: fix these settings (environment or .env):\n")
     assert "STACK" in err and "'gold'" in err and "PW" not in err
+
+
+def test_a_command_group_called_bare_prints_its_help() -> None:
+    group = command_group("things", "Things: list them.")
+
+    @group.command("list")
+    def _list() -> None:
+        typer.echo("listed")
+
+    @group.command("count")
+    def _count() -> None:
+        typer.echo("0")
+
+    bare = CliRunner().invoke(group, [])
+    assert "Things: list them." in bare.output and "count" in bare.output
+    assert CliRunner().invoke(group, ["list"]).output == "listed\n"

@@ -1,4 +1,4 @@
-"""The commands' shared edge: the `--database-url` option, loading settings, one-line failures.
+"""The commands' shared edge: `--database-url`, loading settings, one-line failures.
 
 Bad input ends a command as one line on stderr (URL passwords masked) and a non-zero exit, never
 a traceback: `callcrew`'s own boundary (cli.py) and the commands (`db`, `outbox`, `calls`, `dial`,
@@ -19,6 +19,11 @@ DatabaseUrl = Annotated[
     str | None,
     typer.Option("--database-url", help="Store to use (default: DATABASE_URL or .env)."),
 ]
+
+
+def command_group(name: str, help: str) -> typer.Typer:
+    """The `callcrew NAME ...` group of commands; bare `callcrew NAME` prints its help."""
+    return typer.Typer(name=name, help=help, no_args_is_help=True, add_completion=False)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -29,7 +29,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from callcrew.call import Channel
-from callcrew.cli_boundary import DatabaseUrl, settings_or_exit
+from callcrew.cli_boundary import DatabaseUrl, command_group, settings_or_exit
 from callcrew.crews import known_outcomes
 from callcrew.metrics import csv_export, stats
 from callcrew.metrics.calls_format import cost_cell, duration, secs, when
@@ -64,11 +64,8 @@ def _consoles() -> None:
     out, err = _console(), _console(stderr=True)
 
 
-calls_app = typer.Typer(
-    name="calls",
-    help="Look back at calls: list, show one, export, and latency/cost statistics.",
-    no_args_is_help=True,
-    add_completion=False,
+calls_app = command_group(
+    "calls", "Look back at calls: list, show one, export, and latency/cost statistics."
 )
 
 

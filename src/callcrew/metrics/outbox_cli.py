@@ -15,16 +15,13 @@ import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from callcrew.cli_boundary import DatabaseUrl, fail, settings_or_exit
+from callcrew.cli_boundary import DatabaseUrl, command_group, fail, settings_or_exit
 from callcrew.metrics.webhook import KIND, retry_outbox, webhook_problems
 from callcrew.settings import Settings
 from callcrew.store import OutboxRecord, Store, StoreError, open_store
 
-outbox_app = typer.Typer(
-    name="outbox",
-    help="Deliveries waiting for the CRM webhook: list them, re-drive parked ones.",
-    no_args_is_help=True,
-    add_completion=False,
+outbox_app = command_group(
+    "outbox", "Deliveries waiting for the CRM webhook: list them, re-drive parked ones."
 )
 
 

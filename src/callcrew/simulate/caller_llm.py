@@ -24,7 +24,7 @@ from callcrew.call import CallState
 from callcrew.metrics.side_llm import SideLLM, add_side_usage
 from callcrew.profile import BusinessProfile
 from callcrew.settings import Settings
-from callcrew.simulate.conclusion import Conclusion, SessionEnd, conclude, open_call
+from callcrew.simulate.conclusion import Conclusion, Played, conclude, open_call
 from callcrew.simulate.replay import ReplayLLM, ReplayScript
 from callcrew.simulate.runner import SimResult, TurnLog, event_dict, opening_events
 from callcrew.simulate.scenario import Scenario
@@ -204,11 +204,9 @@ async def play_caller(
         settings,
         Conclusion(
             call=call,
-            session_end=SessionEnd(history, usage, final, error),
+            played=Played(history, usage, final, error, opening, turn_logs),
             clock=now(),
             stack=f"{settings.stack}+replay" if replayed else settings.stack,
-            opening=opening,
-            turn_logs=turn_logs,
             problems=problems,
             started=started,
             replay_calls=len(script.calls),

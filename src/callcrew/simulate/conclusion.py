@@ -1,7 +1,7 @@
 """A rehearsal call's two ends, shared by every mode (text, LLM caller, audio): open, conclude.
 
 `open_call` opens the crew's call as the worker opens a live one (`OpenCall`); each mode plays
-it its own way and hands `conclude` what the session left (`SessionEnd`) and what is its own
+it its own way and hands `conclude` what it played (`Played`) and what is its own
 (stack, cost basis, problems, extra report keys); `conclude` writes the report (priced, saved,
 even when the session failed) and checks the scenario's `expect`.
 """
@@ -75,14 +75,16 @@ async def open_call(
 
 
 @dataclass
-class SessionEnd:
-    """What the session left: its history and usage, the agent on the line at the end (none
-    when it failed), and the failure."""
+class Played:
+    """What the call played: the session's history and usage, the agent on the line at the end
+    (none when it failed), the failure, and the log of the opening and of each caller turn."""
 
     history: llm.ChatContext
     usage: Any
     final_agent: str | None
-    error: str | None = None
+    error: str | None
+    opening: TurnLog
+    turn_logs: list[TurnLog]
 
 
 @dataclass
@@ -90,11 +92,9 @@ class Conclusion:
     """Everything a finished rehearsal (text or audio) hands over for its report and checks."""
 
     call: OpenCall
-    session_end: SessionEnd
+    played: Played
     clock: datetime
     stack: str
-    opening: TurnLog
-    turn_logs: list[TurnLog]
     problems: list[str]
     started: float
     replay_calls: int
@@ -109,18 +109,18 @@ class Conclusion:
 
 async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> SimResult:
     """Write the report (priced, saved, even when the session failed) and check `expect`."""
-    call, ended = c.call, c.session_end
+    call, played = c.call, c.played
     control, state = call.control, call.state
-    if control.hung_up is None and control.transferred_to is None and ended.error is None:
+    if control.hung_up is None and control.transferred_to is None and played.error is None:
         state.ended_by = state.ended_by or "caller"
     report = build_report(
         state,
         info=call.info,
-        history=ended.history,
-        usage=ended.usage,
+        history=played.history,
+        usage=played.usage,
         stack=c.stack,
         ended_at=datetime.now(UTC),
-        error=ended.error,
+        error=played.error,
         true_end_of_speech=c.true_end_of_speech,
         providers=c.providers,
         extra={
@@ -142,7 +142,7 @@ async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> Sim
         estimate_speech=c.estimate_speech,
     )
     await asyncio.to_thread(call.store.reports.save, report)
-    failures = [f"the session failed: {ended.error}"] if ended.error else []
+    failures = [f"the session failed: {played.error}"] if played.error else []
     failures += c.problems
     failures += await asyncio.to_thread(
         check_expectations,
@@ -150,8 +150,8 @@ async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> Sim
         state,
         call.store,
         control,
-        ended.final_agent,
-        [c.opening, *c.turn_logs],
+        played.final_agent,
+        [played.opening, *played.turn_logs],
         call.profile,
         report,
         call.crew,
@@ -160,11 +160,11 @@ async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> Sim
         scenario=scenario,
         passed=not failures,
         failures=failures,
-        turns=c.turn_logs,
-        opening=c.opening,
+        turns=played.turn_logs,
+        opening=played.opening,
         report=report,
         state=state,
-        final_agent=ended.final_agent,
+        final_agent=played.final_agent,
         wall_s=time.perf_counter() - c.started,
         replay_calls=c.replay_calls,
         llm_calls=c.llm_calls,

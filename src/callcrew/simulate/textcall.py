@@ -22,7 +22,7 @@ from callcrew.profile import BusinessProfile
 from callcrew.providers.recovery import ProviderRecovery, crew_failure_plan
 from callcrew.settings import Settings
 from callcrew.simulate.checks import check_turn
-from callcrew.simulate.conclusion import Conclusion, SessionEnd, conclude, open_call
+from callcrew.simulate.conclusion import Conclusion, Played, conclude, open_call
 from callcrew.simulate.replay import ReplayLLM, ReplayScript
 from callcrew.simulate.runner import SimResult, TurnLog, event_dict, opening_events
 from callcrew.simulate.scenario import Scenario
@@ -157,11 +157,9 @@ class TextCall:
             self.settings,
             Conclusion(
                 call=self.call,
-                session_end=SessionEnd(history, usage, final, self.error),
+                played=Played(history, usage, final, self.error, self.opening, self.turn_logs),
                 clock=self.now(),
                 stack=f"{stack}+replay" if self.live_llm is None else stack,
-                opening=self.opening,
-                turn_logs=self.turn_logs,
                 problems=problems,
                 started=self.started,
                 replay_calls=len(self.script.calls),

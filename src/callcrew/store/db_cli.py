@@ -9,17 +9,14 @@ from __future__ import annotations
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from callcrew.cli_boundary import DatabaseUrl, fail, settings_or_exit
+from callcrew.cli_boundary import DatabaseUrl, command_group, fail, settings_or_exit
 from callcrew.crews import CrewNotFound, load_crew
 from callcrew.settings import Settings
 from callcrew.store import StoreError, migrate, open_store
 from callcrew.store.engine import shown_url
 
-db_app = typer.Typer(
-    name="db",
-    help="The store's schema: each owner's migration revision, and upgrading it.",
-    no_args_is_help=True,
-    add_completion=False,
+db_app = command_group(
+    "db", "The store's schema: each owner's migration revision, and upgrading it."
 )
 
 

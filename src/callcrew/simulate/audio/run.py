@@ -41,7 +41,7 @@ from callcrew.simulate.audio.setup import (
     shared_vad,
 )
 from callcrew.simulate.audio.voice import speak
-from callcrew.simulate.conclusion import Conclusion, SessionEnd, conclude, open_call
+from callcrew.simulate.conclusion import Conclusion, Played, conclude, open_call
 from callcrew.simulate.replay import ReplayScript
 from callcrew.simulate.runner import SimResult, TurnLog
 from callcrew.simulate.scenario import Scenario
@@ -343,11 +343,9 @@ async def _play_audio(
         settings,
         Conclusion(
             call=call,
-            session_end=SessionEnd(history, usage, final, error),
+            played=Played(history, usage, final, error, opening, turn_logs),
             clock=now(),
             stack="local+replay",
-            opening=opening,
-            turn_logs=turn_logs,
             problems=problems,
             started=started,
             replay_calls=len(script.calls),
