@@ -1,4 +1,4 @@
-"""The commands' shared edge: `--database-url`, loading settings, one-line failures.
+"""The commands' shared edge: a group, `--database-url`, loading settings, one-line failures.
 
 Bad input ends a command as one line on stderr (URL passwords masked) and a non-zero exit, never
 a traceback: `callcrew`'s own boundary (cli.py) and the commands (`db`, `outbox`, `calls`, `dial`,
