@@ -33,7 +33,8 @@ from livekit.agents.types import (
     NotGivenOr,
 )
 
-RATE = 16_000
+from bench.plugin_fakes import RATE, NamedSTT, NamedTTS, StreamingOnlySTT, start_pcm
+
 _ids = itertools.count(1)
 
 
@@ -70,24 +71,18 @@ class Request:
 # --- STT ---------------------------------------------------------------------------------------
 
 
-class FixedSTT(stt.STT[Any]):
+class FixedSTT(NamedSTT):
     def __init__(self, latencies: Latencies, transcript: Callable[[float], str]) -> None:
         self._lat = latencies
         self._transcript = transcript
         self.requests: list[Request] = []
         super().__init__(
+            "fixed",
+            "bench",
             capabilities=stt.STTCapabilities(
                 streaming=False, interim_results=False, offline_recognize=True
-            )
+            ),
         )
-
-    @property
-    def model(self) -> str:
-        return "fixed"
-
-    @property
-    def provider(self) -> str:
-        return "bench"
 
     async def _recognize_impl(
         self,
@@ -110,7 +105,7 @@ class FixedSTT(stt.STT[Any]):
         )
 
 
-class StreamingSTT(stt.STT[Any]):
+class StreamingSTT(StreamingOnlySTT):
     """Deepgram-like streaming STT: it hears the audio itself (frame energy), sends interim
     transcripts every `interim_every_s` while the caller speaks, and a final `stt_ms` after
     its own endpointer has heard `endpoint_ms` of silence, whatever the session's VAD does.
@@ -143,31 +138,9 @@ class StreamingSTT(stt.STT[Any]):
         self.level = level
         self.requests: list[Request] = []
         self.interims = 0
-        super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=True))
+        super().__init__("fixed-streaming", "bench", interim_results=True)
 
-    @property
-    def model(self) -> str:
-        return "fixed-streaming"
-
-    @property
-    def provider(self) -> str:
-        return "bench"
-
-    async def _recognize_impl(
-        self,
-        buffer: utils.AudioBuffer,
-        *,
-        language: NotGivenOr[str] = NOT_GIVEN,
-        conn_options: APIConnectOptions,
-    ) -> stt.SpeechEvent:
-        raise NotImplementedError("streaming only")
-
-    def stream(
-        self,
-        *,
-        language: NotGivenOr[str] = NOT_GIVEN,
-        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-    ) -> stt.RecognizeStream:
+    def open_stream(self, conn_options: APIConnectOptions) -> stt.RecognizeStream:
         return _StreamingRecognize(self, conn_options)
 
 
@@ -314,27 +287,17 @@ TONE_CHUNK = _tone.tobytes()
 SECONDS_PER_CHAR = 0.06
 
 
-class FixedTTS(tts.TTS[Any]):
+class FixedTTS(NamedTTS):
     def __init__(self, latencies: Latencies, *, voice: str = "tone", realtime: bool = True) -> None:
         self._lat = latencies
         self._voice = voice
         self.realtime = realtime  # False: all audio at once (to fill the phrase cache fast)
         self.requests: list[Request] = []
-        super().__init__(
-            capabilities=tts.TTSCapabilities(streaming=False), sample_rate=RATE, num_channels=1
-        )
+        super().__init__("fixed-tone", "bench")
 
     @property
     def voice(self) -> str:
         return self._voice
-
-    @property
-    def model(self) -> str:
-        return "fixed-tone"
-
-    @property
-    def provider(self) -> str:
-        return "bench"
 
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
@@ -350,13 +313,7 @@ class _ToneStream(tts.ChunkedStream):
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
         req = Request(time.time(), text=self.input_text)
         self._fixed.requests.append(req)
-        output_emitter.initialize(
-            request_id=f"bench-tts-{next(_ids)}",
-            sample_rate=RATE,
-            num_channels=1,
-            mime_type="audio/pcm",
-            frame_size_ms=20,
-        )
+        start_pcm(output_emitter, f"bench-tts-{next(_ids)}")
         await asyncio.sleep(self._fixed._lat.tts_ttfb_ms / 1000)
         req.answered = time.time()
         chunks = max(1, round(len(self.input_text) * SECONDS_PER_CHAR / _CHUNK_S))

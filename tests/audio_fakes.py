@@ -18,13 +18,13 @@ import time
 from typing import Any
 
 import numpy as np
+from bench.plugin_fakes import RATE, NamedSTT, NamedTTS, start_pcm
 from livekit import rtc
 from livekit.agents import stt, tts, vad
 from livekit.agents.language import LanguageCode
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions
 from livekit.agents.utils import AudioBuffer
 
-RATE = 16_000
 SECONDS_PER_CHAR = 0.02
 _ids = itertools.count(1)
 
@@ -120,23 +120,17 @@ class EnergyVADStream(vad.VADStream):
                 speaking, frames, speech_s, quiet_s = False, [], 0.0, 0.0
 
 
-class ScriptedSTT(stt.STT):
+class ScriptedSTT(NamedSTT):
     def __init__(self, lines: list[str]) -> None:
         super().__init__(
+            "scripted",
+            "test",
             capabilities=stt.STTCapabilities(
                 streaming=False, interim_results=False, offline_recognize=True
-            )
+            ),
         )
         self.lines = list(lines)
         self.heard: list[str] = []
-
-    @property
-    def model(self) -> str:
-        return "scripted"
-
-    @property
-    def provider(self) -> str:
-        return "test"
 
     async def _recognize_impl(
         self,
@@ -154,19 +148,9 @@ class ScriptedSTT(stt.STT):
         )
 
 
-class ToneTTS(tts.TTS):
+class ToneTTS(NamedTTS):
     def __init__(self) -> None:
-        super().__init__(
-            capabilities=tts.TTSCapabilities(streaming=False), sample_rate=RATE, num_channels=1
-        )
-
-    @property
-    def model(self) -> str:
-        return "tone"
-
-    @property
-    def provider(self) -> str:
-        return "test"
+        super().__init__("tone", "test")
 
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
@@ -180,13 +164,7 @@ def tone_seconds(text: str) -> float:
 
 class ToneStream(tts.ChunkedStream):
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
-        output_emitter.initialize(
-            request_id=f"tone-{next(_ids)}",
-            sample_rate=RATE,
-            num_channels=1,
-            mime_type="audio/pcm",
-            frame_size_ms=20,
-        )
+        start_pcm(output_emitter, f"tone-{next(_ids)}")
         n = int(tone_seconds(self.input_text) * RATE)
         t = np.arange(n) / RATE
         pcm = (np.sin(2 * np.pi * 300 * t) * 8000).astype("<i2")

@@ -15,24 +15,18 @@ import itertools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import numpy as np
+from bench.plugin_fakes import RATE, NamedTTS, StreamingOnlySTT, start_pcm
 from livekit import rtc
-from livekit.agents import APIStatusError, APITimeoutError, stt, tts, utils
+from livekit.agents import APIStatusError, APITimeoutError, stt, tts
 from livekit.agents.language import LanguageCode
-from livekit.agents.types import (
-    DEFAULT_API_CONNECT_OPTIONS,
-    NOT_GIVEN,
-    APIConnectOptions,
-    NotGivenOr,
-)
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 from livekit.agents.voice import io
 
 from callcrew.providers import stacks
 from callcrew.settings import Settings
 
-RATE = 16_000
 SECRET_ECHO = "Authorization: Bearer sk-fault-matrix-0123456789"
 _ids = itertools.count(1)
 
@@ -55,21 +49,11 @@ async def _hang(conn_options: APIConnectOptions) -> None:
 _TONE = (3000 * np.sin(2 * np.pi * 440 * np.arange(RATE // 10) / RATE)).astype(np.int16).tobytes()
 
 
-class FaultTTS(tts.TTS[Any]):
+class FaultTTS(NamedTTS):
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.requests: list[str] = []
-        super().__init__(
-            capabilities=tts.TTSCapabilities(streaming=False), sample_rate=RATE, num_channels=1
-        )
-
-    @property
-    def model(self) -> str:
-        return self.mode
-
-    @property
-    def provider(self) -> str:
-        return "fake"
+        super().__init__(mode, "fake")
 
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
@@ -88,13 +72,7 @@ class _FaultChunked(tts.ChunkedStream):
             raise _upstream_error("TTS")
         if self._mode == "hang":
             await _hang(self._conn_options)
-        output_emitter.initialize(
-            request_id=f"fault-tts-{next(_ids)}",
-            sample_rate=RATE,
-            num_channels=1,
-            mime_type="audio/pcm",
-            frame_size_ms=20,
-        )
+        start_pcm(output_emitter, f"fault-tts-{next(_ids)}")
         for _ in range(2):  # 0.2 s of tone: enough to count frames, quick to play
             output_emitter.push(_TONE)
         output_emitter.flush()
@@ -103,38 +81,16 @@ class _FaultChunked(tts.ChunkedStream):
 # --- STT ---------------------------------------------------------------------------------------
 
 
-class FaultSTT(stt.STT[Any]):
+class FaultSTT(StreamingOnlySTT):
     """Streaming; `ok` hears `line` once, ~0.3 s of audio after its stream opens."""
 
     line = "Hi, I'd like to book a haircut please"
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
-        super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=False))
+        super().__init__(mode, "fake", interim_results=False)
 
-    @property
-    def model(self) -> str:
-        return self.mode
-
-    @property
-    def provider(self) -> str:
-        return "fake"
-
-    async def _recognize_impl(
-        self,
-        buffer: utils.AudioBuffer,
-        *,
-        language: NotGivenOr[str] = NOT_GIVEN,
-        conn_options: APIConnectOptions,
-    ) -> stt.SpeechEvent:
-        raise NotImplementedError("streaming only")
-
-    def stream(
-        self,
-        *,
-        language: NotGivenOr[str] = NOT_GIVEN,
-        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-    ) -> stt.RecognizeStream:
+    def open_stream(self, conn_options: APIConnectOptions) -> stt.RecognizeStream:
         return _FaultRecognize(stt=self, conn_options=conn_options)
 
 

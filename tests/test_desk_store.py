@@ -6,11 +6,9 @@ import asyncio
 import dataclasses
 import multiprocessing
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from agents.desk_store import (
@@ -23,43 +21,13 @@ from agents.desk_store import (
 )
 
 from callcrew.store import Store, open_store
+from tests import store_fixtures
+from tests.store_fixtures import CLOCK, NY, T0, minutes, raw, sqlite_url
 
 pytestmark = pytest.mark.unit
 
-NY = ZoneInfo("America/New_York")
-CLOCK = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-T0 = datetime(2026, 6, 16, 13, 0, tzinfo=UTC)  # Tuesday 09:00 in New York
-
-
-def minutes(n: int) -> timedelta:
-    return timedelta(minutes=n)
-
-
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    # Every test on `store` runs on SQLite and on Postgres (conftest's db_url).
-    s = open_store(db_url, clock=lambda: CLOCK)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def ada(store: Store) -> int:
-    return store.crew_data.customers.create("Ada Lovelace", "+15551230001").id
-
-
-@pytest.fixture
-def bob(store: Store) -> int:
-    return store.crew_data.customers.create("Bob", "+15551230002").id
-
-
-def raw(store: Store, sql: str) -> list[Any]:
-    with store.engine.connect() as conn:
-        return list(conn.exec_driver_sql(sql).all())
+# Every test on `store` runs on SQLite and on Postgres (conftest's db_url).
+store, ada, bob = store_fixtures.store, store_fixtures.ada, store_fixtures.bob
 
 
 def test_in_memory_store_is_shared_across_threads() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.plugin_fakes import RATE, NamedTTS
 from livekit.agents import Agent, AgentSession, tts
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
@@ -23,27 +24,16 @@ from callcrew.simulate.replay import ReplayLLM, ReplayScript
 
 pytestmark = pytest.mark.unit
 
-RATE = 16000
 _ids = itertools.count()
 
 
-class ToneTTS(tts.TTS[Any]):
+class ToneTTS(NamedTTS):
     """A provider stand-in: 10 ms of 440 Hz per character, counting every request."""
 
     def __init__(self, voice: str = "a") -> None:
-        super().__init__(
-            capabilities=tts.TTSCapabilities(streaming=False), sample_rate=RATE, num_channels=1
-        )
+        super().__init__("tone", "test")
         self.voice = voice
         self.requests: list[str] = []
-
-    @property
-    def model(self) -> str:
-        return "tone"
-
-    @property
-    def provider(self) -> str:
-        return "test"
 
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from agents.desk_store.models import DeskBase
@@ -26,43 +24,13 @@ from callcrew.store import (
 )
 from callcrew.store.engine import normalise_url
 from callcrew.store.models import Base
+from tests import store_fixtures
+from tests.store_fixtures import CLOCK, T0, minutes, raw, sqlite_url
 
 pytestmark = pytest.mark.unit
 
-NY = ZoneInfo("America/New_York")
-CLOCK = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-T0 = datetime(2026, 6, 16, 13, 0, tzinfo=UTC)  # Tuesday 09:00 in New York
-
-
-def minutes(n: int) -> timedelta:
-    return timedelta(minutes=n)
-
-
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    # Every test on `store` runs on SQLite and on Postgres (conftest's db_url).
-    s = open_store(db_url, clock=lambda: CLOCK)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def ada(store: Store) -> int:
-    return store.crew_data.customers.create("Ada Lovelace", "+15551230001").id
-
-
-@pytest.fixture
-def bob(store: Store) -> int:
-    return store.crew_data.customers.create("Bob", "+15551230002").id
-
-
-def raw(store: Store, sql: str) -> list[Any]:
-    with store.engine.connect() as conn:
-        return list(conn.exec_driver_sql(sql).all())
+# Every test on `store` runs on SQLite and on Postgres (conftest's db_url).
+store, ada = store_fixtures.store, store_fixtures.ada
 
 
 # --- engine and migrations ------------------------------------------------------------------

@@ -7,11 +7,11 @@ from typing import Any
 import typer
 from typer import _click  # the click that typer vendors (its Context type)
 
+from callcrew.cli_boundary import fail
 from callcrew.errors import UserError
 from callcrew.lazycli import Lazy, LazyGroup
 from callcrew.metrics.pricing import CatalogError
 from callcrew.profile import ProfileError
-from callcrew.redact import mask_urls
 from callcrew.settings import SettingsError
 from callcrew.simulate.scenario import ScenarioError
 from callcrew.store.errors import StoreError
@@ -91,9 +91,8 @@ class _Boundary(LazyGroup):
         try:
             return super().invoke(ctx)
         except USER_ERRORS as exc:
-            # Plain echo, never Rich markup: the message quotes user input ("[a-z]").
-            typer.echo(mask_urls(str(exc)), err=True)
-            raise typer.Exit(2) from None
+            # fail(): plain echo, never Rich markup (the message quotes user input, "[a-z]")
+            raise fail(str(exc)) from None
 
 
 app = typer.Typer(

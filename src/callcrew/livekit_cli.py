@@ -14,16 +14,11 @@ from typing import Annotated
 
 import typer
 
+from callcrew.cli_boundary import fail
 from callcrew.providers.stacks import Block, missing_keys, resolve_stack
-from callcrew.redact import mask_urls
 from callcrew.settings import Settings, SettingsError, load_settings
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    typer.echo(mask_urls(str(exc)), err=True)
-    return typer.Exit(2)
 
 
 def check_worker_settings(settings: Settings) -> None:
@@ -56,7 +51,7 @@ def _run_livekit(command: str, extra: list[str], *, needs_livekit: bool) -> None
 
         server = build_server(settings)
     except SettingsError as exc:
-        raise _fail(exc) from None
+        raise fail(str(exc)) from None
     from livekit.agents import cli
 
     _register_plugins()
@@ -89,14 +84,12 @@ def console(
 ) -> None:
     """Talk to the crew in this terminal (audio needs a sound device; --text does not)."""
     if ctypes.util.find_library("portaudio") is None:
-        raise _fail(
-            RuntimeError(
-                "the console needs the PortAudio library even in text mode: "
-                "apt-get install libportaudio2 (or scripts/install --system)"
-            )
+        raise fail(
+            "the console needs the PortAudio library even in text mode: "
+            "apt-get install libportaudio2 (or scripts/install --system)"
         )
     if not sys.stdin.isatty():
-        raise _fail(RuntimeError("the console needs an interactive terminal (a TTY)"))
+        raise fail("the console needs an interactive terminal (a TTY)")
     if not text:
         import sounddevice  # type: ignore[import-untyped]
 
@@ -105,14 +98,14 @@ def console(
         except Exception:
             has_input = False
         if not has_input:
-            raise _fail(RuntimeError("no audio input device found; use `callcrew console --text`"))
+            raise fail("no audio input device found; use `callcrew console --text`")
     try:
         # Name what the console lacks now rather than fail on the first turn.
         problems = console_problems(load_settings(), text=text)
     except SettingsError as exc:
-        raise _fail(exc) from None
+        raise fail(str(exc)) from None
     if problems:
-        raise _fail(SettingsError(problems))
+        raise fail(SettingsError(problems).render())
     from callcrew.worker import TEXT_ONLY_ENV
 
     if text:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from callcrew.cli_boundary import DatabaseUrl
 from callcrew.metrics import calls_cli
 from callcrew.profile import ProfileError, load_profile
 from callcrew.settings import SettingsError, load_settings
@@ -53,7 +54,7 @@ def analyze(
     call_id: Annotated[str | None, typer.Argument(help="One call id (or use --since).")] = None,
     since: calls_cli.Since = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="Calls at most.")] = 100,
-    database_url: calls_cli.DatabaseUrl = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Run post-call analysis again on stored calls (ANALYSIS_LLM_*), updating the store."""
     # The analysis LLM loads LiveKit's agent framework: not for `calls --help` or `calls list`.

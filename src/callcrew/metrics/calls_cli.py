@@ -29,6 +29,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from callcrew.call import Channel
+from callcrew.cli_boundary import DatabaseUrl, command_group, settings_or_exit
 from callcrew.crews import known_outcomes
 from callcrew.metrics import csv_export, stats
 from callcrew.metrics.calls_format import cost_cell, duration, secs, when
@@ -37,7 +38,6 @@ from callcrew.metrics.calls_stats_view import print_stats
 from callcrew.metrics.plan_check import compare_to_plan
 from callcrew.metrics.report import mask_number
 from callcrew.redact import mask_urls
-from callcrew.settings import SettingsError, load_settings
 from callcrew.store import Store, StoreError, StoreUnavailable, open_store
 
 # Enough for "all of them" without an unbounded query.
@@ -64,11 +64,8 @@ def _consoles() -> None:
     out, err = _console(), _console(stderr=True)
 
 
-calls_app = typer.Typer(
-    name="calls",
-    help="Look back at calls: list, show one, export, and latency/cost statistics.",
-    no_args_is_help=True,
-    add_completion=False,
+calls_app = command_group(
+    "calls", "Look back at calls: list, show one, export, and latency/cost statistics."
 )
 
 
@@ -86,10 +83,6 @@ class ExportFormat(enum.StrEnum):
 
 # --- options shared by the commands ----------------------------------------------------------
 
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", help="Store to read (default: DATABASE_URL or .env)."),
-]
 Since = Annotated[
     str | None,
     typer.Option(
@@ -163,11 +156,7 @@ def _store(database_url: str | None, *, write: bool = False) -> Iterator[Store]:
     A wrong URL or a store that does not exist exits 2 with the reason; a database that fails
     while open exits 1. Both print with markup off (the reason may quote user text).
     """
-    try:
-        settings = load_settings(database_url=database_url) if database_url else load_settings()
-    except SettingsError as exc:
-        err.print(exc.render(), markup=False)
-        raise typer.Exit(2) from None
+    settings = settings_or_exit(database_url)
     try:
         store = open_store(settings.database_url, read_only=not write, crew=settings.crew)
     except StoreUnavailable as exc:

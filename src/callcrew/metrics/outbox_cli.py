@@ -15,37 +15,18 @@ import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from callcrew.cli_boundary import DatabaseUrl, command_group, fail, settings_or_exit
 from callcrew.metrics.webhook import KIND, retry_outbox, webhook_problems
-from callcrew.settings import Settings, SettingsError, load_settings
+from callcrew.settings import Settings
 from callcrew.store import OutboxRecord, Store, StoreError, open_store
 
-outbox_app = typer.Typer(
-    name="outbox",
-    help="Deliveries waiting for the CRM webhook: list them, re-drive parked ones.",
-    no_args_is_help=True,
-    add_completion=False,
+outbox_app = command_group(
+    "outbox", "Deliveries waiting for the CRM webhook: list them, re-drive parked ones."
 )
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", help="Store to use (default: DATABASE_URL or .env)."),
-]
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(outbox_app, name="outbox")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
-def _settings(database_url: str | None) -> Settings:
-    try:
-        return load_settings(database_url=database_url) if database_url else load_settings()
-    except SettingsError as exc:
-        raise _fail(exc.render()) from None
 
 
 def _open(settings: Settings) -> Store:
@@ -53,7 +34,7 @@ def _open(settings: Settings) -> Store:
     try:
         return open_store(settings.database_url, crew=settings.crew)
     except (StoreError, SQLAlchemyError, ImportError) as exc:
-        raise _fail(f"Cannot open the store at {shown}: {exc}", 1) from None
+        raise fail(f"Cannot open the store at {shown}: {exc}", 1) from None
 
 
 def _state(item: OutboxRecord, now: datetime) -> str:
@@ -80,7 +61,7 @@ def list_items(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Undelivered CRM reports, oldest first: attempts, when next tried, the last error."""
-    settings = _settings(database_url)
+    settings = settings_or_exit(database_url)
     with _open(settings) as store:
         items = store.outbox.list(state="parked" if parked else "pending", limit=limit, kind=KIND)
     if not items:
@@ -104,14 +85,14 @@ def retry(
 ) -> None:
     """Make deliveries due now with a fresh set of tries, and send them if the CRM is set."""
     if not ids and not all_parked:
-        raise _fail("Name the outbox ids to retry, or pass --all for every parked delivery.")
+        raise fail("Name the outbox ids to retry, or pass --all for every parked delivery.")
     if ids and all_parked:
-        raise _fail("Give outbox ids or --all, not both.")
+        raise fail("Give outbox ids or --all, not both.")
     if ids and any(i < 1 for i in ids):
-        raise _fail("Outbox ids are positive whole numbers (see `callcrew outbox list`).")
-    settings = _settings(database_url)
+        raise fail("Outbox ids are positive whole numbers (see `callcrew outbox list`).")
+    settings = settings_or_exit(database_url)
     if problems := webhook_problems(settings):
-        raise _fail("\n".join(problems))
+        raise fail("\n".join(problems))
     with _open(settings) as store:
         now = datetime.now(UTC)
         requeued = store.outbox.requeue(now, ids=None if all_parked else list(ids or []))

@@ -24,16 +24,9 @@ from callcrew.call import CallState
 from callcrew.metrics.side_llm import SideLLM, add_side_usage
 from callcrew.profile import BusinessProfile
 from callcrew.settings import Settings
+from callcrew.simulate.conclusion import Conclusion, Played, conclude, open_call
 from callcrew.simulate.replay import ReplayLLM, ReplayScript
-from callcrew.simulate.runner import (
-    Conclusion,
-    SimResult,
-    TurnLog,
-    conclude,
-    event_dict,
-    open_call,
-    opening_events,
-)
+from callcrew.simulate.runner import SimResult, TurnLog, event_dict, opening_events
 from callcrew.simulate.scenario import Scenario
 from callcrew.simulate.textcall import settle
 from callcrew.store import Store
@@ -139,7 +132,8 @@ async def play_caller(
     on_turn: Callable[[TurnLog], None] | None,
     started: float,
 ) -> SimResult:
-    crew, control, info, state = await open_call(scenario, settings, profile, store, now)
+    call = await open_call(scenario, settings, profile, store, now)
+    control, state = call.control, call.state
     scripted = any(t.agent for t in scenario.turns) or bool(scenario.opening)
     script = ReplayScript(
         turns={-1: scenario.opening} | {i: t.agent for i, t in enumerate(scenario.turns)},
@@ -162,7 +156,7 @@ async def play_caller(
     final: str | None = None
     try:
         async with session:
-            await session.start(crew.first_agent(state))
+            await session.start(call.crew.first_agent(state))
             await settle(session)  # the greeting (and any welcome-back line) first
             opening.events = opening_events(session.history)
             if on_turn:
@@ -209,25 +203,15 @@ async def play_caller(
         scenario,
         settings,
         Conclusion(
-            state=state,
-            store=store,
-            control=control,
-            profile=profile,
-            info=info,
+            call=call,
+            played=Played(history, usage, final, error, opening, turn_logs),
             clock=now(),
-            history=history,
-            usage=usage,
             stack=f"{settings.stack}+replay" if replayed else settings.stack,
-            error=error,
-            final_agent=final,
-            opening=opening,
-            turn_logs=turn_logs,
             problems=problems,
             started=started,
             replay_calls=len(script.calls),
             cost_stack=settings.stack,
             estimate_speech=True,
-            crew=crew,
             rehearsal={
                 "caller_llm": {
                     "model": caller.side.usage.model,

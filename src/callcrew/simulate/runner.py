@@ -2,7 +2,8 @@
 
 Only the model is replaced (the replay LLM), unless a live OpenAI-compatible LLM is given, in
 which case the same caller lines and expectations rehearse the real model. The text call
-itself is `textcall.py`; several calls on one store, `group.py`; spoken ones, `audio.py`.
+itself is `textcall.py`; several calls on one store, `group.py`; spoken ones, `audio.py`; how
+each opens and concludes, `conclusion.py`.
 """
 
 from __future__ import annotations
@@ -25,14 +26,10 @@ from livekit.agents.voice.run_result import (
     FunctionCallOutputEvent,
 )
 
-from callcrew.call import CallInfo, CallState, Channel, CrewContext
+from callcrew.call import CallState, Channel
 from callcrew.crews import LoadedCrew, load_crew
-from callcrew.metrics.call_cost import cost_of_report
-from callcrew.metrics.pricing import load_catalog
-from callcrew.metrics.report import ProvidersReport, build_report
 from callcrew.profile import BusinessProfile, load_profile, parse_profile
 from callcrew.settings import Settings
-from callcrew.simulate.checks import check_expectations
 from callcrew.simulate.crewkit import rehearsal_of
 from callcrew.simulate.replay import ReplayCall
 from callcrew.simulate.scenario import CallsScenario, Scenario
@@ -242,130 +239,6 @@ def frozen_clock(profile: BusinessProfile, when: datetime) -> Callable[[], datet
         return frozen
 
     return now
-
-
-async def open_call(
-    scenario: Scenario,
-    settings: Settings,
-    profile: BusinessProfile,
-    store: Store,
-    now: Callable[[], datetime],
-) -> tuple[LoadedCrew, SimCallControl, CallInfo, CallState]:
-    """The crew's call for a rehearsal, as the worker opens one for a live call."""
-    crew = load_crew(settings.crew)
-    control = SimCallControl(scenario.channel)
-    info = CallInfo(
-        channel=scenario.channel,
-        room=f"rehearsal-{scenario.label}",
-        caller_number=scenario.caller,
-        dialled_number=scenario.dialled,
-        # The crew runs on the frozen clock; the report's times are real, like a live call's.
-        started_at=datetime.now(UTC),
-    )
-    if scenario.task:
-        settings = settings.model_copy(update={"task_agent": scenario.task})
-    ctx = CrewContext(
-        settings=settings,
-        profile=profile,
-        store=store,
-        control=control,
-        now=now,
-        prompts_dir=str(settings.prompts_dir) if settings.prompts_dir else None,
-    )
-    return crew, control, info, await crew.new_call(info, ctx)
-
-
-@dataclass
-class Conclusion:
-    """Everything a finished rehearsal (text or audio) hands over for its report and checks."""
-
-    state: CallState
-    store: Store
-    control: SimCallControl
-    profile: BusinessProfile
-    info: CallInfo
-    clock: datetime
-    history: llm.ChatContext
-    usage: Any
-    stack: str
-    error: str | None
-    final_agent: str | None
-    opening: TurnLog
-    turn_logs: list[TurnLog]
-    problems: list[str]
-    started: float
-    replay_calls: int
-    cost_stack: str
-    estimate_speech: bool
-    true_end_of_speech: dict[int, float] | None = None
-    llm_calls: list[ReplayCall] = field(default_factory=list)
-    providers: ProvidersReport | None = None  # fallback chains, switches (live models)
-    rehearsal: dict[str, Any] = field(default_factory=dict)  # extra facts (mode, ...)
-    extra: dict[str, Any] = field(default_factory=dict)  # extra report keys (audio, ...)
-    crew: LoadedCrew | None = None  # the crew that played it (None: the settings' crew)
-
-
-async def conclude(scenario: Scenario, settings: Settings, c: Conclusion) -> SimResult:
-    """Write the report (priced, saved, even when the session failed) and check `expect`."""
-    control, state = c.control, c.state
-    if control.hung_up is None and control.transferred_to is None and c.error is None:
-        state.ended_by = state.ended_by or "caller"
-    report = build_report(
-        state,
-        info=c.info,
-        history=c.history,
-        usage=c.usage,
-        stack=c.stack,
-        ended_at=datetime.now(UTC),
-        error=c.error,
-        true_end_of_speech=c.true_end_of_speech,
-        providers=c.providers,
-        extra={
-            "rehearsal": {
-                "scenario": scenario.label,
-                "clock": c.clock.isoformat(),
-                "hung_up": control.hung_up,
-                "transferred_to": control.transferred_to,
-                "warm_transfer": control.warm,
-                **c.rehearsal,
-            },
-            **c.extra,
-        },
-    )
-    report["cost"] = cost_of_report(
-        report,
-        load_catalog(settings.prices_file),
-        c.cost_stack,
-        estimate_speech=c.estimate_speech,
-    )
-    await asyncio.to_thread(c.store.reports.save, report)
-    failures = [f"the session failed: {c.error}"] if c.error else []
-    failures += c.problems
-    failures += await asyncio.to_thread(
-        check_expectations,
-        scenario,
-        state,
-        c.store,
-        control,
-        c.final_agent,
-        [c.opening, *c.turn_logs],
-        c.profile,
-        report,
-        c.crew or load_crew(settings.crew),
-    )
-    return SimResult(
-        scenario=scenario,
-        passed=not failures,
-        failures=failures,
-        turns=c.turn_logs,
-        opening=c.opening,
-        report=report,
-        state=state,
-        final_agent=c.final_agent,
-        wall_s=time.perf_counter() - c.started,
-        replay_calls=c.replay_calls,
-        llm_calls=c.llm_calls,
-    )
 
 
 def dump_report(report: dict[str, Any]) -> str:

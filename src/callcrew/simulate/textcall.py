@@ -22,16 +22,9 @@ from callcrew.profile import BusinessProfile
 from callcrew.providers.recovery import ProviderRecovery, crew_failure_plan
 from callcrew.settings import Settings
 from callcrew.simulate.checks import check_turn
+from callcrew.simulate.conclusion import Conclusion, Played, conclude, open_call
 from callcrew.simulate.replay import ReplayLLM, ReplayScript
-from callcrew.simulate.runner import (
-    Conclusion,
-    SimResult,
-    TurnLog,
-    conclude,
-    event_dict,
-    open_call,
-    opening_events,
-)
+from callcrew.simulate.runner import SimResult, TurnLog, event_dict, opening_events
 from callcrew.simulate.scenario import Scenario
 from callcrew.store import Store
 
@@ -89,18 +82,18 @@ class TextCall:
         return None if i is None else f"call {i + 1}"
 
     async def start(self) -> None:
-        self.crew, self.control, self.info, self.state = await open_call(
+        call = self.call = await open_call(
             self.scenario, self.settings, self.profile, self.store, self.now
         )
         model: llm.LLM[Any] = self.live_llm or ReplayLLM(self.script)
-        self.session: AgentSession[CallState] = AgentSession(llm=model, userdata=self.state)
+        self.session: AgentSession[CallState] = AgentSession(llm=model, userdata=call.state)
         track_agent_usage(self.session)  # the report's usage per agent (metrics/agent_usage.py)
         if self.live_llm is not None:
             # A live model gets the call's recovery: filler, provider log, apology and ending.
-            self.recovery = ProviderRecovery(self.state, plan=crew_failure_plan(self.crew))
+            self.recovery = ProviderRecovery(call.state, plan=crew_failure_plan(call.crew))
             self.recovery.attach(self.session, [])
         try:
-            await self.session.start(self.crew.first_agent(self.state))
+            await self.session.start(call.crew.first_agent(call.state))
             await settle(self.session)
             self.opening.events = opening_events(self.session.history)
             if self.on_turn:
@@ -117,7 +110,7 @@ class TextCall:
         if self.ended or i >= len(self.scenario.turns):
             return
         turn = self.scenario.turns[i]
-        if self.control.hung_up or self.control.transferred_to:
+        if self.call.control.hung_up or self.call.control.transferred_to:
             self.failures.append(
                 f"caller line {i + 1} ({turn.caller!r}) was never heard: the call had already ended"
             )
@@ -138,8 +131,9 @@ class TextCall:
         log.events = [d for ev in result.events if (d := event_dict(ev)) is not None]
         self.turn_logs.append(log)
         if turn.expect is not None:
+            call = self.call
             self.failures += await asyncio.to_thread(
-                check_turn, turn.expect, log, self.state, self.store, self.profile, self.crew
+                check_turn, turn.expect, log, call.state, self.store, self.profile, call.crew
             )
         if self.on_turn:
             self.on_turn(log)
@@ -162,19 +156,10 @@ class TextCall:
             self.scenario,
             self.settings,
             Conclusion(
-                state=self.state,
-                store=self.store,
-                control=self.control,
-                profile=self.profile,
-                info=self.info,
+                call=self.call,
+                played=Played(history, usage, final, self.error, self.opening, self.turn_logs),
                 clock=self.now(),
-                history=history,
-                usage=usage,
                 stack=f"{stack}+replay" if self.live_llm is None else stack,
-                error=self.error,
-                final_agent=final,
-                opening=self.opening,
-                turn_logs=self.turn_logs,
                 problems=problems,
                 started=self.started,
                 replay_calls=len(self.script.calls),
@@ -183,7 +168,6 @@ class TextCall:
                 cost_stack=stack,
                 estimate_speech=True,
                 providers=self.recovery.log.report() if self.recovery is not None else None,
-                crew=self.crew,
             ),
         )
 

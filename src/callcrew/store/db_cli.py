@@ -6,43 +6,22 @@ who want to see or do that step on its own (before a deploy, on a read-only repl
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from callcrew.cli_boundary import DatabaseUrl, command_group, fail, settings_or_exit
 from callcrew.crews import CrewNotFound, load_crew
-from callcrew.settings import Settings, SettingsError, load_settings
+from callcrew.settings import Settings
 from callcrew.store import StoreError, migrate, open_store
 from callcrew.store.engine import shown_url
 
-db_app = typer.Typer(
-    name="db",
-    help="The store's schema: each owner's migration revision, and upgrading it.",
-    no_args_is_help=True,
-    add_completion=False,
+db_app = command_group(
+    "db", "The store's schema: each owner's migration revision, and upgrading it."
 )
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", help="Store to use (default: DATABASE_URL or .env)."),
-]
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
-def _settings(database_url: str | None) -> Settings:
-    try:
-        return load_settings(database_url=database_url) if database_url else load_settings()
-    except SettingsError as exc:
-        raise _fail(exc.render()) from None
 
 
 def _rows(settings: Settings, *, read_only: bool) -> list[tuple[str, str, str]]:
@@ -51,9 +30,9 @@ def _rows(settings: Settings, *, read_only: bool) -> list[tuple[str, str, str]]:
         with open_store(settings.database_url, read_only=read_only, crew=crew) as store:
             return migrate.status(store.engine, store.tables)
     except CrewNotFound as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except (StoreError, SQLAlchemyError) as exc:
-        raise _fail(f"{shown_url(settings.database_url)}: {exc}", 1) from None
+        raise fail(f"{shown_url(settings.database_url)}: {exc}", 1) from None
 
 
 def _print(rows: list[tuple[str, str, str]]) -> bool:
@@ -68,11 +47,11 @@ def _print(rows: list[tuple[str, str, str]]) -> bool:
 @db_app.command("status")
 def status(database_url: DatabaseUrl = None) -> None:
     """Each owner's revision in the store and its head (reads only; exit 1 when behind)."""
-    if _print(_rows(_settings(database_url), read_only=True)):
+    if _print(_rows(settings_or_exit(database_url), read_only=True)):
         raise typer.Exit(1)
 
 
 @db_app.command("upgrade")
 def upgrade(database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the store: the engine's tables and the crew's (CREW), to their heads."""
-    _print(_rows(_settings(database_url), read_only=False))
+    _print(_rows(settings_or_exit(database_url), read_only=False))

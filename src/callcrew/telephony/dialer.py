@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from callcrew.cli_boundary import fail
 from callcrew.crews import CrewDefaults, CrewNotFound, LoadedCrew, load_crew
 from callcrew.errors import UserError
 from callcrew.redact import mask_urls
@@ -45,11 +46,6 @@ from callcrew.telephony.placement import CONFIRM_TIMEOUT_S
 from callcrew.telephony.purposes import find_purpose, parse_pairs, purpose_names
 
 __all__ = ["DialError", "dial", "resolve_trunk"]  # worker.py resolves its trunk here too
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(mask_urls(message), err=True)
-    return typer.Exit(code)
 
 
 def _with_trunk(calls: list[CallRequest], trunk_id: str) -> None:
@@ -304,11 +300,11 @@ def dial(
 ) -> None:
     """Place outbound calls: one NUMBER, or a campaign with --csv FILE."""
     if (number is None) == (csv_file is None):
-        raise _fail("give either a NUMBER or --csv FILE (not both)", 2)
+        raise fail("give either a NUMBER or --csv FILE (not both)", 2)
     if phonenumbers.region_code_for_country_code(
         phonenumbers.country_code_for_region(region.upper())
     ) in ("ZZ", None):
-        raise _fail(f"--region {region!r} is not a two-letter region code like US or GB", 2)
+        raise fail(f"--region {region!r} is not a two-letter region code like US or GB", 2)
     try:
         settings = load_settings()
         crew = load_crew(settings.crew)
@@ -329,7 +325,7 @@ def dial(
         )
         store = _check_dispatch(settings, crew, calls, campaign, str(csv_file))
     except (SettingsError, DialError, CrewNotFound, ValueError) as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
 
     if dry_run:
         for c in calls:
@@ -360,11 +356,11 @@ def dial(
             )
         )
     except DialError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     except LiveKitError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     except api.ServerError as exc:
-        raise _fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
+        raise fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
     finally:
         if store is not None:
             store.close()

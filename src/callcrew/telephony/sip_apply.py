@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from livekit import api
@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from callcrew.redact import mask_urls
+from callcrew.cli_boundary import fail
 from callcrew.settings import Settings, SettingsError, load_settings
 from callcrew.telephony.lkapi import LiveKitError, livekit_api, server_error_text
 from callcrew.telephony.sip_desired import (
@@ -112,10 +112,17 @@ sip_app = typer.Typer(
     no_args_is_help=True,
 )
 
+T = TypeVar("T")
 
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(mask_urls(message), err=True)
-    return typer.Exit(code)
+
+def on_livekit(exchange: Coroutine[Any, Any, T]) -> T:
+    """Run one exchange with LiveKit's API; LiveKit unreachable or refusing is exit 1."""
+    try:
+        return asyncio.run(exchange)
+    except LiveKitError as exc:
+        raise fail(str(exc), 1) from None
+    except api.ServerError as exc:
+        raise fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
 
 
 async def _apply_async(
@@ -165,23 +172,18 @@ def apply_command(
 
     if state is not None:
         if not dry_run:
-            raise _fail("--state plans against a saved state: use it with --dry-run", 2)
+            raise fail("--state plans against a saved state: use it with --dry-run", 2)
         sip_state.offline_dry_run(file, state, prune=prune)
         return
     # Every problem (settings, sip.yaml, its secrets, LiveKit's settings) in one run.
     checked = sip_state.check(file, None)
     problems = checked.problems + checked.livekit_problems
     if problems:
-        raise _fail("\n".join(problems), 2)
+        raise fail("\n".join(problems), 2)
     settings, config = checked.settings, checked.config
     assert settings is not None and config is not None
     desired = desired_state(config, checked.secrets, settings)
-    try:
-        asyncio.run(_apply_async(settings, config, desired, dry_run=dry_run, prune=prune))
-    except LiveKitError as exc:
-        raise _fail(str(exc), 1) from None
-    except api.ServerError as exc:
-        raise _fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
+    on_livekit(_apply_async(settings, config, desired, dry_run=dry_run, prune=prune))
 
 
 def _auth_text(username: str, password: str, metadata: str) -> str:
@@ -287,13 +289,8 @@ def list_command(
         settings = load_settings()
         settings.require_livekit()
     except SettingsError as exc:
-        raise _fail(str(exc), 2) from None
-    try:
-        live = asyncio.run(_list_async(settings))
-    except LiveKitError as exc:
-        raise _fail(str(exc), 1) from None
-    except api.ServerError as exc:
-        raise _fail(f"LiveKit error: {server_error_text(exc)}", 1) from None
+        raise fail(str(exc), 2) from None
+    live = on_livekit(_list_async(settings))
     data = state_as_dict(live)
     if as_json:
         typer.echo(json.dumps(data, indent=2))

@@ -9,7 +9,6 @@ names and the settings a real apply would need — is reported in one run.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,10 @@ import typer
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from livekit import api
 
+from callcrew.cli_boundary import fail
 from callcrew.settings import Settings, SettingsError, load_settings
-from callcrew.telephony.lkapi import LiveKitError, livekit_api, server_error_text
-from callcrew.telephony.sip_apply import sip_app
+from callcrew.telephony.lkapi import livekit_api
+from callcrew.telephony.sip_apply import on_livekit, sip_app
 from callcrew.telephony.sip_config import (
     MissingSecretsError,
     SipConfig,
@@ -193,16 +193,8 @@ def export_command(
         settings = load_settings()
         settings.require_livekit()
     except SettingsError as exc:
-        typer.echo(exc.render(), err=True)
-        raise typer.Exit(2) from None
-    try:
-        live = asyncio.run(_fetch(settings))
-    except LiveKitError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
-    except api.ServerError as exc:
-        typer.echo(f"LiveKit error: {server_error_text(exc)}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(exc.render()) from None
+    live = on_livekit(_fetch(settings))
     text = json.dumps(export_state(live), indent=2) + "\n"
     if out is None:
         typer.echo(text, nl=False)

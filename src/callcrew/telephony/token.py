@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import typer
 from livekit import api
 
-from callcrew.redact import mask_urls
+from callcrew.cli_boundary import fail
 from callcrew.settings import Settings, SettingsError, load_settings
 
 MEET_URL = "https://meet.livekit.io/custom"
@@ -130,11 +130,6 @@ def make_token(
     )
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(mask_urls(message), err=True)
-    return typer.Exit(2)
-
-
 def token(
     room: str = typer.Option(..., "--room", help="Room to join (created on join if new)."),
     identity: str | None = typer.Option(
@@ -148,14 +143,14 @@ def token(
     try:
         lifetime = parse_ttl(ttl)
     except ValueError as exc:
-        raise _fail(f"--ttl {exc}") from None
+        raise fail(f"--ttl {exc}") from None
     try:
         settings = load_settings()
         jt = make_token(settings, room=room, identity=identity, name=name, ttl=lifetime)
     except SettingsError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     playground = settings.playground_url.rstrip("/")
     if as_json:
         typer.echo(json.dumps(jt.as_dict(playground), indent=2))

@@ -42,8 +42,9 @@ from callcrew.simulate.audio.setup import (
     shared_vad,
 )
 from callcrew.simulate.audio.voice import speak
+from callcrew.simulate.conclusion import Conclusion, Played, conclude, open_call
 from callcrew.simulate.replay import ReplayScript
-from callcrew.simulate.runner import Conclusion, SimResult, TurnLog, conclude, open_call
+from callcrew.simulate.runner import SimResult, TurnLog
 from callcrew.simulate.scenario import Scenario
 from callcrew.store import Store
 
@@ -91,7 +92,8 @@ async def _play_audio(
     options: AudioOptions,
 ) -> SimResult:
     settings = rehearsal_settings(settings)  # Whisper runs: the batch STT's turn values
-    crew, control, info, state = await open_call(scenario, settings, profile, store, now)
+    call = await open_call(scenario, settings, profile, store, now)
+    control, state = call.control, call.state
     lines = list(scenario.turns)
     caller = options.caller
     if caller is not None:
@@ -205,7 +207,7 @@ async def _play_audio(
         async with session:
             timeline.start()
             speaker.start()
-            await session.start(crew.first_agent(state))
+            await session.start(call.crew.first_agent(state))
             if not await settle(-1):
                 failures.append("the greeting never finished playing")
             unsettled: int | None = None  # a committed line whose answer may still be playing
@@ -342,19 +344,10 @@ async def _play_audio(
         scenario,
         settings,
         Conclusion(
-            state=state,
-            store=store,
-            control=control,
-            profile=profile,
-            info=info,
+            call=call,
+            played=Played(history, usage, final, error, opening, turn_logs),
             clock=now(),
-            history=history,
-            usage=usage,
             stack="local+replay",
-            error=error,
-            final_agent=final,
-            opening=opening,
-            turn_logs=turn_logs,
             problems=problems,
             started=started,
             replay_calls=len(script.calls),
