@@ -558,11 +558,14 @@ def _measure(
         if stt_req is not None and stt_req.answered is not None and anchor is not None:
             # the STT's wait beyond the VAD's end of speech and the endpointing minimum (a
             # streaming STT's final can come before both: then none of X is on the path)
-            vad_end = next((t for t in vad_ends if t >= end - 0.01), stt_req.asked)
+            seen = next((t for t in vad_ends if t >= end - 0.01), None)
+            vad_end = stt_req.asked if seen is None else seen
             floor = max(stt_req.asked, vad_end, anchor + cfg.min_delay)
             x_path = max(0.0, stt_req.answered - floor)
             row.update(
-                endpoint_wait_s=vad_end - anchor,
+                # only from a VAD end this line really had: the STT's request time stands in
+                # for the floor, but it can precede the anchor and is no endpointing wait
+                endpoint_wait_s=None if seen is None else seen - anchor,
                 x_on_path_s=x_path,
                 turn_gap_s=total - x_path - y - z,
                 pipeline_s=first - max(stt_req.answered, anchor + cfg.min_delay) - y - z,

@@ -26,6 +26,7 @@ from callcrew.metrics.report import (
     ProvidersReport,
     ProviderSwitch,
 )
+from callcrew.providers.shared_vad import CallVAD
 from callcrew.providers.stacks import StackChoice, build_llm, build_stt, build_tts
 from callcrew.scrub import install_log_scrubber, scrub
 from callcrew.settings import Settings, SettingsError
@@ -87,7 +88,9 @@ def build_stt_chain(
     return Chain("stt", adapter, members, wrapped)
 
 
-def build_call_stt_chain(settings: Settings, choice: StackChoice, call_vad: Any) -> Chain:
+def build_call_stt_chain(
+    settings: Settings, choice: StackChoice, call_vad: CallVAD | None
+) -> Chain:
     """The call's STT chain: each streaming provider gated (`STT_VAD_GATE`), a batch one cut
     into utterances by LiveKit's `StreamAdapter`, all on the session's one VAD inference
     (providers/shared_vad.py: `call_vad` is the call's `CallVAD`, or None without a VAD)."""
