@@ -425,9 +425,9 @@ async def _next_start(store: Store, settings: Settings, crm: Crm, call_id: str) 
     idle = asyncio.create_task(upkeep(store, settings, policy=policy))
     try:
         # The CRM has the POST before the loop records it delivered: wait for both.
-        assert await _until(
-            lambda: call_id in crm.accepted and not store.outbox.list(), 60
-        ), crm.posts
+        assert await _until(lambda: call_id in crm.accepted and not store.outbox.list(), 60), (
+            crm.posts
+        )
     finally:
         idle.cancel()
         with contextlib.suppress(asyncio.CancelledError):

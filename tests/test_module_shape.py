@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 ROOTS = (REPO / "src" / "callcrew", REPO / "agents")
 MAX_LINES = 400
 
+
 def _modules() -> list[Path]:
     return sorted(p for root in ROOTS for p in root.rglob("*.py") if "__pycache__" not in p.parts)
 

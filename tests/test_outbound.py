@@ -52,6 +52,7 @@ pytestmark = pytest.mark.unit
 
 CALLEE = "+15550142233"
 
+
 async def _until(check: Any, timeout: float = 10.0) -> bool:
     """A bounded wait for what the session does next (no fixed sleep: a busy machine is slow)."""
     loop = asyncio.get_running_loop()
@@ -67,7 +68,6 @@ def _said(session: Any) -> list[str]:
         for i in session.history.items
         if i.type == "message" and i.role == "assistant"
     ]
-
 
 
 @pytest.mark.parametrize(
