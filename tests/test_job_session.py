@@ -27,9 +27,12 @@ def test_auto_publishes_for_a_screen_only_to_web_callers(
     assert for_screen(switch, channel) is on
 
 
-def test_the_defaults_hear_the_caller_at_16_khz_and_decide_per_channel() -> None:
+def test_the_defaults_hear_the_caller_at_16_khz_and_keep_the_heard_text_on_a_phone() -> None:
     s = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert (s.audio_input_rate, s.room_transcription, s.session_host) == (16000, "auto", "auto")
+    assert (s.audio_input_rate, s.room_transcription, s.session_host) == (16000, "on", "auto")
+    # the transcript synchroniser tells what of an interrupted line was heard: on for a phone
+    assert for_screen(s.room_transcription, Channel.INBOUND)
+    assert not for_screen(s.session_host, Channel.INBOUND)
 
 
 def test_a_rate_no_phone_or_stt_path_uses_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

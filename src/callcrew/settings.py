@@ -154,10 +154,12 @@ class Settings(BaseSettings):
     # The caller's audio as the session hears it. A phone line carries 8 kHz (G.711) or 16 kHz
     # (G.722); 16 kHz is what Silero and the STTs run at, so no frame is resampled twice.
     audio_input_rate: AudioRate = 16000
-    # For a screen: the agent's words published to the room in step with its audio, and
-    # LiveKit's session host (a RemoteSession can observe the call). auto: on for web callers,
-    # off on a phone line, which has no screen (they cost CPU per call: docs/benchmarks.md).
-    room_transcription: AutoSwitch = "auto"
+    # The agent's words published to the room in step with its audio. Kept on for every call:
+    # the synchroniser is also what tells LiveKit how much of an interrupted line was heard, so
+    # without it the agent (and the report) remembers the whole line. off saves ~0.04 cores a
+    # call (docs/benchmarks.md); auto: on for web callers only.
+    room_transcription: AutoSwitch = "on"
+    # LiveKit's session host (a RemoteSession can observe the call): auto = web callers only.
     session_host: AutoSwitch = "auto"
     silence_nudges: int = Field(2, ge=0, le=10, description="nudges before a silent call ends")
     max_call_seconds: float = Field(1800.0, gt=0, le=6 * 3600)
