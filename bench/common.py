@@ -37,7 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +100,22 @@ def _r(v: float | None, nd: int = 4) -> float | None:
 
 def ms(v: float | None) -> str:
     return "-" if v is None else f"{v * 1000:.0f}"
+
+
+def chosen_configs(args: Any, configs: Mapping[str, Any], quick: list[str]) -> list[str]:
+    """The configurations a suite runs: `--configs a,b` (an unknown name exits with one line),
+    else the quick set with `--quick`, else all of them."""
+    names = quick if args.quick else list(configs)
+    if getattr(args, "configs", None):
+        names = [n.strip() for n in args.configs.split(",") if n.strip()]
+        unknown = [n for n in names if n not in configs]
+        if unknown:
+            raise SystemExit(f"unknown config {unknown[0]!r}; one of: {', '.join(configs)}")
+    return names
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def rss_mb(pid: int | str = "self") -> float:

@@ -32,7 +32,9 @@ from bench.common import (
     CallSpec,
     TurnConfig,
     bare_builder,
+    chosen_configs,
     collect,
+    loadavg,
     machine,
     ms,
     render,
@@ -219,13 +221,8 @@ HEADS = [
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     lat = Latencies()
-    names = QUICK if args.quick else list(CONFIGS)
-    if getattr(args, "configs", None):
-        names = [n.strip() for n in args.configs.split(",") if n.strip()]
-        unknown = [n for n in names if n not in CONFIGS]
-        if unknown:
-            raise SystemExit(f"unknown config {unknown[0]!r}; one of: {', '.join(CONFIGS)}")
-    load_before = _loadavg()
+    names = chosen_configs(args, CONFIGS, QUICK)
+    load_before = loadavg()
     question = not getattr(args, "no_question", False)
     lines = corpus_lines(args.quick, question=question)
     if getattr(args, "tags", None):  # a subset: "list,name"
@@ -275,15 +272,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _loadavg() -> list[float]:
-    import os
-
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def main(args: argparse.Namespace) -> dict[str, Any]:
     result = asyncio.run(run(args))
-    result["load_after"] = _loadavg()
+    result["load_after"] = loadavg()
     print(f"load average before {result['load_before']}, after {result['load_after']}")
     path = write_result("turntaking", result, args.out)
     print(f"wrote {path}")

@@ -28,6 +28,8 @@ from bench.common import (
     CallerLine,
     QuietTimeline,
     TurnConfig,
+    chosen_configs,
+    loadavg,
     ms,
     pct,
     render,
@@ -289,16 +291,9 @@ def row(name: str, s: dict[str, Any]) -> list[Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    import os
-
     lat = Latencies()
-    names = QUICK if args.quick else list(CONFIGS)
-    if getattr(args, "configs", None):
-        names = [n.strip() for n in args.configs.split(",") if n.strip()]
-        unknown = [n for n in names if n not in CONFIGS]
-        if unknown:
-            raise SystemExit(f"unknown config {unknown[0]!r}; one of: {', '.join(CONFIGS)}")
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    names = chosen_configs(args, CONFIGS, QUICK)
+    load_before = loadavg()
     scripts = trials(args.quick)
     lines = {ln.text + ln.voice: ln for s in scripts for _, ln in s}
     extra = [CallerLine([t], voice=v) for t in (ASK, NEXT) for v in VOICES]
@@ -324,7 +319,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "over_s": OVER_S,
         "load_before": load_before,
-        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "load_after": loadavg(),
         "results": results,
     }
 
