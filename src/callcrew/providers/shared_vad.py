@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from livekit import rtc
@@ -101,15 +102,7 @@ class _PublishingStream(vad.VADStream):
         super().__init__(owner)
 
     async def _main_task(self) -> None:
-        async def forward() -> None:
-            async for item in self._input_ch:
-                if isinstance(item, self._FlushSentinel):
-                    self._inner.flush()
-                else:
-                    self._inner.push_frame(item)
-            self._inner.end_input()
-
-        feeder = asyncio.create_task(forward(), name="call_vad.forward")
+        feeder = asyncio.create_task(_feed(self, self._inner), name="call_vad.forward")
         try:
             async for ev in self._inner:
                 self._owner._publish(self, ev)
@@ -182,17 +175,7 @@ class _FollowerStream(vad.VADStream):
         self._owner.own_streams += 1
         inner = self._owner._call.wrapped.stream()
 
-        async def forward() -> None:
-            for frame in held:
-                inner.push_frame(frame)
-            async for item in self._input_ch:
-                if isinstance(item, self._FlushSentinel):
-                    inner.flush()
-                else:
-                    inner.push_frame(item)
-            inner.end_input()
-
-        feeder = asyncio.create_task(forward(), name="call_vad.alone")
+        feeder = asyncio.create_task(_feed(self, inner, held), name="call_vad.alone")
         try:
             async for ev in inner:
                 self._event_ch.send_nowait(ev)
@@ -200,6 +183,20 @@ class _FollowerStream(vad.VADStream):
         finally:
             await utils.aio.cancel_and_wait(feeder)
             await inner.aclose()
+
+
+async def _feed(
+    outer: vad.VADStream, inner: vad.VADStream, held: Sequence[rtc.AudioFrame] = ()
+) -> None:
+    """`outer`'s input (after the frames `held` back) into the model's `inner` stream."""
+    for frame in held:
+        inner.push_frame(frame)
+    async for item in outer._input_ch:
+        if isinstance(item, vad.VADStream._FlushSentinel):
+            inner.flush()
+        else:
+            inner.push_frame(item)
+    inner.end_input()
 
 
 def call_vad(model: vad.VAD | None) -> CallVAD | None:
