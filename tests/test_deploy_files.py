@@ -112,7 +112,11 @@ def compose(
     binary: Path, *args: str, env: dict[str, str] | None = None, file: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run compose on a file with a controlled environment (no developer .env interpolation)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "COMPOSE_"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LIVEKIT_", "COMPOSE_", "POSTGRES_"))
+    }
     clean.update(env or {})
     # --env-file: interpolate from `env` only, never from a developer's .env in the repo.
     cmd = [str(binary), "-f", str(file or REPO / "docker-compose.yml"), "--env-file", os.devnull]
@@ -149,10 +153,20 @@ def test_the_compose_binary_really_rejects_bad_files(compose_bin: Path, tmp_path
     assert "additional properties 'restrt' not allowed" in r.stderr
 
 
-def test_compose_refuses_to_run_without_the_api_key(compose_bin: Path) -> None:
+@pytest.mark.parametrize("missing", sorted(KEYS_ENV))
+def test_compose_refuses_to_run_without_each_secret(compose_bin: Path, missing: str) -> None:
+    # Only one variable is left out: with several missing, compose names whichever it meets
+    # first, and that order is not stable between runs.
+    env = {k: v for k, v in KEYS_ENV.items() if k != missing}
+    r = compose(compose_bin, "config", "-q", env=env)
+    assert r.returncode != 0
+    assert f"set {missing} in .env" in r.stderr, r.stderr
+
+
+def test_compose_refuses_to_run_with_no_secrets_at_all(compose_bin: Path) -> None:
     r = compose(compose_bin, "config", "-q")
     assert r.returncode != 0
-    assert "LIVEKIT_API_KEY" in r.stderr and "set LIVEKIT_API_KEY in .env" in r.stderr
+    assert any(f"set {name} in .env" in r.stderr for name in KEYS_ENV), r.stderr
 
 
 def test_dockerfile_passes_hadolint(hadolint_bin: Path) -> None:
