@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 
 DATA_DIR = Path(__file__).parent / "data"  # the desk's built-in profile and demo call
 
+# The desk's plural nouns that make a question ask for a list ("Which services would you
+# like?", "Who are the appointments for?"): the word turn detector then waits for the rest
+# of the list (the engine knows only any business's: days, people, items...).
+DESK_LIST_NOUNS = frozenset(
+    {"services", "treatments", "appointments", "bookings", "extras", "styles", "products", "guests"}
+)
+
 # The agents (and LiveKit's framework under them) are imported when a call starts, so commands
 # that only read the crew's declarations (`calls --outcome`, `dial --purpose`) start fast.
 
@@ -42,6 +49,7 @@ class AppointmentDeskCrew(CrewDefaults):
     tables = TABLES
     purposes = DESK_PURPOSES
     rehearsal = DESK_REHEARSAL
+    list_nouns = DESK_LIST_NOUNS
 
     def check_dispatch(self, store: Store, purpose: str, data: BaseModel) -> None:
         check_dispatch(store, purpose, data)

@@ -304,10 +304,12 @@ DEFAULTS = TurnConfig("framework defaults 0.55/0.5", 0.55, 0.5)
 
 
 def turn_handling_for(cfg: TurnConfig) -> Any:
-    """Our session's turn handling (providers/session.py) with this config's values."""
+    """Our session's turn handling (providers/session.py) with this config's values, and the
+    desk crew's list nouns (the benches' callers are the desk's)."""
+    from bench.turns.corpus import desk_list_nouns
     from callcrew.providers.session import turn_handling
 
-    return turn_handling(cfg.settings())
+    return turn_handling(cfg.settings(), list_nouns=desk_list_nouns())
 
 
 _vads: dict[tuple[float, str], Any] = {}

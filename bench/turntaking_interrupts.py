@@ -104,6 +104,7 @@ async def run_call(
 ) -> list[dict[str, Any]]:
     from livekit.agents import Agent, AgentSession
 
+    from bench.turns.corpus import desk_list_nouns
     from callcrew.providers.session import attach_backchannel_guard, turn_handling
     from callcrew.simulate.audio import CallerMic, RehearsalSpeaker, Utterance
 
@@ -144,7 +145,7 @@ async def run_call(
         llm=model,
         tts=FixedTTS(lat),
         vad=vad_for(cfg.turns.vad_min_silence, cfg.turns.vad_engine),
-        turn_handling=turn_handling(settings),
+        turn_handling=turn_handling(settings, list_nouns=desk_list_nouns()),
         aec_warmup_duration=None,
         user_away_timeout=600.0,
     )

@@ -231,6 +231,16 @@ def test_an_override_that_cannot_be_built_keeps_the_calls_block(
     state.store.close()
 
 
+def test_an_agents_own_word_detector_reads_the_crews_list_nouns(tmp_path: Path) -> None:
+    state = _state(tmp_path)
+    settings = Settings()
+    nouns = frozenset({"treatments"})
+    register(state, CallProviders(settings, resolve_stack(settings), list_nouns=nouns))
+    kwargs = agent_kwargs(state, "story", AgentProviders(turn_detection="words"))
+    assert kwargs["turn_handling"]["turn_detection"].list_nouns == nouns
+    state.store.close()
+
+
 def test_a_session_the_engine_did_not_build_only_records(tmp_path: Path) -> None:
     # A text rehearsal: its replay model answers every agent; the overrides are kept for pricing.
     state = _state(tmp_path)

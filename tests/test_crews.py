@@ -71,6 +71,7 @@ def test_a_minimal_crew_gets_the_engine_defaults(crew_module: types.ModuleType) 
     assert crew.purpose_names() == ["custom"]
     assert crew.snapshot(store=None) == {}  # type: ignore[arg-type]
     assert crew.default_profile() is None and crew.demo_scenario() is None
+    assert crew.list_nouns == frozenset()  # the engine's own list nouns only
     crew.seed(store=None, data={}, now=datetime.now(UTC), profile=None)  # type: ignore[arg-type]
     with pytest.raises(UserError, match="keeps no data"):
         crew.seed(None, {"orders": []}, datetime.now(UTC), None)  # type: ignore[arg-type]
@@ -103,6 +104,9 @@ async def test_the_loaded_crew_binds_its_outcomes_to_each_call(
         ("purposes", (Purpose("Re-mind", "x", _Order),), "must match"),
         ("profile_section", ProfileSection("timezone", _Order), "clashes with the engine's"),
         ("profile_section", ProfileSection("Desk", _Order), "must match"),
+        ("list_nouns", "toppings", "must be a set of words"),  # not its letters
+        ("list_nouns", frozenset({"Toppings"}), "one lower-case word"),
+        ("list_nouns", frozenset({"side dishes"}), "one lower-case word"),
     ],
 )
 def test_what_a_crew_declares_is_checked_in_one_line(

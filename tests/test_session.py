@@ -50,6 +50,10 @@ def test_words_turn_detection_is_the_dictation_detector() -> None:
     assert th["turn_detection"].hold_s == 1.2
     th = turn_handling(_settings(turn_detection="words", turn_words_hold=""))
     assert th["turn_detection"].hold_s is None  # empty: an open dictation waits max_delay
+    assert th["turn_detection"].list_nouns == frozenset()  # no crew: the engine's nouns only
+    nouns = frozenset({"treatments"})
+    th = turn_handling(_settings(turn_detection="words"), list_nouns=nouns)
+    assert th["turn_detection"].list_nouns == nouns  # the crew's, for its list questions
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,21 @@
 """The agent's question as turn-taking evidence (providers/turn_question.py): what a question
 asks for, and when an answer so far covers only part of it; through the word detector's
-verdict (providers/turn_words.py), that a complete answer still commits at once."""
+verdict (providers/turn_words.py), that a complete answer still commits at once.
+
+The questions are the desk's, so they are read with the desk crew's list nouns
+(`Crew.list_nouns`), as its sessions read them; the engine's own nouns need no crew."""
 
 from __future__ import annotations
 
 import pytest
+from agents.crew import CREW
 
-from callcrew.providers.turn_question import asked_for, leaves_open
+from callcrew.providers.turn_question import LIST_NOUNS, asked_for, leaves_open
 from callcrew.providers.turn_words import verdict, words
 
 pytestmark = pytest.mark.unit
+
+DESK = CREW.list_nouns
 
 
 @pytest.mark.parametrize(
@@ -46,7 +52,39 @@ pytestmark = pytest.mark.unit
     ],
 )
 def test_what_a_question_asks_for(question: str, asks: set[str]) -> None:
+    assert asked_for(question, DESK) == frozenset(asks)
+
+
+def test_a_crews_noun_makes_a_list_question_only_with_the_crews_words() -> None:
+    question = "Which treatments would you like?"
+    assert asked_for(question, DESK) == {"list"}
+    assert asked_for(question) == frozenset()  # the engine alone: a question it cannot read
+    assert verdict("A facial", question, DESK) == "open"  # one item: the rest may follow
+    assert verdict("A facial", question) == "done"
+    # another crew's vocabulary, not the desk's
+    assert asked_for("Which toppings would you like?", frozenset({"toppings"})) == {"list"}
+    assert asked_for("Which toppings would you like?", DESK) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Which days are good for you?", {"day", "list"}),
+        ("Which items would you like to order?", {"list"}),
+        ("Who are the people coming along?", {"list"}),
+        ("What options were you considering?", {"list"}),
+        ("Which cards are you holding?", {"list"}),
+    ],
+)
+def test_the_engines_own_list_nouns_need_no_crew(question: str, asks: set[str]) -> None:
     assert asked_for(question) == frozenset(asks)
+    assert verdict("Monday", "Which days are good for you?") == "open"
+
+
+def test_the_engine_knows_calls_not_appointments() -> None:
+    # the desk's words are the desk's: none is left in the engine, and the desk declares them
+    assert not LIST_NOUNS & DESK
+    assert {"services", "treatments", "appointments", "bookings", "styles"} <= DESK
 
 
 @pytest.mark.parametrize(
@@ -69,7 +107,7 @@ def test_what_a_question_asks_for(question: str, asks: set[str]) -> None:
 )
 def test_a_partial_answer_holds(question: str, answer: str) -> None:
     assert verdict(answer) == "done"  # the words alone: a finished answer
-    assert verdict(answer, question) == "open"  # the question: only part of it
+    assert verdict(answer, question, DESK) == "open"  # the question: only part of it
 
 
 @pytest.mark.parametrize(
@@ -99,7 +137,7 @@ def test_a_partial_answer_holds(question: str, answer: str) -> None:
 )
 def test_a_complete_answer_commits_at_once(question: str, answer: str) -> None:
     # "done": the session commits after min_delay, as with no question
-    assert verdict(answer, question) == verdict(answer) == "done"
+    assert verdict(answer, question, DESK) == verdict(answer) == "done"
 
 
 def test_no_question_is_todays_behaviour() -> None:

@@ -117,8 +117,9 @@ async def test_an_open_dictation_holds_then_commits_unless_the_caller_goes_on() 
 
 
 async def test_protocol_reads_the_agents_question() -> None:
-    # the agent's last message before the caller's words is the question they answer
-    det = DictationTurnDetector(hold_s=None)  # an open verdict then reads as "unlikely"
+    # the agent's last message before the caller's words is the question they answer; its
+    # list noun is the crew's ("services"), given to the detector
+    det = DictationTurnDetector(hold_s=None, list_nouns=frozenset({"services"}))
     ctx = llm.ChatContext.empty()
     ctx.add_message(role="assistant", content="Hello, Maple Street Salon.")
     ctx.add_message(role="user", content="Hi, I'd like to book.")
@@ -126,6 +127,8 @@ async def test_protocol_reads_the_agents_question() -> None:
     ctx.add_message(role="user", content="I'd like a cut")
     assert last_turn(ctx) == ("I'd like a cut", "Great! And which services were you thinking of?")
     assert await det.predict_end_of_turn(ctx) == UNLIKELY  # one item of a list: hold
+    # without the crew's nouns the question asks for nothing the engine knows: commit
+    assert await DictationTurnDetector(hold_s=None).predict_end_of_turn(ctx) == LIKELY
     ctx.add_message(role="user", content="Just a cut, please.")
     assert await det.predict_end_of_turn(ctx) == LIKELY  # the whole answer: commit
 

@@ -19,6 +19,7 @@ from callcrew import worker
 from callcrew.call import CallInfo, Channel
 from callcrew.providers.session import turn_handling
 from callcrew.providers.stacks import resolve_stack
+from callcrew.providers.turn_words import DictationTurnDetector
 from callcrew.settings import Settings
 from callcrew.simulate.replay import ReplayLLM, ReplayScript
 from callcrew.simulate.scenario import AgentStep
@@ -79,8 +80,6 @@ def test_turn_handling_sets_every_option_explicitly() -> None:
     )
     th = turn_handling(settings)
     # never LiveKit's cloud turn detector: our word detector (the default) or VAD
-    from callcrew.providers.turn_words import DictationTurnDetector
-
     assert isinstance(th["turn_detection"], DictationTurnDetector)
     assert turn_handling(Settings(turn_detection="vad"))["turn_detection"] == "vad"
     assert th["endpointing"] == {"mode": "fixed", "min_delay": 0.3, "max_delay": 2.0}
@@ -129,6 +128,10 @@ async def test_entrypoint_session_building_runs_a_call_and_writes_its_report(
         voice = getattr(session.tts, "chain_tts", session.tts)
         assert type(voice).__module__.startswith("livekit.plugins.cartesia")
         assert run.stack == resolve_stack(settings).describe()
+        # The word turn detector reads the agent's questions with the crew's list nouns.
+        detector = session.turn_detection
+        assert isinstance(detector, DictationTurnDetector) and run.crew is not None
+        assert detector.list_nouns == run.crew.list_nouns and "appointments" in detector.list_nouns
         if session.current_speech is not None:  # the greeting
             await session.current_speech.wait_for_playout()
         script.begin_turn(0)

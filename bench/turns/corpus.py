@@ -33,6 +33,14 @@ _lock = threading.Lock()
 KINDS = {"ending": "plain", "dictation": "pause"}  # corpus kind -> CallerLine kind
 
 
+def desk_list_nouns() -> frozenset[str]:
+    """The desk crew's list nouns (`Crew.list_nouns`): the corpus is the desk's callers, so the
+    benches' word detectors read its `asked:` questions as the desk's sessions do."""
+    from agents.crew import CREW
+
+    return CREW.list_nouns
+
+
 @dataclass(frozen=True)
 class Entry:
     """One corpus line as written in corpus.yaml."""

@@ -239,7 +239,7 @@ class Crew(Protocol):
 
     A crew object must have `name`, `new_call`, `first_agent` and `voicemail_message`; every
     other member is optional and `crews.LoadedCrew` supplies the engine default (no outcomes,
-    no profile section, no tables, no purposes beyond "custom", no-op hooks).
+    no profile section, no tables, no purposes beyond "custom", no list nouns, no-op hooks).
     """
 
     name: str
@@ -249,6 +249,10 @@ class Crew(Protocol):
     purposes: Sequence[Purpose]
     # The crew's scenario vocabulary (callcrew.simulate.crewkit.Rehearsal, crew-edges), or None.
     rehearsal: Any
+    # Plural nouns of the crew's domain that make "which/what/who ...?" a list question for the
+    # word turn detector ("Which treatments would you like?": wait for the rest of the list),
+    # beside the engine's own any-business ones (providers/turn_question.py LIST_NOUNS).
+    list_nouns: frozenset[str]
 
     def new_call(self, info: CallInfo, ctx: CrewContext) -> Awaitable[CallState]: ...
 

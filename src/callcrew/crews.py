@@ -9,6 +9,7 @@ default, so a crew declares only what it has.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -40,6 +41,7 @@ GROUP = "callcrew.crews"
 REQUIRED = ("new_call", "first_agent", "voicemail_message")
 ENGINE_PURPOSE = "custom"  # every crew can place a call that just delivers a message
 ENGINE_BRANCH = "callcrew"  # the engine's Alembic branch label
+LIST_NOUN = re.compile(r"^[a-z0-9']+$")  # one word as the turn detector reads it (turn_words)
 
 
 class CrewNotFound(UserError):
@@ -55,6 +57,7 @@ class CrewDefaults:
     tables: CrewTables | None = None
     purposes: Sequence[Purpose] = ()
     rehearsal: Any = None  # simulate.crewkit.Rehearsal: the crew's scenario vocabulary
+    list_nouns: frozenset[str] = frozenset()  # the engine's own list nouns only
 
     def on_provider_failure(self, state: CallState, block: str) -> ProviderFailurePlan:
         from callcrew.providers.recovery import callback_or_transfer
@@ -88,7 +91,8 @@ class LoadedCrew(CrewDefaults):
     def __init__(self, crew: Any, label: str = "") -> None:
         self.crew = crew
         self.name: str = str(getattr(crew, "name", label or type(crew).__name__))
-        for member in ("outcomes", "profile_section", "tables", "purposes", "rehearsal"):
+        members = ("outcomes", "profile_section", "tables", "purposes", "rehearsal", "list_nouns")
+        for member in members:
             if hasattr(crew, member):
                 setattr(self, member, getattr(crew, member))
         self.outcomes = tuple(self.outcomes)
@@ -155,6 +159,7 @@ def validate(crew: LoadedCrew, label: str) -> None:
         if p.name in seen:
             raise CrewNotFound(f"{where}: purpose {p.name!r} is the engine's or declared twice")
         seen.add(p.name)
+    crew.list_nouns = _list_nouns(crew.list_nouns, where)
     section = crew.profile_section
     if section is not None:
         if not NAME_PATTERN.match(section.key):
@@ -175,6 +180,18 @@ def validate(crew: LoadedCrew, label: str) -> None:
             )
         if not Path(tables.migrations).is_dir():
             raise CrewNotFound(f"{where}: migrations directory {tables.migrations} is missing")
+
+
+def _list_nouns(nouns: Any, where: str) -> frozenset[str]:
+    # A bare string would be read as its letters; the detector compares lower-case words.
+    if isinstance(nouns, str) or not isinstance(nouns, set | frozenset | list | tuple):
+        raise CrewNotFound(f"{where}: list_nouns must be a set of words (got {nouns!r})")
+    for noun in nouns:
+        if not isinstance(noun, str) or not LIST_NOUN.match(noun):
+            raise CrewNotFound(
+                f"{where}: list noun {noun!r} must be one lower-case word ({LIST_NOUN.pattern})"
+            )
+    return frozenset(nouns)
 
 
 def load_crew(name: str = "default") -> LoadedCrew:

@@ -75,6 +75,7 @@ async def start_call(
         llm_override=llm_override,
         text_only=os.environ.get(TEXT_ONLY_ENV) == "1",
         recovery=run.recovery,
+        list_nouns=crew.list_nouns,
     )
     run.session.on("close", functools.partial(_record_close, run))
     # An outbound call holds silently until the callee answers (see telephony/outbound.py).

@@ -116,11 +116,12 @@ class AgentProviders(BaseModel):
             out[name] = ", ".join(value) if isinstance(value, tuple | list) else str(value)
         return out
 
-    def turn_handling(self) -> dict[str, Any]:
-        """The agent's part of LiveKit's TurnHandlingOptions (only what it overrides)."""
+    def turn_handling(self, list_nouns: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The agent's part of LiveKit's TurnHandlingOptions (only what it overrides);
+        `list_nouns`: the crew's, for its own word turn detector."""
         out: dict[str, Any] = {}
         if self.turn_detection is not None:
-            out["turn_detection"] = _detector(self.turn_detection)
+            out["turn_detection"] = _detector(self.turn_detection, list_nouns)
         endpointing = {
             key: value
             for key, value in (
@@ -136,7 +137,7 @@ class AgentProviders(BaseModel):
         return out
 
 
-def _detector(mode: str) -> Any:
+def _detector(mode: str, list_nouns: frozenset[str]) -> Any:
     if mode == "eot":
         from callcrew.providers.session import load_turn_detector
 
@@ -144,7 +145,7 @@ def _detector(mode: str) -> Any:
     if mode == "words":
         from callcrew.providers.turn_words import DictationTurnDetector
 
-        return DictationTurnDetector()
+        return DictationTurnDetector(list_nouns=list_nouns)
     return "vad"
 
 
@@ -158,6 +159,7 @@ class CallProviders:
     text_only: bool = False
     llm_replaced: bool = False  # the replay model answers every agent (tests, rehearsals)
     recovery: ProviderRecovery | None = None
+    list_nouns: frozenset[str] = frozenset()  # the crew's (Crew.list_nouns)
 
     def build(self, agent: str, overrides: AgentProviders, errors: list[str]) -> dict[str, Any]:
         from callcrew.providers.fallback import (
@@ -204,7 +206,7 @@ class CallProviders:
         if self.recovery is not None:
             for chain in chains:
                 self.recovery.log.attach(chain, key=f"{chain.kind}@{agent}")
-        if handling := overrides.turn_handling():
+        if handling := overrides.turn_handling(self.list_nouns):
             kwargs["turn_handling"] = handling
         return kwargs
 

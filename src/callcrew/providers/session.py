@@ -31,16 +31,19 @@ from callcrew.providers.stacks import StackChoice
 from callcrew.settings import Settings
 
 
-def turn_handling(settings: Settings, detector: Any = None) -> TurnHandlingOptions:
+def turn_handling(
+    settings: Settings, detector: Any = None, *, list_nouns: frozenset[str] = frozenset()
+) -> TurnHandlingOptions:
     """`detector`: the TurnDetector to use when TURN_DETECTION=eot (one per session is cheap:
-    the model is a process-wide native singleton, loaded in prewarm)."""
+    the model is a process-wide native singleton, loaded in prewarm). `list_nouns`: the crew's
+    words for a list question (`Crew.list_nouns`), for TURN_DETECTION=words."""
     detection: Any = "vad"
     if settings.turn_detection == "eot":
         detection = detector if detector is not None else load_turn_detector()
     elif settings.turn_detection == "words":
         from callcrew.providers.turn_words import DictationTurnDetector
 
-        detection = DictationTurnDetector(hold_s=settings.turn_words_hold)
+        detection = DictationTurnDetector(hold_s=settings.turn_words_hold, list_nouns=list_nouns)
     return {
         "turn_detection": detection,
         "endpointing": {
@@ -120,9 +123,11 @@ def build_session(
     llm_override: llm.LLM[Any] | None = None,
     text_only: bool = False,
     recovery: ProviderRecovery | None = None,
+    list_nouns: frozenset[str] = frozenset(),
 ) -> AgentSession[Any]:
     """`llm_override` replaces only the model (the replay LLM in tests and rehearsals);
-    `text_only` (the text console) builds no STT or TTS, so their keys are not needed.
+    `text_only` (the text console) builds no STT or TTS, so their keys are not needed;
+    `list_nouns`: the crew's (`Crew.list_nouns`), for the word turn detector.
 
     Each block is its fallback chain (providers/fallback.py); with `recovery` the call gets the
     filler, the provider log and the all-failed ending (providers/recovery.py).
@@ -150,7 +155,7 @@ def build_session(
         llm=model,
         tts=tts_model,
         vad=vad_model,
-        turn_handling=turn_handling(settings),
+        turn_handling=turn_handling(settings, list_nouns=list_nouns),
         user_away_timeout=settings.user_away_timeout,
         conn_options=conn_options(settings),
         userdata=userdata,
@@ -167,6 +172,7 @@ def build_session(
             text_only=text_only,
             llm_replaced=llm_override is not None,
             recovery=recovery,
+            list_nouns=list_nouns,
         ),
     )
     track_agent_usage(session)

@@ -8,10 +8,13 @@ The question that elicited them can: after "Which services would you like?" a li
 expected, after "Could you spell that?" letters, after "What day and time?" a day alone is
 half the answer. So:
 
-- `asked_for(question)`: the things the agent's last message asks for (`ASKS`), read from its
-  questions, not the statements around them (real LLM phrasing varies: "Great! And which
-  services were you thinking of today?"); a yes/no question asks for a yes or no only, a
-  statement (its last sentence is read) or an unknown question for nothing;
+- `asked_for(question, list_nouns)`: the things the agent's last message asks for (`ASKS`),
+  read from its questions, not the statements around them (real LLM phrasing varies: "Great!
+  And which services were you thinking of today?"); a yes/no question asks for a yes or no
+  only, a statement (its last sentence is read) or an unknown question for nothing. A list
+  is asked for by a plural noun after which/what/who: the engine's own nouns are any
+  business's (days, people, items...); a crew adds its domain's (`Crew.list_nouns`: the
+  desk's services, appointments...), since the engine knows calls, not what they are about;
 - `leaves_open(asked, words)`: True when the answer so far plainly covers only part of it (one
   list item with no "and"/"or" and no "just"/"please"; a day without a time; a name without
   its spelling; a date of birth without its year; an email without its domain; an address,
@@ -57,11 +60,9 @@ _REQUEST = re.compile(
     r"(?:can|could|may|would|will)\s+(?:i|we|you)\s+(?:please\s+)?"
     r"(?:have|get|take|grab|spell|give|tell|provide|read|send|let|confirm|mind)\b"
 )
-# Plural nouns after which/what/who: the answer is a list ("Which services would you like?").
-_LIST_NOUNS = {
-    "services", "treatments", "days", "dates", "times", "people", "appointments", "bookings",
-    "cards", "items", "things", "extras", "options", "styles", "products", "guests",
-}  # fmt: skip
+# Plural nouns after which/what/who: the answer is a list ("Which days are good for you?").
+# Only words any business asks lists of; a crew's own ("services") come as `list_nouns`.
+LIST_NOUNS = frozenset({"days", "dates", "times", "people", "cards", "items", "things", "options"})
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "spelling": re.compile(r"\b(spell|spelled|spelt|spelling)\b"),
     "full_name": re.compile(r"\bfull name\b"),
@@ -111,23 +112,25 @@ PHONE_MIN_DIGITS = 7
 
 
 @lru_cache(maxsize=256)
-def asked_for(question: str) -> frozenset[str]:
-    """What the agent's message asks for, from its questions (or its last sentence)."""
+def asked_for(question: str, list_nouns: frozenset[str] = frozenset()) -> frozenset[str]:
+    """What the agent's message asks for, from its questions (or its last sentence);
+    `list_nouns`: the crew's plural nouns that ask for a list, beside the engine's."""
+    nouns = LIST_NOUNS | list_nouns
     sentences = [s.strip() for s in _SENTENCE.findall(question) if s.strip()]
     if not sentences:
         return frozenset()
     # only the questions: "Which day suits you? I have times on Monday." asks for a day
     asking = [s for s in sentences if s.endswith("?")] or sentences[-1:]
-    asks = set().union(*(_asks(words(s)) for s in asking))
+    asks = set().union(*(_asks(words(s), nouns) for s in asking))
     if not asks - {"yes_no"} and len(sentences) > len(asking):
         # "Read me the cards, please. Which ones are they?": the question points back
-        asks |= _asks(words(question)) - {"yes_no"}
+        asks |= _asks(words(question), nouns) - {"yes_no"}
     if asks - {"yes_no"}:
         asks.discard("yes_no")  # "Shall I book it? What name should I put it under?"
     return frozenset(asks)
 
 
-def _asks(ws: list[str]) -> set[str]:
+def _asks(ws: list[str], list_nouns: frozenset[str]) -> set[str]:
     if not ws:
         return set()
     text = " ".join(ws)
@@ -143,7 +146,7 @@ def _asks(ws: list[str]) -> set[str]:
         asks.discard("day")  # "date of birth" is one thing
     if "spelling" in asks or "full_name" in asks:
         asks.add("name")
-    if any(w in _WH for w in ws) and any(w in _LIST_NOUNS for w in ws):
+    if any(w in _WH for w in ws) and any(w in list_nouns for w in ws):
         asks.add("list")
     return asks
 

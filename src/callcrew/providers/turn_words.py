@@ -177,11 +177,12 @@ def _lone_name(after: list[str]) -> bool:
     return len(rest) == 1 and not is_letter(rest[0])
 
 
-def verdict(text: str, asked: str | None = None) -> str:
+def verdict(text: str, asked: str | None = None, list_nouns: frozenset[str] = frozenset()) -> str:
     """The verdict: "mid" (the last words stop inside an item: wait `max_delay`), "open" (a
     dictation whose end the words cannot show: wait `HOLD_S`) or "done" (commit after
     `min_delay`). `asked`, the agent's last message, can only turn "done" into "open": the
-    answer covers part of what it asked for (providers/turn_question.py)."""
+    answer covers part of what it asked for (providers/turn_question.py; `list_nouns`: the
+    crew's words for a list question, `Crew.list_nouns`)."""
     ws = words(text)
     if not ws or " ".join(ws) in AFFIRMATIONS:  # "Mm-hmm." on its own is a yes, not a "hmm..."
         return "done"
@@ -193,14 +194,16 @@ def verdict(text: str, asked: str | None = None) -> str:
         # imported here: turn_question reads the answer with this module's vocabulary
         from callcrew.providers.turn_question import asked_for, leaves_open
 
-        if leaves_open(asked_for(asked), ws):
+        if leaves_open(asked_for(asked, list_nouns), ws):
             return "open"
     return "done"
 
 
-def incomplete(text: str, asked: str | None = None) -> bool:
+def incomplete(
+    text: str, asked: str | None = None, list_nouns: frozenset[str] = frozenset()
+) -> bool:
     """True when the words so far look like a caller in the middle of dictating."""
-    return verdict(text, asked) != "done"
+    return verdict(text, asked, list_nouns) != "done"
 
 
 def last_turn(chat_ctx: llm.ChatContext) -> tuple[str, str | None]:
@@ -224,11 +227,15 @@ class DictationTurnDetector:
     open dictation: the prediction itself waits it, then answers "finished". The session
     cancels a pending prediction the moment the caller speaks again (VAD start of speech), so
     a caller who goes on within `hold_s` keeps the turn. `hold_s` None: an open dictation
-    waits `max_delay` like a mid-item pause.
+    waits `max_delay` like a mid-item pause. `list_nouns`: the crew's words that make the
+    agent's question a list question (`Crew.list_nouns`), beside the engine's.
     """
 
-    def __init__(self, hold_s: float | None = HOLD_S) -> None:
+    def __init__(
+        self, hold_s: float | None = HOLD_S, list_nouns: frozenset[str] = frozenset()
+    ) -> None:
         self.hold_s = hold_s
+        self.list_nouns = list_nouns
 
     @property
     def model(self) -> str:
@@ -248,7 +255,7 @@ class DictationTurnDetector:
         self, chat_ctx: llm.ChatContext, *, timeout: float | None = None
     ) -> float:
         text, asked = last_turn(chat_ctx)
-        v = verdict(text, asked)
+        v = verdict(text, asked, self.list_nouns)
         if v == "open" and self.hold_s is not None:
             await asyncio.sleep(self.hold_s)
             return LIKELY

@@ -136,7 +136,7 @@ async def _play_audio(
         llm=model,
         tts=tts_model,
         vad=shared_vad(settings),
-        turn_handling=rehearsal_turn_handling(settings, min_words),
+        turn_handling=rehearsal_turn_handling(settings, min_words, call.crew.list_nouns),
         # The simulated caller hears no echo of the agent, so there is no echo canceller to warm
         # up (LiveKit's own simulator also turns the warm-up off).
         aec_warmup_duration=None,

@@ -53,7 +53,9 @@ def rehearsal_settings(settings: Settings) -> Settings:
 
 
 def rehearsal_turn_handling(
-    settings: Settings, min_interruption_words: int = 2
+    settings: Settings,
+    min_interruption_words: int = 2,
+    list_nouns: frozenset[str] = frozenset(),
 ) -> TurnHandlingOptions:
     """The call's own turn-taking, with preemptive generation off for repeatable runs.
 
@@ -62,8 +64,9 @@ def rehearsal_turn_handling(
     transcript until the caller pauses, so 2 words means a one-word backchannel ("mm-hmm",
     "right") never cuts the agent off, at the price of a barge-in stopping the agent only once
     the caller's words are transcribed (see docs/benchmarks.md). 0 restores VAD barge-in.
+    `list_nouns`: the crew's words for a list question (`Crew.list_nouns`).
     """
-    opts = turn_handling(settings)
+    opts = turn_handling(settings, list_nouns=list_nouns)
     opts["preemptive_generation"] = {"enabled": False}
     interruption = dict(opts.get("interruption") or {})
     interruption["min_words"] = min_interruption_words
