@@ -85,6 +85,18 @@ def test_finished(said: str) -> None:
     assert not incomplete(said)
 
 
+@pytest.mark.parametrize("said", ["Hello!", "Hi there, good morning.", "Oh, hello.", "Morning."])
+def test_a_greeting_alone_waits_for_the_reason_for_the_call(said: str) -> None:
+    # the local loop at 0.25-0.4 s of VAD silence answered "Hello!" before "I'd like to ..."
+    assert verdict(said, "How can I help you today?") == "open"
+    assert verdict(said) == "open"
+
+
+@pytest.mark.parametrize("said", ["Hello, yes.", "Hi, I'd like a cut.", "Good.", "Yes, hello."])
+def test_a_greeting_with_an_answer_is_not_held(said: str) -> None:
+    assert verdict(said, "Is that Priya?") == "done"
+
+
 def test_punctuation_is_ignored() -> None:
     # an STT's full stop after a pause is not the caller finishing
     assert incomplete("My number is five five five.") == incomplete("my number is five five five")

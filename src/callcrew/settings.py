@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     # the gate sends the caller's speech plus a pre-roll (providers/gated_stt.py; measured in
     # docs/costs.md). A non-streaming STT (Whisper) is already VAD-cut and is not wrapped.
     stt_vad_gate: bool = True
+    # Whisper hears each utterance after the turn's earlier ones (providers/turn_stt.py), so a
+    # short VAD silence does not hand it fragments; off: one utterance at a time (LiveKit's).
+    stt_turn_context: bool = True
     stt_gate_pre_roll_s: float = Field(0.5, ge=0, le=3)
     stt_gate_post_roll_s: float = Field(0.3, ge=0, le=3)
     # The caller's audio as the session hears it. A phone line carries 8 kHz (G.711) or 16 kHz

@@ -92,8 +92,9 @@ def build_call_stt_chain(
     settings: Settings, choice: StackChoice, call_vad: CallVAD | None
 ) -> Chain:
     """The call's STT chain: each streaming provider gated (`STT_VAD_GATE`), a batch one cut
-    into utterances by LiveKit's `StreamAdapter`, all on the session's one VAD inference
-    (providers/shared_vad.py: `call_vad` is the call's `CallVAD`, or None without a VAD)."""
+    into utterances (providers/turn_stt.py: Whisper a turn at a time), all on the session's
+    one VAD inference (providers/shared_vad.py: `call_vad` is the call's `CallVAD`, or None
+    without a VAD)."""
     from callcrew.providers.gated_stt import gate_stt
 
     follower = call_vad.follower() if call_vad is not None else None
@@ -110,7 +111,9 @@ def build_call_stt_chain(
     chain = build_stt_chain(settings, choice, follower, wrap=gate)
     if follower is not None and not chain.engine.capabilities.streaming:
         # Else the session wraps it with its own VAD: a second inference on the same frames.
-        chain.engine = stt.StreamAdapter(stt=chain.engine, vad=follower)
+        from callcrew.providers.turn_stt import cut_by_vad
+
+        chain.engine = cut_by_vad(chain.engine, follower, turn_context=settings.stt_turn_context)
         chain.wrapped = [chain.engine]
     return chain
 

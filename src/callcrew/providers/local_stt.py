@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +23,14 @@ import numpy as np
 from livekit import rtc
 from livekit.agents import stt, utils
 from livekit.agents.language import LanguageCode
+from livekit.agents.metrics import STTMetrics
+from livekit.agents.metrics.base import Metadata
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
+
+from callcrew.providers.whisper_decode import Transcript, decode
 
 SAMPLE_RATE = 16_000
 MODEL_NAME = "tiny.en"
-# Below this RMS (about -60 dBFS) a buffer is treated as silence: Whisper invents text
-# ("Thank you.") for silence, and the VAD should not send us any, but a tail can slip through.
-SILENCE_RMS = 0.001
 
 _models: dict[tuple[str, int, str], Any] = {}
 _models_lock = threading.Lock()
@@ -115,42 +114,6 @@ def join_hums(text: str) -> str:
     return joined[:1].upper() + joined[1:] + "."
 
 
-@dataclass(frozen=True)
-class Transcript:
-    text: str
-    confidence: float
-    duration: float
-
-
-def transcribe(
-    model: Any, audio: np.ndarray[Any, np.dtype[np.float32]], beam_size: int
-) -> Transcript:
-    """Blocking: run Whisper on 16 kHz mono float32 audio (call it in a worker thread)."""
-    duration = len(audio) / SAMPLE_RATE
-    if len(audio) == 0 or float(np.sqrt(np.mean(audio**2))) < SILENCE_RMS:
-        return Transcript("", 0.0, duration)
-    segments, _info = model.transcribe(
-        audio,
-        language="en",
-        beam_size=beam_size,
-        condition_on_previous_text=False,
-        # Past one 30 s window Whisper needs its timestamps to resume where it stopped.
-        without_timestamps=duration <= 28.0,
-        vad_filter=False,
-    )
-    texts: list[str] = []
-    logprobs: list[float] = []
-    for seg in segments:
-        # A segment Whisper itself rates as probably not speech is dropped (hallucinations).
-        if seg.no_speech_prob > 0.8 and seg.avg_logprob < -1.0:
-            continue
-        if seg.text.strip():
-            texts.append(seg.text.strip())
-            logprobs.append(seg.avg_logprob)
-    confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0
-    return Transcript(join_hums(" ".join(texts)), min(1.0, confidence), duration)
-
-
 class LocalWhisperSTT(stt.STT[Any]):
     """Whisper tiny.en on this machine; non-streaming (the session adds VAD segmentation)."""
 
@@ -188,17 +151,43 @@ class LocalWhisperSTT(stt.STT[Any]):
         language: NotGivenOr[str] = NOT_GIVEN,
         conn_options: APIConnectOptions,
     ) -> stt.SpeechEvent:
-        audio = to_mono_16k(buffer)
+        return await self._event(to_mono_16k(buffer))
+
+    async def recognize_in_turn(
+        self, audio: np.ndarray[Any, np.dtype[np.float32]], *, said: str, new_s: float
+    ) -> stt.SpeechEvent:
+        """The words after `said` in `audio` (16 kHz mono float32: the caller's turn so far,
+        whose first words were transcribed as `said`); usage counts only the `new_s` seconds
+        not heard before (providers/turn_stt.py re-sends a turn's earlier audio for context)."""
+        started = time.perf_counter()
+        event = await self._event(audio, said)
+        self.emit(
+            "metrics_collected",
+            STTMetrics(
+                request_id=event.request_id,
+                timestamp=time.time(),
+                duration=time.perf_counter() - started,
+                label=self._label,
+                audio_duration=new_s,
+                streamed=False,
+                metadata=Metadata(model_name=self.model, model_provider=self.provider),
+            ),
+        )
+        return event
+
+    async def _event(
+        self, audio: np.ndarray[Any, np.dtype[np.float32]], said: str = ""
+    ) -> stt.SpeechEvent:
         model = await asyncio.to_thread(load_whisper, self._threads, self._compute_type)
         started = time.time()
-        result = await asyncio.to_thread(transcribe, model, audio, self._beam_size)
+        result: Transcript = await asyncio.to_thread(decode, model, audio, self._beam_size, said)
         return stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
             request_id=f"whisper-{next(_ids)}",
             alternatives=[
                 stt.SpeechData(
                     language=LanguageCode("en"),
-                    text=result.text,
+                    text=join_hums(result.text),
                     start_time=0.0,
                     end_time=result.duration,
                     confidence=result.confidence,

@@ -58,6 +58,10 @@ GOES_ON = {
     "hyphen", "plus", "code", "number", "spelled", "spelt", "name", "surname", "email",
     "address", "postcode", "reference", "ends", "wondering", "past",
 }  # fmt: skip
+# A turn of nothing but a greeting ("Hello!", "Hi there.", "Oh, good morning."): the caller
+# says why they called next, after a sentence's pause (0.4-0.5 s in the local loop's voices).
+GREETINGS = {"hello", "hi", "hey", "hiya", "morning", "afternoon", "evening"}
+GREETING_FILL = {"good", "there", "oh", "um", "uh", "er", "and", "a", "very"}
 AFFIRMATIONS = {"mm hmm", "mm hm", "mhm", "uh huh", "mm", "yeah", "yep", "okay", "ok", "right"}
 TIME_WORDS = {"around", "about", "after", "before", "by", "till", "until", "past", "half"}
 TLDS = {"com", "org", "net", "io", "edu", "gov", "uk", "co", "de", "fr", "ie", "ca", "au"}
@@ -163,6 +167,10 @@ def _open_dictation(ws: list[str]) -> bool:
     return ws[-1] in ORDINALS and not any(w in MONTHS for w in ws)
 
 
+def _greeting_only(ws: list[str]) -> bool:
+    return any(w in GREETINGS for w in ws) and all(w in GREETINGS | GREETING_FILL for w in ws)
+
+
 def _email_on_its_way(ws: list[str]) -> bool:
     """ "j smith underscore forty two at example": an email (no cue said) on its way."""
     if ws[-1] in TLDS or "at" not in ws[1:]:
@@ -188,7 +196,7 @@ def verdict(text: str, asked: str | None = None, list_nouns: frozenset[str] = fr
         return "done"
     if _mid_item(ws, frozenset(words(asked)) if asked else frozenset()):
         return "mid"
-    if _open_dictation(ws):
+    if _open_dictation(ws) or _greeting_only(ws):
         return "open"
     if asked:
         # imported here: turn_question reads the answer with this module's vocabulary

@@ -20,6 +20,8 @@ from callcrew.providers.gated_stt import GatedSTT
 from callcrew.providers.local_stt import LocalWhisperSTT
 from callcrew.providers.local_tts import LocalHibariTTS
 from callcrew.providers.session import attach_backchannel_guard
+from callcrew.providers.shared_vad import CallVAD
+from callcrew.providers.turn_stt import cut_by_vad
 from callcrew.settings import Settings
 from callcrew.simulate.audio.line import (
     CallerMic,
@@ -127,15 +129,18 @@ async def _play_audio(
         if options.min_interruption_words is None
         else options.min_interruption_words
     )
-    session_stt: stt.STT[Any] = stt_model
+    # As on a call (providers/fallback.py): one VAD inference, which the STT side follows.
+    call_vad = CallVAD(shared_vad(settings))
+    session_stt: stt.STT[Any] = cut_by_vad(
+        stt_model, call_vad.follower(), turn_context=settings.stt_turn_context
+    )
     if options.stt_gate:
-        adapter = stt.StreamAdapter(stt=stt_model, vad=shared_vad(settings))
-        session_stt = GatedSTT(adapter, shared_vad(settings))
+        session_stt = GatedSTT(session_stt, call_vad.follower())
     session: AgentSession[CallState] = AgentSession(
         stt=session_stt,
         llm=model,
         tts=tts_model,
-        vad=shared_vad(settings),
+        vad=call_vad,
         turn_handling=rehearsal_turn_handling(settings, min_words, call.crew.list_nouns),
         # The simulated caller hears no echo of the agent, so there is no echo canceller to warm
         # up (LiveKit's own simulator also turns the warm-up off).

@@ -1,0 +1,138 @@
+"""Whisper heard a turn at a time (providers/turn_stt.py).
+
+`unit` tests need no model; the `audio` test runs Silero and Whisper tiny.en for real on an
+espeak-ng caller who pauses mid-line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from typing import Any
+
+import numpy as np
+import pytest
+from livekit import rtc
+from livekit.agents import metrics, stt
+
+from callcrew.providers.local_stt import LocalWhisperSTT
+from callcrew.providers.turn_stt import (
+    GAP_S,
+    NEW_TURN_AFTER_S,
+    TurnAudio,
+    TurnContextSTT,
+    cut_by_vad,
+)
+from callcrew.providers.whisper_decode import fits
+from callcrew.settings import Settings
+from callcrew.simulate.audio import speak, wer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+
+
+def _seconds(s: float) -> np.ndarray[Any, np.dtype[np.float32]]:
+    return np.full(int(s * 16000), 0.1, np.float32)
+
+
+@pytest.mark.unit
+def test_a_turn_keeps_its_utterances_and_what_was_said_for_them() -> None:
+    turn = TurnAudio()
+    turn.add(_seconds(1.0), now=10.0)
+    assert turn.earlier_words() == ""  # the first utterance has nothing before it
+    turn.said.append("It's Nguyen,")
+    turn.add(_seconds(0.5), now=11.0)
+    assert turn.earlier_words() == "It's Nguyen,"
+    assert turn.seconds() == pytest.approx(1.5 + 2 * GAP_S)
+    assert len(turn.audio()) == int((1.5 + 2 * GAP_S) * 16000)
+
+
+@pytest.mark.unit
+def test_a_long_silence_starts_a_new_turn() -> None:
+    turn = TurnAudio()
+    turn.add(_seconds(1.0), now=10.0)
+    turn.said.append("Hello.")
+    turn.add(_seconds(1.0), now=10.0 + 1.0 + NEW_TURN_AFTER_S + 0.1)
+    assert len(turn.pieces) == 1 and turn.earlier_words() == ""
+
+
+@pytest.mark.unit
+def test_the_context_never_outgrows_a_fitted_window() -> None:
+    turn = TurnAudio()
+    for i in range(8):
+        turn.add(_seconds(4.0), now=float(i))
+        turn.said.append(f"piece {i}")
+    assert fits(turn.seconds())
+    assert len(turn.pieces) == 4  # 4 x (4 s + gap) fits, 5 would not
+    assert turn.earlier_words() == "piece 4 piece 5 piece 6"  # the oldest words went with them
+
+
+@pytest.mark.unit
+def test_only_whisper_is_heard_a_turn_at_a_time() -> None:
+    from livekit.plugins import silero
+
+    vad = silero.VAD.load()
+    whisper = LocalWhisperSTT()
+    assert isinstance(cut_by_vad(whisper, vad, turn_context=True), TurnContextSTT)
+    assert isinstance(cut_by_vad(whisper, vad, turn_context=False), stt.StreamAdapter)
+    engine = cut_by_vad(whisper, vad, turn_context=True)
+    assert engine.capabilities.streaming and engine.capabilities.chat_context
+    assert Settings(_env_file=None).stt_turn_context  # type: ignore[call-arg]
+
+
+# --- audio: the real models --------------------------------------------------------------------
+
+
+async def _play(stream: stt.RecognizeStream, pcm: np.ndarray[Any, Any]) -> None:
+    """Real-time-ish: 20 ms frames, as a room delivers them (Silero needs no wall clock)."""
+    for i in range(0, len(pcm), 320):
+        chunk = pcm[i : i + 320]
+        if len(chunk) < 320:
+            chunk = np.pad(chunk, (0, 320 - len(chunk)))
+        stream.push_frame(rtc.AudioFrame(chunk.astype(np.int16).tobytes(), 16000, 1, 320))
+        if i % 3200 == 0:
+            await asyncio.sleep(0)
+
+
+@pytest.mark.audio
+@needs_espeak
+async def test_a_caller_who_pauses_is_heard_in_context() -> None:
+    from livekit.plugins import silero
+
+    # Alone, the second piece came back as "4 2 4 2" and the third as "Well, I'm..." (67 %
+    # WER for the line); heard after the first, 22 % ("The car number end in... 4, 2... 1, 9").
+    pieces = ["The card number ends in,", "four, two,", "one, nine."]
+    line = "The card number ends in, four, two, one, nine."
+    pause = np.zeros(int(0.6 * 16000), np.int16)
+    pcm = np.concatenate([p for piece in pieces for p in (speak(piece), pause)] + [pause] * 3)
+
+    whisper = LocalWhisperSTT()
+    whisper.load()
+    engine = TurnContextSTT(whisper=whisper, vad=silero.VAD.load(min_silence_duration=0.25))
+    usage: list[metrics.STTMetrics] = []
+    engine.on("metrics_collected", usage.append)
+    stream = engine.stream()
+    finals: list[str] = []
+
+    async def collect() -> None:
+        async for ev in stream:
+            if ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
+                finals.append(ev.alternatives[0].text)
+
+    reader = asyncio.create_task(collect())
+    await _play(stream, pcm)
+    stream.end_input()
+    await asyncio.wait_for(reader, timeout=60)
+    await stream.aclose()
+
+    assert len(finals) >= 2, finals  # the 0.6 s pauses cut the line
+    joined = " ".join(finals)
+    assert joined.lower().count("number") == 1, finals  # no final repeats an earlier one
+    assert wer(line, joined) <= 0.4, finals
+    # usage counts each utterance once (its speech, Silero's 0.5 s pre-roll and 0.25 s of
+    # silence), though Whisper heard the first piece three times
+    heard = sum(m.audio_duration for m in usage)
+    speech = sum(len(speak(p)) for p in pieces) / 16000
+    assert len(usage) == len(finals)
+    assert speech <= heard <= speech + len(finals) * 0.9, (heard, speech)
