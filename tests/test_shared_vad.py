@@ -241,3 +241,53 @@ def test_call_vad_wraps_once_and_reads_through_to_the_model() -> None:
     assert call_vad(shared) is shared and call_vad(None) is None
     assert shared.silence_s == 0.2  # LiveKit reads the model's settings off the VAD it holds
     assert shared.capabilities is model.capabilities
+
+
+class _WindowStream(_CountingStream):
+    """Also one INFERENCE_DONE per frame, as Silero sends one per window."""
+
+    async def _main_task(self) -> None:
+        async for item in self._input_ch:
+            if isinstance(item, rtc.AudioFrame):
+                self._event_ch.send_nowait(
+                    vad.VADEvent(
+                        type=vad.VADEventType.INFERENCE_DONE,
+                        samples_index=0,
+                        timestamp=0.0,
+                        speech_duration=0.0,
+                        silence_duration=0.0,
+                        frames=[item],
+                    )
+                )
+
+
+class WindowVAD(CountingVAD):
+    def stream(self) -> vad.VADStream:
+        self.streams += 1
+        return _WindowStream(self)
+
+
+async def test_only_a_follower_that_asks_hears_every_inference_window() -> None:
+    shared = CallVAD(WindowVAD())
+    audio = frames(PATTERN)
+    session = shared.stream()
+    windows = shared.follower(inference_events=True).stream()
+    boundaries_only = shared.follower().stream()
+    seen: dict[str, list[Any]] = {"session": [], "windows": [], "boundaries": []}
+    readers = [
+        asyncio.create_task(_drain(s, seen[k]))
+        for k, s in (("session", session), ("windows", windows), ("boundaries", boundaries_only))
+    ]
+    for frame in audio:
+        for s in (session, windows, boundaries_only):
+            s.push_frame(frame)
+        await asyncio.sleep(0)
+    session.end_input()
+    await asyncio.wait_for(readers[0], 5)
+    await asyncio.sleep(0.05)  # (the relays hand on what the session published)
+    windows.end_input()
+    boundaries_only.end_input()
+    await asyncio.wait_for(asyncio.gather(*readers), 5)
+    assert len(seen["session"]) == len(audio)
+    assert len(seen["windows"]) == len(audio)  # the turn STT's early decode reads these
+    assert seen["boundaries"] == []  # the gate's follower is not woken 30 times a second

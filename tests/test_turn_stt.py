@@ -38,22 +38,22 @@ def _seconds(s: float) -> np.ndarray[Any, np.dtype[np.float32]]:
 
 @pytest.mark.unit
 def test_a_turn_keeps_its_utterances_and_what_was_said_for_them() -> None:
-    turn = TurnAudio()
-    turn.add(_seconds(1.0), now=10.0)
+    turn = TurnAudio().with_piece(_seconds(1.0), now=10.0)
     assert turn.earlier_words() == ""  # the first utterance has nothing before it
     turn.said.append("It's Nguyen,")
-    turn.add(_seconds(0.5), now=11.0)
+    before = turn
+    turn = turn.with_piece(_seconds(0.5), now=11.0)
     assert turn.earlier_words() == "It's Nguyen,"
     assert turn.seconds() == pytest.approx(1.5 + 2 * GAP_S)
     assert len(turn.audio()) == int((1.5 + 2 * GAP_S) * 16000)
+    assert len(before.pieces) == 1  # an early decode's candidate leaves the turn as it was
 
 
 @pytest.mark.unit
 def test_a_long_silence_starts_a_new_turn() -> None:
-    turn = TurnAudio()
-    turn.add(_seconds(1.0), now=10.0)
+    turn = TurnAudio().with_piece(_seconds(1.0), now=10.0)
     turn.said.append("Hello.")
-    turn.add(_seconds(1.0), now=10.0 + 1.0 + NEW_TURN_AFTER_S + 0.1)
+    turn = turn.with_piece(_seconds(1.0), now=10.0 + 1.0 + NEW_TURN_AFTER_S + 0.1)
     assert len(turn.pieces) == 1 and turn.earlier_words() == ""
 
 
@@ -61,7 +61,7 @@ def test_a_long_silence_starts_a_new_turn() -> None:
 def test_the_context_never_outgrows_a_fitted_window() -> None:
     turn = TurnAudio()
     for i in range(8):
-        turn.add(_seconds(4.0), now=float(i))
+        turn = turn.with_piece(_seconds(4.0), now=float(i))
         turn.said.append(f"piece {i}")
     assert fits(turn.seconds())
     assert len(turn.pieces) == 4  # 4 x (4 s + gap) fits, 5 would not
@@ -136,3 +136,46 @@ async def test_a_caller_who_pauses_is_heard_in_context() -> None:
     speech = sum(len(speak(p)) for p in pieces) / 16000
     assert len(usage) == len(finals)
     assert speech <= heard <= speech + len(finals) * 0.9, (heard, speech)
+
+
+@pytest.mark.audio
+@needs_espeak
+async def test_an_early_decode_the_caller_talks_over_is_dropped() -> None:
+    """A 0.35 s pause inside an utterance (the VAD ends one after 0.55 s) starts an early
+    decode at 0.2 s of silence; the caller goes on, so it is dropped, and the utterance is
+    transcribed whole, once, at its end."""
+    from livekit.plugins import silero
+
+    import callcrew.providers.local_stt as local_stt
+
+    first, second = "I'd like a haircut,", "on Friday morning."
+    pcm = np.concatenate(
+        [speak(first), np.zeros(int(0.35 * 16000), np.int16), speak(second)]
+        + [np.zeros(int(1.2 * 16000), np.int16)]
+    )
+    whisper = LocalWhisperSTT()
+    whisper.load()
+    engine = TurnContextSTT(whisper=whisper, vad=silero.VAD.load(min_silence_duration=0.55))
+    stream = engine.stream()
+    finals: list[stt.SpeechEvent] = []
+
+    async def collect() -> None:
+        async for ev in stream:
+            if ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
+                finals.append(ev)
+
+    reader = asyncio.create_task(collect())
+    before = next(local_stt._ids)
+    await _play(stream, pcm)
+    await asyncio.sleep(1.0)  # let the dropped decode finish (it runs in a worker thread)
+    stream.end_input()
+    await asyncio.wait_for(reader, timeout=60)
+    await stream.aclose()
+    after = next(local_stt._ids)
+
+    assert len(finals) == 1, [f.alternatives[0].text for f in finals]
+    text = finals[0].alternatives[0].text
+    assert wer(f"{first} {second}", text) <= 0.3, text
+    # Whisper ran more often than finals were sent: the early decode(s) at the pause (and the
+    # one at the end, used or not) were decodes of their own
+    assert after - before - 1 >= 2

@@ -109,11 +109,15 @@ def build_call_stt_chain(
         )
 
     chain = build_stt_chain(settings, choice, follower, wrap=gate)
-    if follower is not None and not chain.engine.capabilities.streaming:
+    if call_vad is not None and not chain.engine.capabilities.streaming:
         # Else the session wraps it with its own VAD: a second inference on the same frames.
         from callcrew.providers.turn_stt import cut_by_vad
 
-        chain.engine = cut_by_vad(chain.engine, follower, turn_context=settings.stt_turn_context)
+        chain.engine = cut_by_vad(
+            chain.engine,
+            call_vad.follower(inference_events=True),
+            turn_context=settings.stt_turn_context,
+        )
         chain.wrapped = [chain.engine]
     return chain
 

@@ -154,26 +154,27 @@ class LocalWhisperSTT(stt.STT[Any]):
         return await self._event(to_mono_16k(buffer))
 
     async def recognize_in_turn(
-        self, audio: np.ndarray[Any, np.dtype[np.float32]], *, said: str, new_s: float
+        self, audio: np.ndarray[Any, np.dtype[np.float32]], *, said: str
     ) -> stt.SpeechEvent:
         """The words after `said` in `audio` (16 kHz mono float32: the caller's turn so far,
-        whose first words were transcribed as `said`); usage counts only the `new_s` seconds
-        not heard before (providers/turn_stt.py re-sends a turn's earlier audio for context)."""
-        started = time.perf_counter()
-        event = await self._event(audio, said)
+        whose first words were transcribed as `said`). No usage is reported: the caller
+        (providers/turn_stt.py) re-sends a turn's earlier audio and may discard an early
+        decode, so it reports each utterance once with `report_usage`."""
+        return await self._event(audio, said)
+
+    def report_usage(self, request_id: str, audio_s: float, took_s: float) -> None:
         self.emit(
             "metrics_collected",
             STTMetrics(
-                request_id=event.request_id,
+                request_id=request_id,
                 timestamp=time.time(),
-                duration=time.perf_counter() - started,
+                duration=took_s,
                 label=self._label,
-                audio_duration=new_s,
+                audio_duration=audio_s,
                 streamed=False,
                 metadata=Metadata(model_name=self.model, model_provider=self.provider),
             ),
         )
-        return event
 
     async def _event(
         self, audio: np.ndarray[Any, np.dtype[np.float32]], said: str = ""

@@ -43,7 +43,8 @@ class CallVAD(vad.VAD):
         super().__init__(capabilities=model.capabilities)
         self._model = model
         self._streams: list[_PublishingStream] = []
-        self._listeners: set[asyncio.Queue[vad.VADEvent]] = set()
+        # each follower stream's queue, and whether it also hears every inference window
+        self._listeners: dict[asyncio.Queue[vad.VADEvent], bool] = {}
         self.inference_streams = 0  # streams that ran the model (tests and the bench read it)
         model.on("metrics_collected", self._relay_metrics)
 
@@ -74,8 +75,11 @@ class CallVAD(vad.VAD):
         self._streams.append(s)
         return s
 
-    def follower(self) -> FollowerVAD:
-        return FollowerVAD(self)
+    def follower(self, *, inference_events: bool = False) -> FollowerVAD:
+        """A VAD that follows this call's session stream; `inference_events`: its streams also
+        yield each window's INFERENCE_DONE (the silence so far: providers/turn_stt.py decodes
+        early on it), not only the speech boundaries."""
+        return FollowerVAD(self, inference_events=inference_events)
 
     @property
     def session_stream_open(self) -> bool:
@@ -84,8 +88,11 @@ class CallVAD(vad.VAD):
     def _publish(self, source: _PublishingStream, ev: vad.VADEvent) -> None:
         # During a handoff the old activity's stream and the new one overlap: only the newest
         # speaks for the call, or a follower would hear each utterance twice.
-        if ev.type in _BOUNDARIES and self._streams and self._streams[-1] is source:
-            for q in self._listeners:
+        if not self._streams or self._streams[-1] is not source:
+            return
+        boundary = ev.type in _BOUNDARIES
+        for q, every_window in self._listeners.items():
+            if boundary or (every_window and ev.type == vad.VADEventType.INFERENCE_DONE):
                 q.put_nowait(ev)
 
     def _closed(self, s: _PublishingStream) -> None:
@@ -117,9 +124,10 @@ class _PublishingStream(vad.VADStream):
 class FollowerVAD(vad.VAD):
     """A VAD whose streams hear the call's session stream instead of running the model."""
 
-    def __init__(self, call_vad: CallVAD) -> None:
+    def __init__(self, call_vad: CallVAD, *, inference_events: bool = False) -> None:
         super().__init__(capabilities=call_vad.capabilities)
         self._call = call_vad
+        self._inference_events = inference_events
         self.own_streams = 0  # streams that found no session stream and ran the model
 
     @property
@@ -138,7 +146,7 @@ class _FollowerStream(vad.VADStream):
     def __init__(self, owner: FollowerVAD) -> None:
         self._owner = owner
         self._events: asyncio.Queue[vad.VADEvent] = asyncio.Queue()
-        owner._call._listeners.add(self._events)
+        owner._call._listeners[self._events] = owner._inference_events
         super().__init__(owner)
 
     async def _main_task(self) -> None:
@@ -162,7 +170,7 @@ class _FollowerStream(vad.VADStream):
                     await self._run_alone(held)
                     return
         finally:
-            call._listeners.discard(self._events)
+            call._listeners.pop(self._events, None)
             await utils.aio.cancel_and_wait(relay)
 
     async def _relay(self) -> None:
@@ -171,7 +179,7 @@ class _FollowerStream(vad.VADStream):
 
     async def _run_alone(self, held: list[rtc.AudioFrame]) -> None:
         """No session stream: run the model on this stream's own frames, from those held."""
-        self._owner._call._listeners.discard(self._events)
+        self._owner._call._listeners.pop(self._events, None)
         self._owner.own_streams += 1
         inner = self._owner._call.wrapped.stream()
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from livekit import rtc
 from livekit.agents import stt, utils, vad
 from livekit.agents.types import (
     DEFAULT_API_CONNECT_OPTIONS,
@@ -44,6 +45,10 @@ CONTEXT_MAX_S = 30.0 - PAD_S
 # Utterances further apart than this are separate turns even if no chat item came between
 # (LiveKit's longest endpointing wait is 2 s in every stack's defaults).
 NEW_TURN_AFTER_S = 3.0
+# Silence after which the utterance so far is decoded, before the VAD's own silence (0.55 s on
+# the local stack) ends it: a pause that short is where most lines end, and Whisper's ~0.3 s
+# then overlaps the rest of the wait instead of following it.
+EARLY_AFTER_S = 0.2
 
 
 @dataclass
@@ -54,20 +59,17 @@ class TurnAudio:
     said: list[str] = field(default_factory=list)
     last_end: float = 0.0  # time.monotonic() at the last utterance's end
 
-    def add(self, audio: np.ndarray[Any, np.dtype[np.float32]], now: float) -> None:
-        if self.pieces and now - self.last_end > NEW_TURN_AFTER_S:
-            self.clear()
-        self.pieces.append(audio)
-        self.last_end = now
-        # Keep what a fitted window holds: drop the oldest utterances (and their words).
-        while len(self.pieces) > 1 and not fits(self.seconds()):
-            self.pieces.pop(0)
-            if self.said:
-                self.said.pop(0)
-
-    def clear(self) -> None:
-        self.pieces.clear()
-        self.said.clear()
+    def with_piece(self, audio: np.ndarray[Any, np.dtype[np.float32]], now: float) -> TurnAudio:
+        """This turn with one more utterance (a new turn after a long silence), trimmed to
+        what a fitted window holds: the oldest utterances (and their words) go first."""
+        fresh = bool(self.pieces) and now - self.last_end > NEW_TURN_AFTER_S
+        turn = TurnAudio([] if fresh else [*self.pieces], [] if fresh else [*self.said], now)
+        turn.pieces.append(audio)
+        while len(turn.pieces) > 1 and not fits(turn.seconds()):
+            turn.pieces.pop(0)
+            if turn.said:
+                turn.said.pop(0)
+        return turn
 
     def seconds(self) -> float:
         samples = sum(len(p) for p in self.pieces) + GAP_S * SAMPLE_RATE * len(self.pieces)
@@ -115,7 +117,7 @@ class TurnContextSTT(stt.STT[Any]):
         # The conversation moved on (the caller's turn was committed, or the agent spoke):
         # what the caller says next starts a new turn.
         for s in self._streams:
-            s.turn.clear()
+            s.new_turn()
 
     async def _recognize_impl(
         self,
@@ -149,6 +151,14 @@ class _TurnStream(stt.RecognizeStream):
         super().__init__(stt=owner, conn_options=APIConnectOptions(max_retry=0))
         self._owner = owner
         self.turn = TurnAudio()
+        self._epoch = 0  # bumped when the turn ends: an early decode of the old one is stale
+        self._speech: list[rtc.AudioFrame] | None = None  # the utterance so far (in speech)
+        self._early: _Early | None = None
+        self._last_early: asyncio.Task[stt.SpeechEvent] | None = None
+
+    def new_turn(self) -> None:
+        self.turn = TurnAudio()
+        self._epoch += 1
 
     async def _run(self) -> None:
         vad_stream = self._owner._vad.stream()
@@ -162,7 +172,10 @@ class _TurnStream(stt.RecognizeStream):
         async def recognize() -> None:
             async for ev in vad_stream:
                 if ev.type == vad.VADEventType.START_OF_SPEECH:
+                    self._speech, self._early = list(ev.frames), None
                     self._event_ch.send_nowait(stt.SpeechEvent(stt.SpeechEventType.START_OF_SPEECH))
+                elif ev.type == vad.VADEventType.INFERENCE_DONE:
+                    self._window(ev)
                 elif ev.type == vad.VADEventType.END_OF_SPEECH:
                     await self._utterance(ev)
 
@@ -177,22 +190,56 @@ class _TurnStream(stt.RecognizeStream):
             await utils.aio.cancel_and_wait(*tasks)
             await vad_stream.aclose()
 
+    def _window(self, ev: vad.VADEvent) -> None:
+        """One VAD window inside an utterance: after EARLY_AFTER_S of silence, start decoding
+        the utterance so far, so its words are ready when the VAD's silence runs out; any
+        speech after that makes the early decode stale."""
+        if self._speech is None:
+            return
+        self._speech.extend(ev.frames)
+        if ev.raw_accumulated_silence <= 0:
+            self._early = None  # the caller went on
+        elif (
+            self._early is None
+            and ev.raw_accumulated_silence >= EARLY_AFTER_S
+            and (self._last_early is None or self._last_early.done())  # one at a time
+        ):
+            audio = to_mono_16k(list(self._speech))
+            if len(audio):
+                self._early = self._decode(audio)
+                self._last_early = self._early.task
+
+    def _decode(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> _Early:
+        turn = self.turn.with_piece(audio, time.monotonic())
+        said = turn.earlier_words()
+        task = asyncio.create_task(
+            self._owner._whisper.recognize_in_turn(turn.audio(), said=said),
+            name="turn_stt.decode",
+        )
+        # an early decode the caller talked over is never awaited: retrieve its outcome
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return _Early(task, self._epoch, time.perf_counter())
+
     async def _utterance(self, ev: vad.VADEvent) -> None:
         speech_end_time = time.time() - ev.silence_duration - ev.inference_duration
         self._event_ch.send_nowait(
             stt.SpeechEvent(stt.SpeechEventType.END_OF_SPEECH, speech_end_time=speech_end_time)
         )
+        early, self._early, self._speech = self._early, None, None
         audio = to_mono_16k(list(ev.frames))
         if len(audio) == 0:
             return
-        self.turn.add(audio, time.monotonic())
-        said = self.turn.earlier_words()
-        result = await self._owner._whisper.recognize_in_turn(
-            self.turn.audio(), said=said, new_s=len(audio) / SAMPLE_RATE
-        )
+        if early is None or early.epoch != self._epoch:
+            early = self._decode(audio)
+        result = await early.task
+        if early.epoch != self._epoch:
+            return  # the conversation moved on while Whisper ran: a new turn starts empty
         text = result.alternatives[0].text if result.alternatives else ""
-        if self.turn.pieces and self.turn.pieces[-1] is audio:
-            self.turn.said.append(text)  # (a chat item may have cleared the turn meanwhile)
+        self.turn = self.turn.with_piece(audio, time.monotonic())
+        self.turn.said.append(text)
+        self._owner._whisper.report_usage(
+            result.request_id, len(audio) / SAMPLE_RATE, time.perf_counter() - early.started
+        )
         if not text:
             return
         self._event_ch.send_nowait(
@@ -203,6 +250,15 @@ class _TurnStream(stt.RecognizeStream):
                 speech_end_time=speech_end_time,
             )
         )
+
+
+@dataclass
+class _Early:
+    """A decode of the utterance so far, started before the VAD called its end."""
+
+    task: asyncio.Task[stt.SpeechEvent]
+    epoch: int
+    started: float
 
 
 def cut_by_vad(engine: stt.STT[Any], follower: vad.VAD, *, turn_context: bool) -> stt.STT[Any]:

@@ -132,7 +132,9 @@ async def _play_audio(
     # As on a call (providers/fallback.py): one VAD inference, which the STT side follows.
     call_vad = CallVAD(shared_vad(settings))
     session_stt: stt.STT[Any] = cut_by_vad(
-        stt_model, call_vad.follower(), turn_context=settings.stt_turn_context
+        stt_model,
+        call_vad.follower(inference_events=True),
+        turn_context=settings.stt_turn_context,
     )
     if options.stt_gate:
         session_stt = GatedSTT(session_stt, call_vad.follower())
