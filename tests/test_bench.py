@@ -157,3 +157,19 @@ def test_soak(tmp_path: Path) -> None:
     kinds = [s["kind"] for s in data["samples"]]
     assert kinds.count("text") == 6 and kinds.count("audio") == 1
     assert all(s["rss_mb"] > 0 and s["fds"] > 0 for s in data["samples"])
+
+
+def test_whisper_decode(tmp_path: Path) -> None:
+    """`python -m bench.whisper_decode` on two lines of each kind (the real Whisper tiny.en)."""
+    pytest.importorskip("faster_whisper")
+    from bench.whisper_decode import main
+
+    main(["--limit", "2", "--pads", "10", "--out", str(tmp_path)])
+    (path,) = tmp_path.glob("whisper_decode-*.json")
+    data = json.loads(path.read_text())
+    assert set(data["whole_lines"]) == {"full 30 s window", "fitted, 10 s pad"}
+    assert set(data["dictation_lines"]) == {"whole line", "pieces alone", "pieces in turn context"}
+    assert data["whole_lines"]["full 30 s window"]["n"] == 4
+    assert data["dictation_lines"]["pieces alone"]["n"] == 2
+    for where, value in numbers(data):
+        assert math.isfinite(value) and value >= 0, where
