@@ -8,9 +8,10 @@ from typing import Any
 # (python -m bench turntaking; docs/benchmarks.md, "Natural turn-taking"). A value set in the
 # environment or .env wins over these. Streaming (economy, premium: Deepgram) sends finals
 # while the caller is still pausing, so a short VAD silence plus the dictation-aware word
-# detector answers finished lines fast and waits out dictation. Batch (local: Whisper) only
-# hears VAD-cut segments: a short VAD silence hands it fragments it transcribes badly, so the
-# local stack keeps the longer silence and adds the word detector on top.
+# detector answers finished lines fast and waits out dictation. Batch (local: Whisper) hears
+# VAD-cut utterances, each in its turn's context (providers/turn_stt.py); below 0.55 s of
+# silence the VAD also ends an utterance between two sentences of one turn, and the agent
+# answers the first (docs/benchmarks.md, round 4), so the local stack keeps the longer silence.
 TURN_DEFAULTS: dict[str, dict[str, Any]] = {
     "streaming": {
         "turn_detection": "words",

