@@ -149,10 +149,8 @@ async def test_an_early_decode_the_caller_talks_over_is_dropped() -> None:
     import callcrew.providers.local_stt as local_stt
 
     first, second = "I'd like a haircut,", "on Friday morning."
-    pcm = np.concatenate(
-        [speak(first), np.zeros(int(0.35 * 16000), np.int16), speak(second)]
-        + [np.zeros(int(1.2 * 16000), np.int16)]
-    )
+    pause, tail = np.zeros(int(0.35 * 16000), np.int16), np.zeros(int(1.2 * 16000), np.int16)
+    pcm = np.concatenate([speak(first), pause, speak(second), tail])
     whisper = LocalWhisperSTT()
     whisper.load()
     engine = TurnContextSTT(whisper=whisper, vad=silero.VAD.load(min_silence_duration=0.55))
@@ -179,3 +177,41 @@ async def test_an_early_decode_the_caller_talks_over_is_dropped() -> None:
     # Whisper ran more often than finals were sent: the early decode(s) at the pause (and the
     # one at the end, used or not) were decodes of their own
     assert after - before - 1 >= 2
+
+
+@pytest.mark.audio
+@needs_espeak
+async def test_words_decoded_as_the_conversation_moves_on_are_kept() -> None:
+    """The agent's reply lands in the chat (a new turn) while Whisper is decoding the caller's
+    utterance: its words are still sent, and the next utterance is heard after them."""
+    from livekit.agents import llm
+    from livekit.agents.voice.events import ConversationItemAddedEvent
+    from livekit.plugins import silero
+
+    first, second = "Wednesday morning if you can.", "Half past nine would be perfect."
+    gap = np.zeros(int(1.0 * 16000), np.int16)
+    pcm = np.concatenate([speak(first), gap, speak(second), gap, gap])
+    whisper = LocalWhisperSTT()
+    whisper.load()
+    engine = TurnContextSTT(whisper=whisper, vad=silero.VAD.load(min_silence_duration=0.25))
+    stream = engine.stream()
+    finals: list[str] = []
+    reply = ConversationItemAddedEvent(
+        item=llm.ChatMessage(role="assistant", content=["Sure, let me look."])
+    )
+
+    async def collect() -> None:
+        async for ev in stream:
+            if ev.type == stt.SpeechEventType.END_OF_SPEECH and not finals:
+                engine._push_conversation_item(reply)  # as LiveKit does, mid-decode
+            elif ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
+                finals.append(ev.alternatives[0].text)
+
+    reader = asyncio.create_task(collect())
+    await _play(stream, pcm)
+    stream.end_input()
+    await asyncio.wait_for(reader, timeout=60)
+    await stream.aclose()
+
+    assert len(finals) == 2, finals
+    assert wer(first, finals[0]) <= 0.3 and wer(second, finals[1]) <= 0.3, finals

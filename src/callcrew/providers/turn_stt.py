@@ -232,9 +232,9 @@ class _TurnStream(stt.RecognizeStream):
         if early is None or early.epoch != self._epoch:
             early = self._decode(audio)
         result = await early.task
-        if early.epoch != self._epoch:
-            return  # the conversation moved on while Whisper ran: a new turn starts empty
         text = result.alternatives[0].text if result.alternatives else ""
+        # (a chat item while Whisper ran started a new turn: these words still count, and the
+        # new turn starts with them)
         self.turn = self.turn.with_piece(audio, time.monotonic())
         self.turn.said.append(text)
         self._owner._whisper.report_usage(
