@@ -213,5 +213,7 @@ async def test_words_decoded_as_the_conversation_moves_on_are_kept() -> None:
     await asyncio.wait_for(reader, timeout=60)
     await stream.aclose()
 
+    # (where Whisper puts the boundary between the two finals varies with the machine's load:
+    # "Wednesday morning if" + "you can half past ..." is the same words, kept)
     assert len(finals) == 2, finals
-    assert wer(first, finals[0]) <= 0.3 and wer(second, finals[1]) <= 0.3, finals
+    assert wer(f"{first} {second}", " ".join(finals)) <= 0.3, finals

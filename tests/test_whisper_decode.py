@@ -25,7 +25,7 @@ def test_the_window_is_the_speech_and_its_padding_in_whole_seconds() -> None:
     assert wd.window_frames(301) == 1400  # 3 s of speech + 10 s of silence, rounded up
     assert wd.window_frames(1000) == 2000
     assert wd.window_frames(2500) == 3000  # never past Whisper's own 30 s
-    assert wd.fits(19.9) and not wd.fits(20.5)
+    assert wd.fits(19.7) and not wd.fits(20.0)  # 0.2 s of lead and 10 s of padding
 
 
 @pytest.mark.unit
@@ -94,3 +94,12 @@ def test_a_long_line_takes_the_full_window(model: Any) -> None:
     assert not wd.fits(len(audio) / wd.SAMPLE_RATE)
     out = wd.decode(model, audio, 5, prefix="ignored")
     assert out.text.lower().count("haircut") >= 3, out.text
+
+
+@pytest.mark.audio
+@needs_espeak
+def test_a_line_that_starts_on_its_first_word_keeps_its_last_words(model: Any) -> None:
+    # without the lead-in silence the fitted window heard "Wednesday morning if"
+    line = "Wednesday morning if you can."
+    audio = np.concatenate([_audio(line), np.zeros(4800, np.float32)])
+    assert wer(line, wd.decode(model, audio, 5).text) <= 0.2

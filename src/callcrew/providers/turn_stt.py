@@ -34,14 +34,12 @@ from livekit.agents.types import (
 )
 
 from callcrew.providers.local_stt import LocalWhisperSTT, to_mono_16k
-from callcrew.providers.whisper_decode import PAD_S, SAMPLE_RATE, fits
+from callcrew.providers.whisper_decode import SAMPLE_RATE, fits
 
 if TYPE_CHECKING:
     from livekit.agents.voice.events import ConversationItemAddedEvent
 
 GAP_S = 0.3  # silence between a turn's utterances in the audio Whisper hears
-# The context kept: what a fitted encoder window holds with its padding (whisper_decode.py).
-CONTEXT_MAX_S = 30.0 - PAD_S
 # Utterances further apart than this are separate turns even if no chat item came between
 # (LiveKit's longest endpointing wait is 2 s in every stack's defaults).
 NEW_TURN_AFTER_S = 3.0

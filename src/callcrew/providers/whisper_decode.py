@@ -31,6 +31,10 @@ SAMPLE_RATE = 16_000
 FRAMES_PER_S = 100  # Whisper's mel frames
 FULL_WINDOW_S = 30.0
 PAD_S = 10.0  # silence after the speech in a fitted window (see above)
+# Silence before it: on a fitted window Whisper can drop a line's last words when the audio
+# starts on the first word ("Wednesday morning if you can." -> "Wednesday morning if"); 0.1 s
+# was enough on the lines tried, a VAD utterance usually brings its own 0.5 s pre-roll.
+LEAD_S = 0.2
 # A loop, by faster-whisper's own measure (its `compression_ratio_threshold`).
 MAX_COMPRESSION_RATIO = 2.4
 # Below this RMS (about -60 dBFS) a buffer is treated as silence: Whisper invents text
@@ -50,7 +54,7 @@ class Transcript:
 
 def fits(duration_s: float) -> bool:
     """Whether audio this long gets a fitted window (else the full 30 s one)."""
-    return duration_s + PAD_S <= FULL_WINDOW_S
+    return LEAD_S + duration_s + PAD_S <= FULL_WINDOW_S
 
 
 def window_frames(audio_frames: int) -> int:
@@ -106,7 +110,8 @@ def _decode_fitted(
 
     duration = len(audio) / SAMPLE_RATE
     tok = _tokenizer(model)
-    mel = model.feature_extractor(audio)[:, :-1]
+    led = np.concatenate([np.zeros(int(LEAD_S * SAMPLE_RATE), np.float32), audio])
+    mel = model.feature_extractor(led)[:, :-1]
     frames = window_frames(mel.shape[1])
     window = np.zeros((1, mel.shape[0], frames), np.float32)
     window[0, :, : min(mel.shape[1], frames)] = mel[:, :frames]
