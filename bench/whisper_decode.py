@@ -60,25 +60,20 @@ def whole_lines(model: Any, lines: list[Any], pads: list[float]) -> dict[str, An
     from callcrew.providers import whisper_decode as wd
     from callcrew.simulate.audio import wer
 
-    shipped = wd.PAD_S
     rows: dict[str, list[tuple[float, float]]] = {}
     loops: dict[str, int] = {}
-    try:
-        for ln in lines:
-            audio = np.concatenate(_pcm(ln))
-            ref = _reference(ln)
-            text, took = _timed(lambda a=audio: wd._decode_full(model, a, 5).text)
-            rows.setdefault("full 30 s window", []).append((took, wer(ref, text)))
-            for pad in pads:
-                wd.PAD_S = pad
-                name = f"fitted, {pad:g} s pad"
-                t0 = time.perf_counter()
-                out = wd._decode_fitted(model, audio, 5, "")
-                took = time.perf_counter() - t0
-                loops[name] = loops.get(name, 0) + (out is None)
-                rows.setdefault(name, []).append((took, wer(ref, out.text if out else "")))
-    finally:
-        wd.PAD_S = shipped
+    for ln in lines:
+        audio = np.concatenate(_pcm(ln))
+        ref = _reference(ln)
+        text, took = _timed(lambda a=audio: wd._decode_full(model, a, 5).text)
+        rows.setdefault("full 30 s window", []).append((took, wer(ref, text)))
+        for pad in pads:
+            name = f"fitted, {pad:g} s pad"
+            t0 = time.perf_counter()
+            out = wd._decode_fitted(model, audio, 5, "", pad_s=pad)
+            took = time.perf_counter() - t0
+            loops[name] = loops.get(name, 0) + (out is None)
+            rows.setdefault(name, []).append((took, wer(ref, out.text if out else "")))
     return {k: {**_summary(v), "loops": loops.get(k, 0)} for k, v in rows.items()}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -95,11 +96,45 @@ async def _play(stream: stt.RecognizeStream, pcm: np.ndarray[Any, Any]) -> None:
             await asyncio.sleep(0)
 
 
+def _engine(min_silence_s: float) -> TurnContextSTT:
+    from livekit.plugins import silero
+
+    whisper = LocalWhisperSTT()
+    whisper.load()
+    return TurnContextSTT(whisper=whisper, vad=silero.VAD.load(min_silence_duration=min_silence_s))
+
+
+async def _hear(
+    engine: TurnContextSTT,
+    pcm: np.ndarray[Any, Any],
+    *,
+    on_event: Callable[[stt.SpeechEvent, list[str]], None] | None = None,
+    settle_s: float = 0.0,
+) -> list[str]:
+    """Play `pcm` into one stream of `engine` and return its finals' texts; `on_event` sees
+    every event with the finals so far; `settle_s`: wait before the input ends."""
+    stream = engine.stream()
+    finals: list[str] = []
+
+    async def collect() -> None:
+        async for ev in stream:
+            if on_event is not None:
+                on_event(ev, finals)
+            if ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
+                finals.append(ev.alternatives[0].text)
+
+    reader = asyncio.create_task(collect())
+    await _play(stream, pcm)
+    await asyncio.sleep(settle_s)
+    stream.end_input()
+    await asyncio.wait_for(reader, timeout=60)
+    await stream.aclose()
+    return finals
+
+
 @pytest.mark.audio
 @needs_espeak
 async def test_a_caller_who_pauses_is_heard_in_context() -> None:
-    from livekit.plugins import silero
-
     # Alone, the second piece came back as "4 2 4 2" and the third as "Well, I'm..." (67 %
     # WER for the line); heard after the first, 22 % ("The car number end in... 4, 2... 1, 9").
     pieces = ["The card number ends in,", "four, two,", "one, nine."]
@@ -107,24 +142,10 @@ async def test_a_caller_who_pauses_is_heard_in_context() -> None:
     pause = np.zeros(int(0.6 * 16000), np.int16)
     pcm = np.concatenate([p for piece in pieces for p in (speak(piece), pause)] + [pause] * 3)
 
-    whisper = LocalWhisperSTT()
-    whisper.load()
-    engine = TurnContextSTT(whisper=whisper, vad=silero.VAD.load(min_silence_duration=0.25))
+    engine = _engine(0.25)
     usage: list[metrics.STTMetrics] = []
     engine.on("metrics_collected", usage.append)
-    stream = engine.stream()
-    finals: list[str] = []
-
-    async def collect() -> None:
-        async for ev in stream:
-            if ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
-                finals.append(ev.alternatives[0].text)
-
-    reader = asyncio.create_task(collect())
-    await _play(stream, pcm)
-    stream.end_input()
-    await asyncio.wait_for(reader, timeout=60)
-    await stream.aclose()
+    finals = await _hear(engine, pcm)
 
     assert len(finals) >= 2, finals  # the 0.6 s pauses cut the line
     joined = " ".join(finals)
@@ -144,35 +165,19 @@ async def test_an_early_decode_the_caller_talks_over_is_dropped() -> None:
     """A 0.35 s pause inside an utterance (the VAD ends one after 0.55 s) starts an early
     decode at 0.2 s of silence; the caller goes on, so it is dropped, and the utterance is
     transcribed whole, once, at its end."""
-    from livekit.plugins import silero
-
     import callcrew.providers.local_stt as local_stt
 
     first, second = "I'd like a haircut,", "on Friday morning."
     pause, tail = np.zeros(int(0.35 * 16000), np.int16), np.zeros(int(1.2 * 16000), np.int16)
     pcm = np.concatenate([speak(first), pause, speak(second), tail])
-    whisper = LocalWhisperSTT()
-    whisper.load()
-    engine = TurnContextSTT(whisper=whisper, vad=silero.VAD.load(min_silence_duration=0.55))
-    stream = engine.stream()
-    finals: list[stt.SpeechEvent] = []
-
-    async def collect() -> None:
-        async for ev in stream:
-            if ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
-                finals.append(ev)
-
-    reader = asyncio.create_task(collect())
+    engine = _engine(0.55)
     before = next(local_stt._ids)
-    await _play(stream, pcm)
-    await asyncio.sleep(1.0)  # let the dropped decode finish (it runs in a worker thread)
-    stream.end_input()
-    await asyncio.wait_for(reader, timeout=60)
-    await stream.aclose()
+    # settle: let the dropped decode finish (it runs in a worker thread)
+    finals = await _hear(engine, pcm, settle_s=1.0)
     after = next(local_stt._ids)
 
-    assert len(finals) == 1, [f.alternatives[0].text for f in finals]
-    text = finals[0].alternatives[0].text
+    assert len(finals) == 1, finals
+    text = finals[0]
     assert wer(f"{first} {second}", text) <= 0.3, text
     # Whisper ran more often than finals were sent: the early decode(s) at the pause (and the
     # one at the end, used or not) were decodes of their own
@@ -186,32 +191,20 @@ async def test_words_decoded_as_the_conversation_moves_on_are_kept() -> None:
     utterance: its words are still sent, and the next utterance is heard after them."""
     from livekit.agents import llm
     from livekit.agents.voice.events import ConversationItemAddedEvent
-    from livekit.plugins import silero
 
     first, second = "Wednesday morning if you can.", "Half past nine would be perfect."
     gap = np.zeros(int(1.0 * 16000), np.int16)
     pcm = np.concatenate([speak(first), gap, speak(second), gap, gap])
-    whisper = LocalWhisperSTT()
-    whisper.load()
-    engine = TurnContextSTT(whisper=whisper, vad=silero.VAD.load(min_silence_duration=0.25))
-    stream = engine.stream()
-    finals: list[str] = []
+    engine = _engine(0.25)
     reply = ConversationItemAddedEvent(
         item=llm.ChatMessage(role="assistant", content=["Sure, let me look."])
     )
 
-    async def collect() -> None:
-        async for ev in stream:
-            if ev.type == stt.SpeechEventType.END_OF_SPEECH and not finals:
-                engine._push_conversation_item(reply)  # as LiveKit does, mid-decode
-            elif ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
-                finals.append(ev.alternatives[0].text)
+    def reply_lands(ev: stt.SpeechEvent, finals: list[str]) -> None:
+        if ev.type == stt.SpeechEventType.END_OF_SPEECH and not finals:
+            engine._push_conversation_item(reply)  # as LiveKit does, mid-decode
 
-    reader = asyncio.create_task(collect())
-    await _play(stream, pcm)
-    stream.end_input()
-    await asyncio.wait_for(reader, timeout=60)
-    await stream.aclose()
+    finals = await _hear(engine, pcm, on_event=reply_lands)
 
     # (where Whisper puts the boundary between the two finals varies with the machine's load:
     # "Wednesday morning if" + "you can half past ..." is the same words, kept)

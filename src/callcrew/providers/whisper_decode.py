@@ -57,11 +57,11 @@ def fits(duration_s: float) -> bool:
     return LEAD_S + duration_s + PAD_S <= FULL_WINDOW_S
 
 
-def window_frames(audio_frames: int) -> int:
-    """The encoder window for `audio_frames` mel frames: the speech, PAD_S of silence, rounded
-    up to whole seconds (few distinct shapes), never over the full window."""
+def window_frames(audio_frames: int, pad_s: float = PAD_S) -> int:
+    """The encoder window for `audio_frames` mel frames: the speech, `pad_s` of silence,
+    rounded up to whole seconds (few distinct shapes), never over the full window."""
     full = int(FULL_WINDOW_S * FRAMES_PER_S)
-    wanted = audio_frames + int(PAD_S * FRAMES_PER_S)
+    wanted = audio_frames + int(pad_s * FRAMES_PER_S)
     return min(full, math.ceil(wanted / FRAMES_PER_S) * FRAMES_PER_S)
 
 
@@ -102,9 +102,14 @@ def _tokenizer(model: Any) -> Any:
 
 
 def _decode_fitted(
-    model: Any, audio: np.ndarray[Any, np.dtype[np.float32]], beam_size: int, prefix: str
+    model: Any,
+    audio: np.ndarray[Any, np.dtype[np.float32]],
+    beam_size: int,
+    prefix: str,
+    pad_s: float = PAD_S,
 ) -> Transcript | None:
-    """One greedy-or-beam pass on a fitted window; None when it looped (redo on the full one)."""
+    """One greedy-or-beam pass on a fitted window; None when it looped (redo on the full one).
+    `pad_s`: the silence after the speech (bench.whisper_decode compares them)."""
     import ctranslate2
     from faster_whisper.transcribe import get_suppressed_tokens
 
@@ -112,12 +117,13 @@ def _decode_fitted(
     tok = _tokenizer(model)
     led = np.concatenate([np.zeros(int(LEAD_S * SAMPLE_RATE), np.float32), audio])
     mel = model.feature_extractor(led)[:, :-1]
-    frames = window_frames(mel.shape[1])
+    frames = window_frames(mel.shape[1], pad_s)
     window = np.zeros((1, mel.shape[0], frames), np.float32)
     window[0, :, : min(mel.shape[1], frames)] = mel[:, :frames]
     encoded = model.model.encode(ctranslate2.StorageView.from_array(window))
-    prompt = model.get_prompt(tok, [], without_timestamps=True, prefix=prefix or None)
+    # The prefix tokens as faster-whisper's `get_prompt(prefix=...)` appends them.
     forced = tok.encode(" " + prefix)[: model.max_length // 2 - 1] if prefix else []
+    prompt = model.get_prompt(tok, [], without_timestamps=True) + forced
     result = model.model.generate(
         encoded,
         [prompt],
