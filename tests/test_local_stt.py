@@ -29,9 +29,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may come from a model hu
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 LINE = "Wednesday morning if you can, half past nine would be perfect."
 # espeak-ng through Whisper tiny.en on this line, measured here: 9 % (1 word) at 16 and 48 kHz,
-# 27 % (3 words) at 8 kHz, where the telephone band cuts the consonants. The bounds leave one
-# more word of room, and still catch a broken resampler (garbage, ~100 %).
-LINE_WER_BOUND = {8000: 0.4, 16000: 0.2, 48000: 0.2}
+# 27 % (3 words) at 8 kHz, where the telephone band cuts the consonants. LiveKit's resampler
+# dithers, so every rendering differs in its last bit, and at 8 kHz that moves Whisper: 40
+# renderings gave 27 % 37 times, 45 % once and 55 % twice (all 40 at 9 % at 16 and 48 kHz).
+# The bounds sit above that spread and still catch a broken resampler (garbage, ~100 %).
+LINE_WER_BOUND = {8000: 0.65, 16000: 0.2, 48000: 0.2}
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 
 
