@@ -60,3 +60,68 @@ def test_a_local_stt_is_left_as_it_is() -> None:
     ):
         assert _turn(s) == TURN_DEFAULTS["batch"]
         assert rehearsal_settings(s) is s
+
+
+def test_rehearsals_run_the_calls_preemptive_generation() -> None:
+    s = Settings(_env_file=None, stack="local")  # type: ignore[call-arg]
+    handling = rehearsal_turn_handling(s)
+    assert handling["preemptive_generation"]["enabled"] is s.preemptive_generation is True
+
+
+async def test_a_turns_preemptive_and_final_requests_are_one_turn() -> None:
+    """The replay LLM of an audio rehearsal, asked as LiveKit's preemptive generation asks:
+    on the early words (a message of their own), again on the final words, then after the
+    tool ran, then for the next caller line."""
+    from livekit.agents import function_tool, llm
+
+    from callcrew.simulate.audio.setup import LineTrackingReplay
+    from callcrew.simulate.replay import ReplayScript
+    from callcrew.simulate.scenario import AgentStep
+
+    turns = {
+        0: [
+            AgentStep.model_validate({"tool": "find_slots", "args": {"day": "friday"}}),
+            AgentStep.model_validate({"say": "Friday at eleven is free."}),
+        ],
+        1: [AgentStep.model_validate({"say": "Booked."})],
+    }
+    script = ReplayScript(turns=turns)
+    model = LineTrackingReplay(script, reply_lines=[0, 1])
+    greeting = llm.ChatMessage(role="assistant", content=["Hello, how can I help?"])
+
+    @function_tool
+    async def find_slots(day: str) -> str:
+        """Free slots on a day."""
+        return "11:00"
+
+    async def ask(*items: llm.ChatItem) -> str:
+        stream = model.chat(chat_ctx=llm.ChatContext(list(items)), tools=[find_slots])
+        await stream.aclose()
+        step = script.calls[-1].step
+        return step.describe() if step else "none"
+
+    early = llm.ChatMessage(role="user", content=["Have you got Friday"])
+    final = llm.ChatMessage(role="user", content=["Have you got Friday at eleven?"])
+    call = llm.FunctionCall(call_id="c1", name="find_slots", arguments='{"day": "friday"}')
+    out = llm.FunctionCallOutput(call_id="c1", name="find_slots", output="11:00", is_error=False)
+    reply = llm.ChatMessage(role="assistant", content=["Friday at eleven is free."])
+    nxt = llm.ChatMessage(role="user", content=["Yes please."])
+
+    first = await ask(greeting, early)  # preemptive, on the early words
+    assert not model.committed[0].is_set()  # asked, but the caller may still be speaking
+    assert await ask(greeting, final) == first  # the final words: the same turn, same step
+    model.item_added(final)  # the session commits the turn: the final words in the chat
+    assert model.committed[0].is_set() and not model.committed[1].is_set()
+    assert "find_slots" in first
+    assert "Friday at eleven" in await ask(greeting, final, call, out)  # after the tool
+    model.item_added(nxt)  # the session may add the message before the model is asked
+    assert not model.committed[1].is_set()
+    assert (
+        await ask(greeting, final, call, out, reply, nxt)
+        == AgentStep.model_validate({"say": "Booked."}).describe()
+    )
+    assert model.committed[1].is_set()
+    assert model.message_line == {early.id: 0, final.id: 0, nxt.id: 1}
+    assert model.unexpected_turns == []
+    script.finish_turn()
+    assert script.problems == []

@@ -505,3 +505,24 @@ def test_an_empty_branch_uses_the_steps_after_it() -> None:
     script.begin_turn(0)
     step = script.next_step([], None, False)
     assert step is not None and step.say == "Next."
+
+
+def test_a_request_at_a_position_already_answered_gets_the_same_step() -> None:
+    # LiveKit's preemptive generation asks on the caller's words before the turn commits, and
+    # again when the final words differ: the same question, the same scripted answer
+    script = ReplayScript(turns={0: steps({"say": "one"}, {"say": "two"})})
+    script.begin_turn(0)
+    first = script.next_step([], position="start")
+    again = script.next_step([], position="start")
+    later = script.next_step([], position="after one")
+    assert (first and first.say, again and again.say, later and later.say) == (
+        "one",
+        "one",
+        "two",
+    )
+    script.finish_turn()
+    assert script.problems == []
+    # without a position every request takes the next step (text rehearsals)
+    plain = ReplayScript(turns={0: steps({"say": "one"}, {"say": "two"})})
+    plain.begin_turn(0)
+    assert [s and s.say for s in (plain.next_step([]), plain.next_step([]))] == ["one", "two"]

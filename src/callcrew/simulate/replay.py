@@ -94,6 +94,8 @@ class ReplayScript:
     problems: list[str] = field(default_factory=list)
     calls: list[ReplayCall] = field(default_factory=list)
     _queues: dict[int, list[AgentStep]] = field(default_factory=dict)
+    # (turn, position) -> the step already given there (see `next_step`'s `position`)
+    _answered: dict[tuple[int, Any], AgentStep | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._queues = {t: list(steps) for t, steps in self.turns.items()}
@@ -117,9 +119,29 @@ class ReplayScript:
         tools_offered: list[str],
         params: dict[str, set[str]] | None = None,
         last_error: bool | None = None,
+        position: Any = None,
     ) -> AgentStep | None:
         """The next scripted response; a branch step is replaced by the list matching
-        `last_error` (the last tool result the model saw was an error; None: no tool ran)."""
+        `last_error` (the last tool result the model saw was an error; None: no tool ran).
+
+        `position`: where in the turn the request stands (see `LineTrackingReplay`); a second
+        request at a position already answered gets the same step again, as a model asked the
+        same question would answer it (LiveKit's preemptive generation asks before the turn is
+        committed, and again when the caller's final words differ)."""
+        key = (self.current_turn, position)
+        if position is not None and key in self._answered:
+            return self._answered[key]
+        step = self._take(tools_offered, params, last_error)
+        if position is not None:
+            self._answered[key] = step
+        return step
+
+    def _take(
+        self,
+        tools_offered: list[str],
+        params: dict[str, set[str]] | None,
+        last_error: bool | None,
+    ) -> AgentStep | None:
         queue = self._queues.setdefault(self.current_turn, [])
         where = _turn_name(self.current_turn)
         while queue and queue[0].is_branch:
@@ -203,6 +225,11 @@ class ReplayLLM(llm.LLM[Any]):
     def provider(self) -> str:
         return "callcrew"
 
+    def request_position(self, chat_ctx: llm.ChatContext, offered: list[str]) -> Any:
+        """None: every request takes the script's next step (text rehearsals, where each
+        request is a new one)."""
+        return None
+
     def chat(
         self,
         *,
@@ -215,7 +242,12 @@ class ReplayLLM(llm.LLM[Any]):
     ) -> llm.LLMStream:
         tools = tools or []
         offered = [t.info.name for t in tools if hasattr(t, "info")]
-        step = self.script.next_step(offered, _tool_params(tools), last_tool_error(chat_ctx))
+        step = self.script.next_step(
+            offered,
+            _tool_params(tools),
+            last_tool_error(chat_ctx),
+            position=self.request_position(chat_ctx, offered),
+        )
         request = render_request(chat_ctx, tools)
         input_tokens = estimate_tokens(request)
         cached = cached_tokens(self._last_request, request)

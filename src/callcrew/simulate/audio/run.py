@@ -174,6 +174,10 @@ async def _play_audio(
     stt_model.on("metrics_collected", _on_metrics)
     tts_model.on("metrics_collected", _on_metrics)
 
+    @session.on("conversation_item_added")
+    def _on_item(ev: Any) -> None:
+        model.item_added(ev.item)
+
     @session.on("agent_false_interruption")
     def _on_false(ev: Any) -> None:
         false_interruptions.append({"at": time.time(), "resumed": bool(ev.resumed)})

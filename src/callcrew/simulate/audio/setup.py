@@ -57,7 +57,8 @@ def rehearsal_turn_handling(
     min_interruption_words: int = 2,
     list_nouns: frozenset[str] = frozenset(),
 ) -> TurnHandlingOptions:
-    """The call's own turn-taking, with preemptive generation off for repeatable runs.
+    """The call's own turn-taking, preemptive generation included (the replay LLM answers a
+    turn's preemptive and final requests alike: `LineTrackingReplay`).
 
     `min_interruption_words`: while the agent speaks, the caller's speech interrupts it only
     once the STT has heard this many words. With a non-streaming STT (Whisper) there is no
@@ -67,7 +68,6 @@ def rehearsal_turn_handling(
     `list_nouns`: the crew's words for a list question (`Crew.list_nouns`).
     """
     opts = turn_handling(settings, list_nouns=list_nouns)
-    opts["preemptive_generation"] = {"enabled": False}
     interruption = dict(opts.get("interruption") or {})
     interruption["min_words"] = min_interruption_words
     opts["interruption"] = interruption  # type: ignore[typeddict-item]
@@ -89,16 +89,44 @@ class LineTrackingReplay(ReplayLLM):
     """The replay LLM, turned to the next caller line whenever the session commits a new turn.
 
     In text mode the runner knows when each line is sent; with audio the session decides when
-    the caller's turn ended, so the script advances when a request carries a new user message.
+    the caller's turn ended, so the script advances when a request carries a new caller turn.
+
+    A request with a caller message not seen before is a new turn only if what came before
+    that message is new too: LiveKit's preemptive generation asks the model on the caller's
+    words before the turn is committed, each time in a message of its own, and a second
+    request on the same history is the same turn heard again (the same scripted step, see
+    `request_position`). A line counts as committed (`committed`) once the session puts its
+    message into the conversation (`item_added`), not when the model is first asked: a
+    preemptive request can come while the caller is still speaking.
     """
 
     def __init__(self, script: ReplayScript, reply_lines: list[int]) -> None:
         super().__init__(script)
         self._pending = deque(reply_lines)
         self._seen: set[str] = set()
+        self._turn_after: dict[str | None, int] = {}  # the item before a turn's message -> line
         self.committed: dict[int, asyncio.Event] = {i: asyncio.Event() for i in reply_lines}
         self.message_line: dict[str, int] = {}
         self.unexpected_turns: list[str] = []
+        self._added: set[str] = set()  # caller messages the session put in the conversation
+
+    def item_added(self, item: llm.ChatItem) -> None:
+        """The session's `conversation_item_added`: a caller message there is a committed turn."""
+        if item.type == "message" and item.role == "user":
+            self._added.add(item.id)
+            self._mark_committed(item.id)
+
+    def _mark_committed(self, message_id: str) -> None:
+        if message_id in self._added and (line := self.message_line.get(message_id)) is not None:
+            self.committed[line].set()
+
+    def request_position(self, chat_ctx: llm.ChatContext, offered: list[str]) -> Any:
+        """Where the request stands in its turn: the agent asking (its tools) and what the
+        model already did since the caller's message (tool calls, replies)."""
+        after = _after_last_caller(chat_ctx.items)
+        calls = sum(1 for item in after if item.type == "function_call")
+        replies = sum(1 for i in after if i.type == "message" and i.role == "assistant")
+        return (tuple(offered), calls, replies)
 
     def chat(
         self,
@@ -110,23 +138,29 @@ class LineTrackingReplay(ReplayLLM):
         tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
         extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
     ) -> llm.LLMStream:
-        last_user = next(
+        items = chat_ctx.items
+        at = next(
             (
-                item
-                for item in reversed(chat_ctx.items)
-                if item.type == "message" and item.role == "user"
+                i
+                for i in range(len(items) - 1, -1, -1)
+                if items[i].type == "message" and items[i].role == "user"  # type: ignore[union-attr]
             ),
             None,
         )
-        if last_user is not None and last_user.id not in self._seen:
+        if at is not None and items[at].id not in self._seen:
+            last_user = items[at]
             self._seen.add(last_user.id)
-            if self._pending:
+            before = _history_mark(items[:at])
+            if before in self._turn_after:
+                self.message_line[last_user.id] = self._turn_after[before]
+            elif self._pending:
                 line = self._pending.popleft()
+                self._turn_after[before] = line
                 self.message_line[last_user.id] = line
                 self.script.begin_turn(line)
-                self.committed[line].set()
             else:
-                self.unexpected_turns.append(last_user.text_content or "")
+                self.unexpected_turns.append(last_user.text_content or "")  # type: ignore[union-attr]
+            self._mark_committed(last_user.id)
         return super().chat(
             chat_ctx=chat_ctx,
             tools=tools,
@@ -135,3 +169,22 @@ class LineTrackingReplay(ReplayLLM):
             tool_choice=tool_choice,
             extra_kwargs=extra_kwargs,
         )
+
+
+def _after_last_caller(items: list[llm.ChatItem]) -> list[llm.ChatItem]:
+    for i in range(len(items) - 1, -1, -1):
+        item = items[i]
+        if item.type == "message" and item.role == "user":
+            return items[i + 1 :]
+    return items
+
+
+def _history_mark(items: list[llm.ChatItem]) -> str | None:
+    """The last item of the conversation proper before a caller message (instructions the
+    agent adds around it do not count): what one turn's requests have in common."""
+    for item in reversed(items):
+        if item.type == "message" and item.role in ("system", "developer"):
+            continue
+        if item.type in ("message", "function_call", "function_call_output"):
+            return item.id
+    return None
