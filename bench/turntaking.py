@@ -50,8 +50,9 @@ SESSIONS = 7
 IN_TIME_S = 0.1  # a line "in time": no mic frame went out later than this
 
 # name -> configuration. `defaults` / `cloud-defaults` are the framework's (and callcrew's
-# previous) values; the shipped ones are `cloud-words` (economy, premium) and `words-0.55`
-# (local): turn_defaults.py TURN_DEFAULTS.
+# previous) values; the shipped ones are `cloud-words` (economy, premium) and `words-0.45`
+# (local since round 5, chosen in the local loop where the real Whisper runs; `words-0.55`
+# before): turn_defaults.py TURN_DEFAULTS.
 CONFIGS: dict[str, TurnConfig] = {
     c.label: c
     for c in [
@@ -66,6 +67,7 @@ CONFIGS: dict[str, TurnConfig] = {
                    preemptive_tts=True),
         TurnConfig("words", 0.25, 0.2, True, "words", max_delay=2.0),
         TurnConfig("words-0.4", 0.4, 0.3, True, "words", max_delay=2.0),
+        TurnConfig("words-0.45", 0.45, 0.4, True, "words", max_delay=2.0),
         TurnConfig("words-0.55", 0.55, 0.5, True, "words", max_delay=2.0),
         TurnConfig("cloud-defaults", 0.55, 0.5, preemptive=True, stt="streaming"),
         TurnConfig("cloud-eot", 0.25, 0.2, True, "eot", max_delay=2.0, stt="streaming"),

@@ -61,9 +61,9 @@ def test_words_turn_detection_is_the_dictation_detector() -> None:
     [
         ({}, ("words", 0.25, 0.2, 2.0)),  # economy: Deepgram streams
         ({"stack": "premium"}, ("words", 0.25, 0.2, 2.0)),
-        ({"stack": "local"}, ("words", 0.55, 0.5, 2.0)),  # Whisper hears VAD-cut segments
-        ({"stt": "local/tiny.en"}, ("words", 0.55, 0.5, 2.0)),  # a batch STT on economy
-        ({"stack": "local", "vad_min_silence": 0.4}, ("words", 0.4, 0.5, 2.0)),  # set wins
+        ({"stack": "local"}, ("words", 0.45, 0.4, 2.0)),  # Whisper hears VAD-cut segments
+        ({"stt": "local/tiny.en"}, ("words", 0.45, 0.4, 2.0)),  # a batch STT on economy
+        ({"stack": "local", "vad_min_silence": 0.5}, ("words", 0.5, 0.4, 2.0)),  # set wins
         ({"turn_detection": "vad"}, ("vad", 0.25, 0.2, 2.0)),
     ],
 )
@@ -79,7 +79,7 @@ def test_turn_taking_set_in_the_environment_wins(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("STACK", "local")
     monkeypatch.setenv("ENDPOINTING_MIN_DELAY", "0.3")
     s = _settings()
-    assert (s.vad_min_silence, s.endpointing_min_delay) == (0.55, 0.3)
+    assert (s.vad_min_silence, s.endpointing_min_delay) == (0.45, 0.3)
 
 
 def test_endpointing_mode_delays_and_preemptive_tts_come_from_settings() -> None:

@@ -85,14 +85,19 @@ def test_only_whisper_is_heard_a_turn_at_a_time() -> None:
 # --- audio: the real models --------------------------------------------------------------------
 
 
-async def _play(stream: stt.RecognizeStream, pcm: np.ndarray[Any, Any]) -> None:
-    """Real-time-ish: 20 ms frames, as a room delivers them (Silero needs no wall clock)."""
+async def _play(
+    stream: stt.RecognizeStream, pcm: np.ndarray[Any, Any], *, real_time: bool = False
+) -> None:
+    """20 ms frames, as a room delivers them: as fast as they go (Silero needs no wall clock)
+    or, `real_time`, one every 20 ms (a decode can then finish before the VAD's end)."""
     for i in range(0, len(pcm), 320):
         chunk = pcm[i : i + 320]
         if len(chunk) < 320:
             chunk = np.pad(chunk, (0, 320 - len(chunk)))
         stream.push_frame(rtc.AudioFrame(chunk.astype(np.int16).tobytes(), 16000, 1, 320))
-        if i % 3200 == 0:
+        if real_time:
+            await asyncio.sleep(0.02)
+        elif i % 3200 == 0:
             await asyncio.sleep(0)
 
 
@@ -110,6 +115,7 @@ async def _hear(
     *,
     on_event: Callable[[stt.SpeechEvent, list[str]], None] | None = None,
     settle_s: float = 0.0,
+    real_time: bool = False,
 ) -> list[str]:
     """Play `pcm` into one stream of `engine` and return its finals' texts; `on_event` sees
     every event with the finals so far; `settle_s`: wait before the input ends."""
@@ -124,7 +130,7 @@ async def _hear(
                 finals.append(ev.alternatives[0].text)
 
     reader = asyncio.create_task(collect())
-    await _play(stream, pcm)
+    await _play(stream, pcm, real_time=real_time)
     await asyncio.sleep(settle_s)
     stream.end_input()
     await asyncio.wait_for(reader, timeout=60)
@@ -210,3 +216,29 @@ async def test_words_decoded_as_the_conversation_moves_on_are_kept() -> None:
     # "Wednesday morning if" + "you can half past ..." is the same words, kept)
     assert len(finals) == 2, finals
     assert wer(f"{first} {second}", " ".join(finals)) <= 0.3, finals
+
+
+@pytest.mark.audio
+@needs_espeak
+async def test_the_early_words_go_out_as_a_preflight_before_the_final() -> None:
+    """The decode started at 0.2 s of silence is sent as a preflight transcript, which starts
+    LiveKit's preemptive generation, and the final at the VAD's end carries the same words
+    (so LiveKit keeps the reply it started). The VAD's 1.5 s of silence leave a loaded box
+    time to finish the early decode first."""
+    line = "I'd like a haircut on Friday morning."
+    pcm = np.concatenate([speak(line), np.zeros(int(2.0 * 16000), np.int16)])
+    engine = _engine(1.5)
+    events: list[tuple[stt.SpeechEventType, str]] = []
+
+    def seen(ev: stt.SpeechEvent, _finals: list[str]) -> None:
+        events.append((ev.type, ev.alternatives[0].text if ev.alternatives else ""))
+
+    finals = await _hear(engine, pcm, on_event=seen, real_time=True)
+
+    kinds = [kind for kind, _ in events]
+    assert stt.SpeechEventType.PREFLIGHT_TRANSCRIPT in kinds, kinds
+    early = kinds.index(stt.SpeechEventType.PREFLIGHT_TRANSCRIPT)
+    final = kinds.index(stt.SpeechEventType.FINAL_TRANSCRIPT)
+    assert early < final and kinds.count(stt.SpeechEventType.PREFLIGHT_TRANSCRIPT) == 1
+    assert events[early][1] == events[final][1] == finals[0]
+    assert wer(line, finals[0]) <= 0.3, finals

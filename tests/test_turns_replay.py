@@ -36,7 +36,7 @@ def test_waits_follow_the_verdict() -> None:
 def test_the_question_saves_the_finished_looking_pieces() -> None:
     corpus = lines(real=False)
     assert all(ln.asked for ln in corpus)  # every line carries the agent's question
-    for label in ("cloud-words (economy", "words-0.55 (local)"):
+    for label in ("cloud-words (economy", "words-0.45 (local)"):
         cfg = _by(label)
         before = replay(cfg, corpus, question=False)
         after = replay(cfg, corpus, question=True)

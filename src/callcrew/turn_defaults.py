@@ -9,9 +9,10 @@ from typing import Any
 # environment or .env wins over these. Streaming (economy, premium: Deepgram) sends finals
 # while the caller is still pausing, so a short VAD silence plus the dictation-aware word
 # detector answers finished lines fast and waits out dictation. Batch (local: Whisper) hears
-# VAD-cut utterances, each in its turn's context (providers/turn_stt.py); below 0.55 s of
-# silence the VAD also ends an utterance between two sentences of one turn, and the agent
-# answers the first (docs/benchmarks.md, round 4), so the local stack keeps the longer silence.
+# VAD-cut utterances, each in its turn's context (providers/turn_stt.py), decoded early so
+# the words are ready when the silence runs out; at 0.4 s or less the VAD can end an utterance
+# at the ~0.4 s pause between two sentences of one turn, and the agent answers the first
+# (docs/benchmarks.md, rounds 4 and 5), so the local stack keeps 0.45 s.
 TURN_DEFAULTS: dict[str, dict[str, Any]] = {
     "streaming": {
         "turn_detection": "words",
@@ -21,8 +22,8 @@ TURN_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "batch": {
         "turn_detection": "words",
-        "vad_min_silence": 0.55,
-        "endpointing_min_delay": 0.5,
+        "vad_min_silence": 0.45,
+        "endpointing_min_delay": 0.4,
         "endpointing_max_delay": 2.0,
     },
 }

@@ -4,7 +4,7 @@ LiveKit's `StreamAdapter` sends a batch STT (the local stack's Whisper) one VAD 
 time, each on its own. With a short VAD silence a caller who pauses mid-line ("It's Nguyen,
 ... N G, ... U Y E N.") is cut into fragments, and Whisper mishears a fragment heard alone
 (57 % WER on the corpus's dictation lines cut at their pauses, 26 % for the whole lines), so
-the local stack had to wait out 0.55 s of silence before every answer.
+the local stack had to wait out 0.55 s of silence before every answer (0.45 s now).
 
 `TurnContextSTT` cuts the same utterances on the call's VAD (a `CallVAD.follower()`: no
 inference of its own) but sends Whisper the turn's audio so far, the earlier utterances with a
@@ -19,6 +19,7 @@ caller's audio once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,10 +44,13 @@ GAP_S = 0.3  # silence between a turn's utterances in the audio Whisper hears
 # Utterances further apart than this are separate turns even if no chat item came between
 # (LiveKit's longest endpointing wait is 2 s in every stack's defaults).
 NEW_TURN_AFTER_S = 3.0
-# Silence after which the utterance so far is decoded, before the VAD's own silence (0.55 s on
+# Silence after which the utterance so far is decoded, before the VAD's own silence (0.45 s on
 # the local stack) ends it: a pause that short is where most lines end, and Whisper's ~0.3 s
-# then overlaps the rest of the wait instead of following it.
-EARLY_AFTER_S = 0.2
+# then overlaps the rest of the wait instead of following it. (0.2 s was enough before the
+# VAD's silence went from 0.55 to 0.45 s: the decode would then end after the VAD did.) The
+# early words also go out as a preflight transcript, so LiveKit's preemptive generation
+# starts the reply on them.
+EARLY_AFTER_S = 0.1
 
 
 @dataclass
@@ -204,8 +208,30 @@ class _TurnStream(stt.RecognizeStream):
         ):
             audio = to_mono_16k(list(self._speech))
             if len(audio):
-                self._early = self._decode(audio)
-                self._last_early = self._early.task
+                early = self._early = self._decode(audio)
+                self._last_early = early.task
+                early.task.add_done_callback(lambda _t: self._preflight(early))
+
+    def _preflight(self, early: _Early) -> None:
+        """The early decode's words as a preflight transcript, if the caller is still silent:
+        LiveKit's preemptive generation starts the reply on them, and keeps it when the final
+        transcript (the same words, at the VAD's end of the utterance) commits the turn."""
+        task = early.task
+        if early is not self._early or early.epoch != self._epoch or task.cancelled():
+            return
+        if task.exception() is not None:
+            return
+        result = task.result()
+        if not result.alternatives or not result.alternatives[0].text:
+            return
+        with contextlib.suppress(utils.aio.ChanClosed):
+            self._event_ch.send_nowait(
+                stt.SpeechEvent(
+                    type=stt.SpeechEventType.PREFLIGHT_TRANSCRIPT,
+                    request_id=result.request_id,
+                    alternatives=[result.alternatives[0]],
+                )
+            )
 
     def _decode(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> _Early:
         turn = self.turn.with_piece(audio, time.monotonic())
