@@ -99,14 +99,15 @@ def machine() -> dict[str, Any]:
 
 
 def turn_settings() -> dict[str, Any]:
-    """The local stack's turn-taking as this run used it (preemptive generation is off in
-    rehearsals, for repeatable runs)."""
+    """The local stack's turn-taking as this run used it (rehearsals run the call's own
+    preemptive generation since round 5)."""
     from callcrew.settings import Settings
 
     s = Settings(_env_file=None, stack="local")  # type: ignore[call-arg]
     keys = (
         "turn_detection", "vad_min_silence", "endpointing_mode", "endpointing_min_delay",
         "endpointing_max_delay", "turn_words_hold", "min_interruption_words",
+        "preemptive_generation", "preemptive_tts",
     )  # fmt: skip
     return {k: getattr(s, k) for k in keys}
 
