@@ -169,8 +169,8 @@ async def test_a_caller_who_pauses_is_heard_in_context() -> None:
 @needs_espeak
 async def test_an_early_decode_the_caller_talks_over_is_dropped() -> None:
     """A 0.35 s pause inside an utterance (the VAD ends one after 0.55 s) starts an early
-    decode at 0.2 s of silence; the caller goes on, so it is dropped, and the utterance is
-    transcribed whole, once, at its end."""
+    decode after a moment of silence; the caller goes on, so it is dropped, and the utterance
+    is transcribed whole, once, at its end."""
     import callcrew.providers.local_stt as local_stt
 
     first, second = "I'd like a haircut,", "on Friday morning."
@@ -221,10 +221,10 @@ async def test_words_decoded_as_the_conversation_moves_on_are_kept() -> None:
 @pytest.mark.audio
 @needs_espeak
 async def test_the_early_words_go_out_as_a_preflight_before_the_final() -> None:
-    """The decode started at 0.2 s of silence is sent as a preflight transcript, which starts
-    LiveKit's preemptive generation, and the final at the VAD's end carries the same words
-    (so LiveKit keeps the reply it started). The VAD's 1.5 s of silence leave a loaded box
-    time to finish the early decode first."""
+    """The early decode, started after a moment of silence, is sent as a preflight transcript,
+    which starts LiveKit's preemptive generation, and the final at the VAD's end carries the
+    same words (so LiveKit keeps the reply it started). The VAD's 1.5 s of silence leave a
+    loaded box time to finish the early decode first."""
     line = "I'd like a haircut on Friday morning."
     pcm = np.concatenate([speak(line), np.zeros(int(2.0 * 16000), np.int16)])
     engine = _engine(1.5)

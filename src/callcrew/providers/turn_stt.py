@@ -47,10 +47,10 @@ NEW_TURN_AFTER_S = 3.0
 # Silence after which the utterance so far is decoded, before the VAD's own silence (0.45 s on
 # the local stack) ends it: a pause that short is where most lines end, and Whisper's ~0.3 s
 # then overlaps the rest of the wait instead of following it. (0.2 s was enough before the
-# VAD's silence went from 0.55 to 0.45 s: the decode would then end after the VAD did.) The
-# early words also go out as a preflight transcript, so LiveKit's preemptive generation
-# starts the reply on them.
-EARLY_AFTER_S = 0.1
+# VAD's silence went from 0.55 to 0.45 s; then the decode ended after the VAD did on most
+# lines, at 0.1 s on the long ones: docs/benchmarks.md, round 5.) The early words also go out
+# as a preflight transcript, so LiveKit's preemptive generation starts the reply on them.
+EARLY_AFTER_S = 0.05
 
 
 @dataclass
