@@ -45,11 +45,11 @@ GAP_S = 0.3  # silence between a turn's utterances in the audio Whisper hears
 # (LiveKit's longest endpointing wait is 2 s in every stack's defaults).
 NEW_TURN_AFTER_S = 3.0
 # Silence after which the utterance so far is decoded, before the VAD's own silence (0.45 s on
-# the local stack) ends it: a pause that short is where most lines end, and Whisper's ~0.3 s
-# then overlaps the rest of the wait instead of following it. (0.2 s was enough before the
-# VAD's silence went from 0.55 to 0.45 s; then the decode ended after the VAD did on most
-# lines, at 0.1 s on the long ones: docs/benchmarks.md, round 5.) The early words also go out
-# as a preflight transcript, so LiveKit's preemptive generation starts the reply on them.
+# the local stack) ends it, so Whisper's ~0.2-0.3 s overlaps the rest of the wait instead of
+# following it. A caller who goes on drops the decode (at most commas), and one runs at a
+# time. 0.2 s was enough while the VAD waited 0.55 s; at 0.45 s a decode started at 0.1 s
+# still ended after the VAD on long lines (docs/benchmarks.md, round 5). The early words also
+# go out as a preflight transcript, so LiveKit's preemptive generation starts the reply on them.
 EARLY_AFTER_S = 0.05
 
 
