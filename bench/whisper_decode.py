@@ -34,8 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-GAP_S = 0.3  # as providers/turn_stt.py puts between a turn's utterances
-
 
 def _pcm(line: Any) -> list[np.ndarray[Any, Any]]:
     from bench.turns import corpus
@@ -78,16 +76,18 @@ def whole_lines(model: Any, lines: list[Any], pads: list[float]) -> dict[str, An
 
 
 def dictation(model: Any, lines: list[Any]) -> dict[str, Any]:
+    """The pieces laid out as the turn STT lays out a turn (`TurnAudio.audio`: each piece
+    and its gap)."""
+    from callcrew.providers.turn_stt import TurnAudio
     from callcrew.providers.whisper_decode import decode
     from callcrew.simulate.audio import wer
 
-    gap = np.zeros(int(GAP_S * 16000), np.float32)
     rows: dict[str, list[tuple[float, float]]] = {}
     for ln in lines:
         if ln.kind != "pause":
             continue
         pieces, ref = _pcm(ln), _reference(ln)
-        whole = np.concatenate([x for p in pieces for x in (p, gap)])
+        whole = TurnAudio(pieces=pieces).audio()
         text, took = _timed(lambda w=whole: decode(model, w, 5).text)
         rows.setdefault("whole line", []).append((took, wer(ref, text)))
         t0 = time.perf_counter()
@@ -96,7 +96,7 @@ def dictation(model: Any, lines: list[Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         said: list[str] = []
         for k in range(len(pieces)):
-            context = np.concatenate([x for p in pieces[: k + 1] for x in (p, gap)])
+            context = TurnAudio(pieces=pieces[: k + 1]).audio()
             said.append(decode(model, context, 5, prefix=" ".join(said)).text)
         rows.setdefault("pieces in turn context", []).append(
             (time.perf_counter() - t0, wer(ref, " ".join(said)))

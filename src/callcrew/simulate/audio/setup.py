@@ -139,14 +139,7 @@ class LineTrackingReplay(ReplayLLM):
         extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
     ) -> llm.LLMStream:
         items = chat_ctx.items
-        at = next(
-            (
-                i
-                for i in range(len(items) - 1, -1, -1)
-                if items[i].type == "message" and items[i].role == "user"  # type: ignore[union-attr]
-            ),
-            None,
-        )
+        at = _last_caller_at(items)
         if at is not None and items[at].id not in self._seen:
             last_user = items[at]
             self._seen.add(last_user.id)
@@ -171,12 +164,18 @@ class LineTrackingReplay(ReplayLLM):
         )
 
 
-def _after_last_caller(items: list[llm.ChatItem]) -> list[llm.ChatItem]:
+def _last_caller_at(items: list[llm.ChatItem]) -> int | None:
+    """The index of the last caller message, if any."""
     for i in range(len(items) - 1, -1, -1):
         item = items[i]
         if item.type == "message" and item.role == "user":
-            return items[i + 1 :]
-    return items
+            return i
+    return None
+
+
+def _after_last_caller(items: list[llm.ChatItem]) -> list[llm.ChatItem]:
+    at = _last_caller_at(items)
+    return items if at is None else items[at + 1 :]
 
 
 def _history_mark(items: list[llm.ChatItem]) -> str | None:
