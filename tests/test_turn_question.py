@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from agents.crew import CREW
 
-from callcrew.providers.turn_question import LIST_NOUNS, asked_for, leaves_open
+from callcrew.providers.turn_question import LIST_NOUNS, asked_for, hedged, leaves_open
 from callcrew.providers.turn_words import verdict, words
 
 pytestmark = pytest.mark.unit
@@ -170,3 +170,38 @@ def test_leaves_open_needs_something_asked_and_something_said() -> None:
     assert not leaves_open(frozenset(), words("I'd like a cut"))
     assert not leaves_open(frozenset({"list"}), words("um"))
     assert leaves_open(frozenset({"list"}), words("a trim"))
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who's the appointment for?",
+        "Which day works best for you?",
+        "Great. And what can I do for you today?",
+        "I have Monday and Tuesday. Which suits you?",  # its question, not its statement
+    ],
+)
+def test_a_well_prefaced_answer_to_a_wh_question_is_hedged(question: str) -> None:
+    answer = "Well, it's for my son"
+    assert hedged(question, words(answer))
+    assert verdict(answer) == "done"  # the words alone: finished
+    assert verdict(answer, question, DESK) == "hedged"
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("Who's the appointment for?", "It's for my son"),  # no "well"
+        ("Who's the appointment for?", "Well"),  # nothing after it yet (a "mid" pause)
+        ("Who's the appointment for?", "Well, it's for my wife, thanks"),  # closed
+        ("What can I do for you today?", "Well, just a trim, please"),
+        ("Which days are good for you?", "Well, that's it"),
+        ("Who's the appointment for?", "Well, I don't know yet"),  # went elsewhere
+        ("Do you have a stylist you'd like to see?", "Well, my daughter sees Anna"),  # yes/no
+        ("Could I take your name?", "Well, it's Marcus"),  # a request, not a wh-question
+        ("Great, you're all booked for Friday at ten.", "Well, thank you"),  # a statement
+    ],
+)
+def test_a_closed_or_unhedged_answer_is_not(question: str, answer: str) -> None:
+    assert not hedged(question, words(answer))
+    assert verdict(answer, question, DESK) != "hedged"

@@ -9,10 +9,13 @@ import pytest
 from livekit.agents import llm
 
 from callcrew.providers.turn_words import (
+    HEDGE_HOLD_S,
+    HOLD_S,
     LIKELY,
     THRESHOLD,
     UNLIKELY,
     DictationTurnDetector,
+    hold_for,
     incomplete,
     last_turn,
     verdict,
@@ -152,3 +155,21 @@ async def test_protocol_without_a_question_is_unchanged() -> None:
     assert last_turn(ctx) == ("I'd like a cut", None)
     assert await det.predict_end_of_turn(ctx) == LIKELY
     assert last_turn(llm.ChatContext.empty()) == ("", None)
+
+
+def test_each_verdict_holds_its_own_time() -> None:
+    assert hold_for("open", HOLD_S) == HOLD_S
+    assert hold_for("hedged", HOLD_S) == HEDGE_HOLD_S < HOLD_S  # its words may be all
+    assert hold_for("hedged", 0.3) == 0.3  # never longer than the configured hold
+    assert hold_for("done", HOLD_S) is None and hold_for("mid", HOLD_S) is None
+    assert hold_for("open", None) is None and hold_for("hedged", None) is None  # max_delay
+
+
+async def test_a_hedged_answer_holds_then_commits() -> None:
+    ctx = llm.ChatContext.empty()
+    ctx.add_message(role="assistant", content="Who's the appointment for?")
+    ctx.add_message(role="user", content="Well, it's for my son")
+    assert await DictationTurnDetector(hold_s=0.01).predict_end_of_turn(ctx) == LIKELY
+    assert await DictationTurnDetector(hold_s=None).predict_end_of_turn(ctx) == UNLIKELY
+    ctx.add_message(role="user", content="Well, it's for my son, thanks")  # closed: at once
+    assert await DictationTurnDetector(hold_s=None).predict_end_of_turn(ctx) == LIKELY

@@ -36,17 +36,31 @@ def test_waits_follow_the_verdict() -> None:
 def test_the_question_saves_the_finished_looking_pieces() -> None:
     corpus = lines(real=False)
     assert all(ln.asked for ln in corpus)  # every line carries the agent's question
+    # the "well"-prefaced ending lines are there to price the hedge rule (next test)
+    plain = [ln for ln in corpus if ln.tag != "well"]
     for label in ("cloud-words (economy", "words-0.45 (local)"):
         cfg = _by(label)
-        before = replay(cfg, corpus, question=False)
-        after = replay(cfg, corpus, question=True)
+        before = replay(cfg, plain, question=False)
+        after = replay(cfg, plain, question=True)
         assert after["dictation_cut"] < before["dictation_cut"]
         saved = {c["said"] for c in before["cut"]} - {c["said"] for c in after["cut"]}
         assert "I'd like a cut," in saved or label.startswith("words")
         assert "For me," in saved
+        assert "Well, it's for my son," in saved  # hedged
         # ending lines: the same commits, none late
         assert after["ending_commit_max_s"] == before["ending_commit_max_s"]
         assert after["late_ending"] == before["late_ending"] == 0
+
+
+def test_the_hedge_rule_costs_only_the_unclosed_well_answers_to_a_wh_question() -> None:
+    well = [ln for ln in lines(real=False) if ln.tag == "well"]
+    assert len(well) >= 4
+    cfg = _by("cloud-words (economy")
+    held = {ln.text: wait_s(cfg, ln.text, ln.asked) for ln in well}
+    slow = {said for said, (w, v) in held.items() if v == "hedged"}
+    assert slow == {"Well, Thursday would be best.", "Well, it's Marcus Bell."}
+    for said, (w, _) in held.items():  # the price: the hedge hold, never "late"
+        assert w == pytest.approx(0.35 + 0.8 if said in slow else 0.35)
 
 
 def test_waits_read_the_question() -> None:

@@ -62,7 +62,7 @@ def wait_s(cfg: Config, said: str, asked: str | None = None) -> tuple[float, str
     """Seconds from the true end of speech to the commit, and the detector's verdict, the
     agent's question `asked` being its last message (read with the desk crew's list nouns)."""
     from bench.turns.corpus import desk_list_nouns
-    from callcrew.providers.turn_words import verdict
+    from callcrew.providers.turn_words import hold_for, verdict
 
     reported = LAG_S + cfg.silence + (X_S if cfg.batch else 0.0)  # end of speech known
     if cfg.detection == "vad":
@@ -70,8 +70,9 @@ def wait_s(cfg: Config, said: str, asked: str | None = None) -> tuple[float, str
     v = verdict(said, asked, desk_list_nouns())
     if v == "done":
         return max(reported, LAG_S + cfg.min_delay), v
-    if v == "open" and cfg.hold_s is not None:
-        return max(reported + cfg.hold_s, LAG_S + cfg.min_delay), v
+    hold = hold_for(v, cfg.hold_s)
+    if hold is not None:
+        return max(reported + hold, LAG_S + cfg.min_delay), v
     return max(reported, LAG_S + cfg.max_delay), v
 
 

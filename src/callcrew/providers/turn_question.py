@@ -19,7 +19,12 @@ half the answer. So:
   list item with no "and"/"or" and no "just"/"please"; a day without a time; a name without
   its spelling; a date of birth without its year; an email without its domain; an address,
   whose end no words show). An answer that covers nothing (a question back, "no", "sorry?")
-  leaves nothing open: the caller went elsewhere, and waiting would only slow them.
+  leaves nothing open: the caller went elsewhere, and waiting would only slow them;
+- `hedged(question, words)`: an answer to a wh-question that opens with "well" ("Well, it's
+  for my son, ... he's ten."). Conversation analysts find that "well" before an answer to a
+  wh-question projects an answer that is not the simple one asked for: more is coming (Schegloff
+  and Lerner, 2009). The words of such an answer can be complete at every pause, so the
+  question and the "well" are the only sign; "please", "thanks" or "that's it" close it.
 
 Pure and deterministic; the session pays the word detector's hold only when this says open.
 """
@@ -107,6 +112,8 @@ _TIME_OF_DAY = {
     "tonight", "o'clock", "am", "pm", "time", "anytime", "earliest", "latest", "early", "late",
     "half", "quarter",
 }  # fmt: skip
+# Words before a question's first real word ("And so, great, which day?").
+_LEADS = {"and", "so", "great", "okay", "ok", "right", "perfect", "lovely", "sure", "thanks"}
 # A phone number with at least this many digits may be whole (a local number).
 PHONE_MIN_DIGITS = 7
 
@@ -167,6 +174,27 @@ def leaves_open(asked: frozenset[str], ws: list[str]) -> bool:
     # alone is whole: "any time after four" is any day)
     missing = {ask for ask, c in covered.items() if c == "none"} - {"day"}
     return "all" in covered.values() and bool(missing)
+
+
+def hedged(question: str, ws: list[str]) -> bool:
+    """A "well"-prefaced answer to a wh-question, with something said after the "well" and
+    nothing that closes it: likely to go on past its first complete clause."""
+    if len(ws) < 2 or ws[0] != "well" or _went_elsewhere(ws):
+        return False
+    if any(w in {"please", "thanks", "thank"} for w in ws) or _LIST_CLOSERS.search(" ".join(ws)):
+        return False
+    return _wh_question(question)
+
+
+def _wh_question(question: str) -> bool:
+    """The agent's message asks a wh-question ("Who's the appointment for?", "And which day
+    suits you?"), not a yes/no question, a request ("Could I take your name?") or a statement."""
+    for s in _SENTENCE.findall(question):
+        ws = words(s)
+        lead = next((w for w in ws if w not in _LEADS), "")
+        if s.strip().endswith("?") and lead in _WH:
+            return True
+    return False
 
 
 def _went_elsewhere(ws: list[str]) -> bool:

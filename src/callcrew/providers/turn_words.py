@@ -38,6 +38,9 @@ THRESHOLD = 0.5
 # An open dictation's wait, from the VAD's end of speech: the corpus's pauses after a
 # finished-looking piece of an address, name or date run to 1.2 s (docs/benchmarks.md).
 HOLD_S = 1.2
+# A "well"-prefaced answer's wait (turn_question.hedged): its pauses are a speaker planning
+# the rest, 0.5-0.7 s on the corpus; shorter than a dictation's, since its words may be all.
+HEDGE_HOLD_S = 0.8
 
 DIGITS = {
     "zero": 1, "oh": 1, "o": 1, "one": 1, "two": 1, "three": 1, "four": 1, "five": 1,
@@ -187,10 +190,11 @@ def _lone_name(after: list[str]) -> bool:
 
 def verdict(text: str, asked: str | None = None, list_nouns: frozenset[str] = frozenset()) -> str:
     """The verdict: "mid" (the last words stop inside an item: wait `max_delay`), "open" (a
-    dictation whose end the words cannot show: wait `HOLD_S`) or "done" (commit after
-    `min_delay`). `asked`, the agent's last message, can only turn "done" into "open": the
-    answer covers part of what it asked for (providers/turn_question.py; `list_nouns`: the
-    crew's words for a list question, `Crew.list_nouns`)."""
+    dictation whose end the words cannot show: wait `HOLD_S`), "hedged" (a "well"-prefaced
+    answer to a wh-question: wait `HEDGE_HOLD_S`) or "done" (commit after `min_delay`).
+    `asked`, the agent's last message, can only turn "done" into "open" (the answer covers part
+    of what it asked for) or "hedged" (providers/turn_question.py; `list_nouns`: the crew's
+    words for a list question, `Crew.list_nouns`)."""
     ws = words(text)
     if not ws or " ".join(ws) in AFFIRMATIONS:  # "Mm-hmm." on its own is a yes, not a "hmm..."
         return "done"
@@ -200,11 +204,22 @@ def verdict(text: str, asked: str | None = None, list_nouns: frozenset[str] = fr
         return "open"
     if asked:
         # imported here: turn_question reads the answer with this module's vocabulary
-        from callcrew.providers.turn_question import asked_for, leaves_open
+        from callcrew.providers.turn_question import asked_for, hedged, leaves_open
 
         if leaves_open(asked_for(asked, list_nouns), ws):
             return "open"
+        if hedged(asked, ws):
+            return "hedged"
     return "done"
+
+
+def hold_for(v: str, hold_s: float | None) -> float | None:
+    """Seconds a verdict holds the turn before "finished", from when the detector is asked:
+    `hold_s` for an open dictation, at most `HEDGE_HOLD_S` for a hedged answer; None for a
+    verdict without a hold ("done" commits, "mid" waits `max_delay`), or any with `hold_s` None."""
+    if hold_s is None or v not in ("open", "hedged"):
+        return None
+    return hold_s if v == "open" else min(hold_s, HEDGE_HOLD_S)
 
 
 def incomplete(
@@ -232,7 +247,8 @@ class DictationTurnDetector:
     """LiveKit's text turn-detector protocol (voice/turn.py `_TurnDetector`).
 
     LiveKit's endpointing knows two waits (min and max delay); `hold_s` is a third, for an
-    open dictation: the prediction itself waits it, then answers "finished". The session
+    open dictation (a hedged answer waits at most `HEDGE_HOLD_S`): the prediction itself
+    waits it, then answers "finished". The session
     cancels a pending prediction the moment the caller speaks again (VAD start of speech), so
     a caller who goes on within `hold_s` keeps the turn. `hold_s` None: an open dictation
     waits `max_delay` like a mid-item pause. `list_nouns`: the crew's words that make the
@@ -264,7 +280,8 @@ class DictationTurnDetector:
     ) -> float:
         text, asked = last_turn(chat_ctx)
         v = verdict(text, asked, self.list_nouns)
-        if v == "open" and self.hold_s is not None:
-            await asyncio.sleep(self.hold_s)
+        hold = hold_for(v, self.hold_s)
+        if hold is not None:
+            await asyncio.sleep(hold)
             return LIKELY
         return LIKELY if v == "done" else UNLIKELY
