@@ -482,8 +482,11 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
         await speaker.aclose()
     wall = time.time() - t_start
     rows = _measure(spec, utts, rendered, speaker, stt_model, history, llm_path, vad_ends, commits)
+    asked = [r.asked for r in getattr(model, "requests", [])]
     for r in rows:
         r["mic_late_s"] = round(late_by.get(r["line"], 0.0), 4)
+        if asked:
+            r["llm_requests"] = _requests_during(utts, r["line"], asked)
     return {
         "label": spec.label,
         "lines": rows,
@@ -600,6 +603,14 @@ def _measure(
         )
         rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
     return rows
+
+
+def _requests_during(utts: list[Utterance], i: int, asked: list[float]) -> int:
+    """LLM requests made from line `i`'s first word until the next line starts: its reply's,
+    plus the preemptive ones started at its pauses (each billed, even when dropped)."""
+    start = utts[i].started_at or 0.0
+    nxt = utts[i + 1].started_at if i + 1 < len(utts) else None
+    return sum(start <= t < (nxt or float("inf")) for t in asked)
 
 
 def _first_cut(committed: list[float], premature: list[Any], end: float) -> float:

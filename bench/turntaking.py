@@ -174,6 +174,10 @@ def score(cfg: TurnConfig, calls: list[dict[str, Any]], cpu: float, wall: float)
             "dictation_in_time": len(in_time),
             "dictation_in_time_premature": sum(r["premature_cutoff"] for r in in_time),
         },
+        "llm_requests_per_line": {
+            kind: _mean([r["llm_requests"] for r in rs if "llm_requests" in r])
+            for kind, rs in (("ending", ending), ("dictation", dictation))
+        },
         "answered": len(answered),
         "late_turns": len(late),
         "late_rate": round(len(late) / len(answered), 4) if answered else None,
@@ -186,6 +190,10 @@ def score(cfg: TurnConfig, calls: list[dict[str, Any]], cpu: float, wall: float)
         "input_max_lateness_s": max(c["input_max_lateness_s"] for c in calls),
         "calls": calls,
     }
+
+
+def _mean(xs: list[int]) -> float | None:
+    return round(sum(xs) / len(xs), 2) if xs else None
 
 
 def cut_lines(e: dict[str, Any]) -> list[dict[str, Any]]:
@@ -208,6 +216,7 @@ def row(name: str, e: dict[str, Any]) -> list[Any]:
         f"{c['ending_premature']}/{c['ending_lines']}",
         f"{e['late_turns']}",
         e["unanswered"],
+        "/".join(str(v if v is not None else "-") for v in e["llm_requests_per_line"].values()),
         f"{e['cpu_s_per_turn'] * 1000:.0f}" if e["cpu_s_per_turn"] is not None else "-",
         e["cpu_s_per_session_minute"],
     ]
@@ -217,7 +226,8 @@ HEADS = [
     "config", "gap p50/p95 ending", "gap p50/p95 all", "wait p50", "commit p50/p95",
     "dictation cut",
     "in time cut",
-    "ending cut", "late >1.5s", "unanswered", "CPU ms/turn", "CPU s/session-min",
+    "ending cut", "late >1.5s", "unanswered", "LLM req/line end/dict", "CPU ms/turn",
+    "CPU s/session-min",
 ]  # fmt: skip
 
 

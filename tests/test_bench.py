@@ -110,6 +110,10 @@ def test_turntaking(tmp_path: Path) -> None:
         cut_total = cut["dictation_premature"] + cut["ending_premature"]
         assert answered + cut_total + entry["unanswered"] == entry["lines"] == 2
         assert entry["cpu_s_per_turn"] > 0 and entry["cpu_s_per_session_minute"] > 0
+        # every answer took at least its own LLM request (preemptive ones come on top)
+        rows = [r for c in entry["calls"] for r in c["lines"]]
+        assert all(r["llm_requests"] >= 1 for r in rows if "total_wait_s" in r)
+        assert set(entry["llm_requests_per_line"]) == {"ending", "dictation"}
 
 
 def test_turntaking_interrupts(tmp_path: Path) -> None:
