@@ -38,6 +38,7 @@ from bench.common import (
     write_result,
 )
 from bench.fakes import RATE, FixedLLM, FixedSTT, FixedTTS, Latencies, StreamingSTT
+from callcrew.turn_defaults import TURN_DEFAULTS
 
 OVER_S = 1.5  # the caller starts this long after the agent's first audio
 LONG_REPLY = (
@@ -59,23 +60,30 @@ class InterruptConfig:
     guard: bool
 
 
-def _cloud(vad: float, delay: float) -> TurnConfig:
-    return TurnConfig("cloud", vad, delay, True, "words", max_delay=2.0, stt="streaming")
-
-
-def _batch(vad: float, delay: float) -> TurnConfig:
-    return TurnConfig("local", vad, delay, True, "words", max_delay=2.0)
+def _shipped(kind: str) -> TurnConfig:
+    """The stack kind's shipped turn values (turn_defaults.py), so interruptions are measured
+    with the settings calls run."""
+    d = TURN_DEFAULTS[kind]
+    return TurnConfig(
+        "cloud" if kind == "streaming" else "local",
+        d["vad_min_silence"],
+        d["endpointing_min_delay"],
+        True,
+        d["turn_detection"],
+        max_delay=d["endpointing_max_delay"],
+        stt="streaming" if kind == "streaming" else "batch",
+    )
 
 
 CONFIGS: dict[str, InterruptConfig] = {
     c.label: c
     for c in [
-        InterruptConfig("cloud-guard", _cloud(0.25, 0.2), 2, True),
-        InterruptConfig("cloud-min-words", _cloud(0.25, 0.2), 2, False),
-        InterruptConfig("cloud-vad", _cloud(0.25, 0.2), 0, False),
-        InterruptConfig("batch-guard", _batch(0.55, 0.5), 2, True),
-        InterruptConfig("batch-min-words", _batch(0.55, 0.5), 2, False),
-        InterruptConfig("batch-vad", _batch(0.55, 0.5), 0, False),
+        InterruptConfig("cloud-guard", _shipped("streaming"), 2, True),
+        InterruptConfig("cloud-min-words", _shipped("streaming"), 2, False),
+        InterruptConfig("cloud-vad", _shipped("streaming"), 0, False),
+        InterruptConfig("batch-guard", _shipped("batch"), 2, True),
+        InterruptConfig("batch-min-words", _shipped("batch"), 2, False),
+        InterruptConfig("batch-vad", _shipped("batch"), 0, False),
     ]
 }
 QUICK = ["cloud-guard"]
