@@ -1,7 +1,7 @@
 """Capacity through the real LiveKit server: N web callers against `callcrew start` workers.
 
     CALLCREW_DEVSTACK_DIR=/tmp/devstack-capacity bash scripts/devstack isolated -- \\
-        env PYTHONPATH=$PWD/src:$PWD .venv/bin/python -m bench load [--stack cloud|local] \\
+        env PYTHONPATH=$PWD/src:$PWD .venv/bin/python -m bench load [--stack cloud|local|bare] \\
         [--ns 1,5,10,20,30] [--executor process|thread] [--idle K] [--workers 2] [--quick]
 
 Inside the loopback-only namespace it starts the devstack (livekit-server + Redis), the
@@ -14,9 +14,11 @@ from the line's true end to the agent's first voiced audio.
 Stacks: `cloud` = fixed-latency fakes at the provider boundary (bench/load_plugins.py:
 Deepgram-like streaming STT, tone TTS; the LLM is the stub behind the real OpenAI plugin),
 so the job's own cost shows; `local` = Whisper tiny.en + Hibari + Silero (the LLM still the
-stub). Per N: calls held, dispatch and first-audio times, wait p50/p95 (all turns, and the
-turns taken while all N calls were up), dropped and never-dispatched calls, the worker tree's
-CPU (cores) and memory (RSS and PSS; per additional call against the idle worker).
+stub); `bare` = LiveKit's minimal agent with the cloud fakes and no callcrew code
+(bench/load_bare.py), the per-call floor of livekit-agents' design. Per N: calls held,
+dispatch and first-audio times, wait p50/p95 (all turns, and the turns taken while all N calls
+were up), dropped and never-dispatched calls, the worker tree's CPU (cores) and memory (RSS and
+PSS; per additional call against the idle worker).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def ms(v: float | None) -> str:
 
 def stack_env(stack: str, llm_url: str) -> dict[str, str]:
     env = {"LLM": "openai/gpt-4.1-mini", "LLM_BASE_URL": llm_url, "OPENAI_API_KEY": "stub"}
-    if stack == "cloud":
+    if stack in ("cloud", "bare"):
         env.update(STACK="economy", STT="bench/streaming", TTS="bench/tone",
                    CALLCREW_PLUGIN_MODULES="bench.load_plugins")  # fmt: skip
     else:
@@ -140,7 +142,7 @@ def measure(
     samplers: list[TreeSampler] = []
     try:
         for w in range(args.workers):
-            workers.append(start_worker(home / f"n{n}-w{w}", env))
+            workers.append(start_worker(home / f"n{n}-w{w}", env, bare=args.stack == "bare"))
         settle(args.settle)
         samplers = [TreeSampler(w.proc.pid).start() for w in workers]
         idle = [s.sample() for s in samplers]
@@ -296,7 +298,12 @@ def main(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench load", description=__doc__.splitlines()[0])
-    p.add_argument("--stack", choices=["cloud", "local"], default="cloud")
+    p.add_argument(
+        "--stack",
+        choices=["cloud", "local", "bare"],
+        default="cloud",
+        help="bare: LiveKit's minimal agent with the cloud fakes, no callcrew code (the floor)",
+    )
     p.add_argument("--ns", default="1,5,10,20,30", help="comma-separated numbers of calls")
     p.add_argument("--turns", type=int, default=4, help="caller lines per call")
     p.add_argument("--answer-timeout", type=float, default=10.0, help="s: else unanswered")

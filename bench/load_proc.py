@@ -291,7 +291,11 @@ class WorkerProc:
             self.proc.wait(10)
 
 
-def start_worker(home: Path, env_extra: dict[str, str], ready_timeout: float = 120) -> WorkerProc:
+def start_worker(
+    home: Path, env_extra: dict[str, str], ready_timeout: float = 120, *, bare: bool = False
+) -> WorkerProc:
+    """`callcrew start`, or (`bare`) LiveKit's minimal agent with the same fakes
+    (bench/load_bare.py)."""
     home.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in _DROP}
     env.update(
@@ -305,10 +309,11 @@ def start_worker(home: Path, env_extra: dict[str, str], ready_timeout: float = 1
     )
     env.update(env_extra)
     callcrew = Path(sys.executable).with_name("callcrew")
+    argv = [sys.executable, "-m", "bench.load_bare", "start"] if bare else [str(callcrew), "start"]
     log = home / "worker.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [str(callcrew), "start"],
+            argv,
             cwd=home,  # no .env of the developer's is read
             env=env,
             stdin=subprocess.DEVNULL,
