@@ -38,6 +38,7 @@ DESK = CREW.list_nouns
         ("Do you have your booking reference number?", {"yes_no"}),
         ("I have Thursday at one. Does that work for you?", {"yes_no"}),
         ("Shall I book that for you?", {"yes_no"}),
+        ("Perfect, does Thursday at three work?", {"yes_no"}),  # after an acknowledgement
         ("Could I put you on hold for a moment?", {"yes_no"}),  # not a request for data
         ("What are the last four digits of the card?", set()),  # a card, not a phone number
         ("Read me the cards in your hand, please. Which ones are they?", {"list"}),
@@ -179,6 +180,7 @@ def test_leaves_open_needs_something_asked_and_something_said() -> None:
         "Which day works best for you?",
         "Great. And what can I do for you today?",
         "I have Monday and Tuesday. Which suits you?",  # its question, not its statement
+        "Maple Street Salon, how can I help you?",  # the wh-word opens a later clause
     ],
 )
 def test_a_well_prefaced_answer_to_a_wh_question_is_hedged(question: str) -> None:

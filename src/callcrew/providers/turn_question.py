@@ -26,7 +26,8 @@ half the answer. So:
   and Lerner, 2009). The words of such an answer can be complete at every pause, so the
   question and the "well" are the only sign; "please", "thanks" or "that's it" close it.
 
-Pure and deterministic; the session pays the word detector's hold only when this says open.
+Pure and deterministic; the session pays the word detector's hold only when this says open
+(or hedged).
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ _TIME_OF_DAY = {
     "tonight", "o'clock", "am", "pm", "time", "anytime", "earliest", "latest", "early", "late",
     "half", "quarter",
 }  # fmt: skip
-# Words before a question's first real word ("And so, great, which day?").
+# Words before a question's first real word ("And so, great, which day?", "Perfect, does
+# Thursday work?").
 _LEADS = {"and", "so", "great", "okay", "ok", "right", "perfect", "lovely", "sure", "thanks"}
 # A phone number with at least this many digits may be whole (a local number).
 PHONE_MIN_DIGITS = 7
@@ -141,7 +143,7 @@ def _asks(ws: list[str], list_nouns: frozenset[str]) -> set[str]:
     if not ws:
         return set()
     text = " ".join(ws)
-    lead = next((w for w in ws if w not in {"and", "so", "great", "okay", "ok", "right"}), "")
+    lead = next((w for w in ws if w not in _LEADS), "")
     if lead in _AUX and not _REQUEST.match(text) and not any(w in _WH for w in ws[:2]):
         return {"yes_no"}  # "Does Thursday at three work?", "Shall I book it?"
     asks = {name for name, pat in _PATTERNS.items() if pat.search(text)}
@@ -187,13 +189,16 @@ def hedged(question: str, ws: list[str]) -> bool:
 
 
 def _wh_question(question: str) -> bool:
-    """The agent's message asks a wh-question ("Who's the appointment for?", "And which day
-    suits you?"), not a yes/no question, a request ("Could I take your name?") or a statement."""
+    """The agent's message asks a wh-question ("Who's the appointment for?", "Great, and which
+    day suits you?", "Maple Street Salon, how can I help?"), not a yes/no question, a request
+    ("Could I take your name?") or a statement: a clause of a question opens with a wh-word."""
     for s in _SENTENCE.findall(question):
-        ws = words(s)
-        lead = next((w for w in ws if w not in _LEADS), "")
-        if s.strip().endswith("?") and lead in _WH:
-            return True
+        if not s.strip().endswith("?"):
+            continue
+        for clause in s.split(","):
+            lead = next((w for w in words(clause) if w not in _LEADS), "")
+            if lead in _WH:
+                return True
     return False
 
 

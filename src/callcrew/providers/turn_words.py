@@ -248,9 +248,9 @@ class DictationTurnDetector:
 
     LiveKit's endpointing knows two waits (min and max delay); `hold_s` is a third, for an
     open dictation (a hedged answer waits at most `HEDGE_HOLD_S`): the prediction itself
-    waits it, then answers "finished". The session
-    cancels a pending prediction the moment the caller speaks again (VAD start of speech), so
-    a caller who goes on within `hold_s` keeps the turn. `hold_s` None: an open dictation
+    waits it, then answers "finished". The session cancels a pending prediction the moment
+    the caller speaks again (VAD start of speech), so a caller who goes on within the hold
+    keeps the turn. `hold_s` None: an open dictation
     waits `max_delay` like a mid-item pause. `list_nouns`: the crew's words that make the
     agent's question a list question (`Crew.list_nouns`), beside the engine's.
     """
