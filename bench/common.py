@@ -607,7 +607,7 @@ def _measure(
 
 def _requests_during(utts: list[Utterance], i: int, asked: list[float]) -> int:
     """LLM requests made from line `i`'s first word until the next line starts: its reply's,
-    plus the preemptive ones started at its pauses (each billed, even when dropped)."""
+    plus the preemptive ones started at its pauses (each sent to the provider, even if dropped)."""
     start = utts[i].started_at or 0.0
     nxt = utts[i + 1].started_at if i + 1 < len(utts) else None
     return sum(start <= t < (nxt or float("inf")) for t in asked)
