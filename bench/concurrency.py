@@ -26,15 +26,14 @@ import sys
 import time
 from typing import Any
 
+from bench.call_run import collect, run_calls
 from bench.common import (
     ROOT,
-    collect,
     cpu_clock,
     load_lines,
     ms,
     plain_specs,
     rss_mb,
-    run_calls,
     spread,
     summary,
     table,

@@ -16,15 +16,14 @@ import argparse
 import asyncio
 from typing import Any
 
+from bench.call_run import collect, run_calls
 from bench.common import (
     DEFAULTS,
     CallSpec,
     TurnConfig,
-    collect,
     load_lines,
     ms,
     plain_specs,
-    run_calls,
     spread,
     summary,
     table,

@@ -26,6 +26,7 @@ import asyncio
 import time
 from typing import Any
 
+from bench.call_run import collect, run_calls
 from bench.common import (
     REPLY,
     CallerLine,
@@ -33,12 +34,10 @@ from bench.common import (
     TurnConfig,
     bare_builder,
     chosen_configs,
-    collect,
     loadavg,
     machine,
     ms,
     render,
-    run_calls,
     summary,
     table,
     write_result,
