@@ -1,0 +1,1 @@
+"""The turn-taking corpus (corpus.yaml), its loader, the replay and the detector probe."""
