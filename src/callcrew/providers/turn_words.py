@@ -38,8 +38,8 @@ THRESHOLD = 0.5
 # An open dictation's wait, from the VAD's end of speech: the corpus's pauses after a
 # finished-looking piece of an address, name or date run to 1.2 s (docs/benchmarks.md).
 HOLD_S = 1.2
-# A "well"-prefaced answer's wait (turn_question.hedged): its pauses are a speaker planning
-# the rest, 0.5-0.7 s on the corpus; shorter than a dictation's, since its words may be all.
+# A "well"-prefaced answer's wait (turn_question.hedged): its pause is a speaker planning the
+# rest (0.7 s on the corpus); shorter than a dictation's, since its words may be all there is.
 HEDGE_HOLD_S = 0.8
 
 DIGITS = {
