@@ -36,7 +36,7 @@ from livekit.agents import AgentSession, llm
 
 from bench.common import CallSpec, QuietTimeline, render, turn_handling_for, vad_for
 from bench.fakes import FixedSTT, FixedTTS
-from callcrew.simulate.audio import RATE, CallerMic, RehearsalSpeaker, Utterance
+from callcrew.simulate.audio import RATE, CallerMic, RehearsalSpeaker, Utterance, agent_quiet
 
 log = logging.getLogger("bench")
 
@@ -125,21 +125,13 @@ async def run_call(spec: CallSpec) -> dict[str, Any]:
         lambda ev: commits.append(time.time()) if getattr(ev.item, "role", "") == "user" else None,
     )
 
-    def idle() -> bool:
-        speech = session.current_speech
-        return (
-            session.agent_state in ("listening", "idle")
-            and (speech is None or speech.done())
-            and not speaker.playing
-        )
-
     async def settle(after: float) -> None:
         """Until the agent has answered (audio after `after`) and gone quiet."""
         deadline = time.time() + spec.turn_timeout_s
         quiet: float | None = None
         while time.time() < deadline:
             answered = speaker.first_audio_after(after) is not None
-            if answered and idle():
+            if answered and agent_quiet(session, speaker):
                 quiet = quiet or time.time()
                 if time.time() - quiet >= spec.settle_s:
                     return

@@ -114,7 +114,7 @@ async def run_call(
 
     from bench.turns.corpus import desk_list_nouns
     from callcrew.providers.session import attach_backchannel_guard, turn_handling
-    from callcrew.simulate.audio import CallerMic, RehearsalSpeaker, Utterance
+    from callcrew.simulate.audio import CallerMic, RehearsalSpeaker, Utterance, agent_quiet
 
     await asyncio.sleep(delay_s)
     timeline = QuietTimeline()
@@ -170,14 +170,6 @@ async def run_call(
         ),
     )
 
-    def idle() -> bool:
-        s = session.current_speech
-        return (
-            session.agent_state in ("listening", "idle")
-            and (s is None or s.done())
-            and (not speaker.playing)
-        )
-
     async def until(pred: Any, timeout: float) -> bool:
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -199,7 +191,7 @@ async def run_call(
         quiet: float | None = None
         deadline = time.time() + 25
         while time.time() < deadline:
-            if idle():
+            if agent_quiet(session, speaker):
                 quiet = quiet or time.time()
                 if time.time() - quiet > 0.8:
                     return

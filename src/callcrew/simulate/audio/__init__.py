@@ -24,6 +24,7 @@ from callcrew.simulate.audio.line import (
     RehearsalSpeaker,
     Timeline,
     Utterance,
+    agent_quiet,
     pcm_to_16k,
 )
 from callcrew.simulate.audio.run import play_audio
@@ -40,6 +41,7 @@ __all__ = [
     "RehearsalSpeaker",
     "Timeline",
     "Utterance",
+    "agent_quiet",
     "normalize",
     "pcm_to_16k",
     "play_audio",

@@ -291,3 +291,14 @@ class RehearsalSpeaker(io.AudioOutput):
         return next(
             (s.audible_at for s in self.segments if s.started_at >= t and s.audible_at), None
         )
+
+
+def agent_quiet(session: Any, speaker: RehearsalSpeaker) -> bool:
+    """The agent has nothing left to say: listening (or idle), no speech pending, and the
+    speaker has played out its last segment."""
+    speech = session.current_speech
+    return (
+        session.agent_state in ("listening", "idle")
+        and (speech is None or speech.done())
+        and not speaker.playing
+    )

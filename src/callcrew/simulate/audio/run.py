@@ -28,6 +28,7 @@ from callcrew.simulate.audio.line import (
     RehearsalSpeaker,
     Timeline,
     Utterance,
+    agent_quiet,
 )
 from callcrew.simulate.audio.score import (
     Heard,
@@ -182,14 +183,6 @@ async def _play_audio(
     def _on_false(ev: Any) -> None:
         false_interruptions.append({"at": time.time(), "resumed": bool(ev.resumed)})
 
-    def idle() -> bool:
-        speech = session.current_speech
-        return (
-            session.agent_state in ("listening", "idle")
-            and (speech is None or speech.done())
-            and not speaker.playing
-        )
-
     async def settle(turn: int) -> bool:
         """Until the agent has used its script for `turn` and gone quiet (or the call ended)."""
         deadline = time.time() + options.turn_timeout_s
@@ -198,7 +191,7 @@ async def _play_audio(
             if (control.hung_up or control.transferred_to) and not speaker.playing:
                 return True
             script_done = not script._queues.get(turn)
-            if script_done and idle():
+            if script_done and agent_quiet(session, speaker):
                 quiet_since = quiet_since or time.time()
                 if time.time() - quiet_since >= IDLE_SETTLE_S:
                     return True
