@@ -4,14 +4,15 @@
 
 No callcrew code runs in its jobs: an `AgentSession` with LiveKit's defaults (synced
 transcription, its own room I/O) but the cloud stack's turn values, Silero loaded in prewarm,
-and the same providers as the cloud stack's load run (bench/load_plugins.py): the
+and the same providers as the cloud stack's load run (bench/load_fakes.py): the
 Deepgram-like streaming STT fake, the tone TTS, the real OpenAI plugin against the harness's LLM
 stub. Its CPU per call is the floor of any agent built on livekit-agents' process-per-call
 design on this machine, so the cloud stack's figure reads against it: what callcrew adds, and
 what no agent code can take away.
 
 Environment: LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET (LiveKit's own), AGENT_NAME,
-LLM_BASE_URL, NUM_IDLE_PROCESSES. It reports itself never full (a raw capacity run).
+LLM_BASE_URL, NUM_IDLE_PROCESSES, the fakes' BENCH_STT_MS / BENCH_TTS_MS. It reports itself
+never full (a raw capacity run).
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from livekit.agents import Agent, AgentServer, AgentSession, JobContext, JobProc
 from livekit.agents.voice.turn import TurnHandlingOptions
 from livekit.plugins import openai, silero
 
-from bench.fakes import FixedTTS, Latencies, StreamingSTT
-from bench.load_plugins import CALLER_TEXT
+from bench.load_fakes import streaming_stt, tone_tts
 
 GREETING = "Thanks for calling Maple Street Salon, how can I help you today?"
 INSTRUCTIONS = "You are a salon's phone receptionist. Answer in one short sentence."
@@ -49,9 +49,9 @@ def prewarm(proc: JobProcess) -> None:
 
 async def entrypoint(ctx: JobContext) -> None:
     session: AgentSession[None] = AgentSession(
-        stt=StreamingSTT(Latencies(), lambda _t: CALLER_TEXT),
+        stt=streaming_stt(),
         llm=openai.LLM(model="gpt-4.1-mini", base_url=os.environ["LLM_BASE_URL"], api_key="stub"),
-        tts=FixedTTS(Latencies()),
+        tts=tone_tts(),
         vad=ctx.proc.userdata["vad"],
         turn_handling=TURN_HANDLING,
     )

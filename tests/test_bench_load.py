@@ -49,20 +49,3 @@ def test_the_booking_stub_hands_off_then_books_the_one_slot_then_talks() -> None
     booked = [{"role": "assistant", "tool_calls": [{"function": {"name": "book_appointment"}}]}]
     text, calls = stub.script({**body, "messages": booked})
     assert calls == [] and text
-
-
-def test_the_bare_floor_runs_the_cloud_stacks_providers(monkeypatch: pytest.MonkeyPatch) -> None:
-    # `--stack bare`: LiveKit's minimal agent, fed the same provider fakes as the cloud run, so
-    # the two rows differ by callcrew's code alone
-    assert load.stack_env("bare", "http://127.0.0.1:1") == load.stack_env(
-        "cloud", "http://127.0.0.1:1"
-    )
-    assert load.parser().parse_args(["--stack", "bare"]).stack == "bare"
-    # set here so the test leaves the process's environment as it found it (the module sets it)
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
-    monkeypatch.setenv("NUM_IDLE_PROCESSES", "1")
-    from bench import load_bare
-    from livekit.agents import AgentServer
-
-    assert isinstance(load_bare.build(), AgentServer)
-    assert load_bare.never_full() == 0.0  # a raw capacity run: the server decides nothing
